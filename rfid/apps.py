@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RfidConfig(AppConfig):
+    name = "rfid"
+    verbose_name = "RFID cards"

@@ -1,0 +1,28 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from stations.models import Charger
+
+
+class Command(BaseCommand):
+    help = "Register chargers (or update them) so they may connect over OCPP."
+
+    def add_arguments(self, parser):
+        parser.add_argument("charge_point_ids", nargs="+", metavar="CP_ID")
+        parser.add_argument("--password", help="HTTP Basic password the chargers must present (stored hashed)")
+
+    def handle(self, *args, charge_point_ids, password, **options):
+        for charge_point_id in charge_point_ids:
+            if not 0 < len(charge_point_id) <= 48:
+                raise CommandError(f"{charge_point_id!r}: a charge point id has 1 to 48 characters")
+        for charge_point_id in charge_point_ids:
+            self._register(charge_point_id, password)
+
+    def _register(self, charge_point_id: str, password: str | None) -> None:
+        charger, created = Charger.objects.get_or_create(charge_point_id=charge_point_id)
+        charger.approval = Charger.Approval.ACCEPTED
+        if password is not None:
+            charger.set_password(password)
+        charger.save()
+        verb = "Registered" if created else "Updated"
+        auth = "with a password" if charger.password else "without a password"
+        self.stdout.write(f"{verb} charger {charge_point_id} ({auth})")

@@ -1,0 +1,30 @@
+import os
+import sys
+
+from django.core.management.base import BaseCommand
+
+
+def daphne_argv(host: str, port: int) -> list[str]:
+    """The one place the server's flags live (also used by deploy/ and the benchmark)."""
+    return [
+        sys.executable, "-m", "daphne",
+        "--bind", host, "--port", str(port),
+        # daphne closes every WebSocket after 24 h by default; a charger must never be dropped for that.
+        "--websocket_timeout", "-1",
+        "--proxy-headers",
+        "csms.asgi:application",
+    ]
+
+
+class Command(BaseCommand):
+    help = "Serve HTTP and the OCPP WebSocket endpoint with daphne."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host, port, **options):
+        argv = daphne_argv(host, port)
+        self.stdout.write(f"Serving on http://{host}:{port}/ and ws://{host}:{port}/ocpp/<charge point id>")
+        sys.stdout.flush()
+        os.execv(argv[0], argv)

@@ -1,0 +1,320 @@
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models, transaction
+from django.utils import timezone
+
+
+class SiteConfiguration(models.Model):
+    """Site-wide switches staff change in the admin without a restart."""
+
+    accept_unknown_chargers = models.BooleanField(
+        default=False,
+        help_text="Let chargers that nobody registered connect as 'pending', for approval in the admin.",
+    )
+
+    class Meta:
+        verbose_name = "site configuration"
+        verbose_name_plural = "site configuration"
+
+    def __str__(self):
+        return "Site configuration"
+
+    @classmethod
+    def load(cls) -> "SiteConfiguration":
+        config, _ = cls.objects.get_or_create(pk=1)
+        return config
+
+
+class Charger(models.Model):
+    class Approval(models.TextChoices):
+        ACCEPTED = "accepted"
+        PENDING = "pending"
+        REJECTED = "rejected"
+
+    # OCPP identities are at most 48 characters (OCPP 2.0.1 identifierString).
+    charge_point_id = models.CharField("charge point id", max_length=48, unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    # Django password hash; empty means the charger connects without HTTP Basic auth.
+    password = models.CharField(max_length=128, blank=True)
+    approval = models.CharField(max_length=16, choices=Approval.choices, default=Approval.ACCEPTED)
+
+    vendor = models.CharField(max_length=20, blank=True)
+    model = models.CharField(max_length=20, blank=True)
+    serial_number = models.CharField("charge point serial", max_length=25, blank=True)
+    charge_box_serial_number = models.CharField(max_length=25, blank=True)
+    firmware_version = models.CharField(max_length=50, blank=True)
+    iccid = models.CharField("ICCID", max_length=20, blank=True)
+    imsi = models.CharField("IMSI", max_length=20, blank=True)
+    meter_type = models.CharField(max_length=25, blank=True)
+    meter_serial_number = models.CharField(max_length=25, blank=True)
+
+    ocpp_version = models.CharField(max_length=8, blank=True)
+    is_connected = models.BooleanField(default=False)
+    # Which socket is the live one: a reconnect replaces the old socket, and the
+    # old one's late disconnect must not mark the charger offline.
+    connection_id = models.CharField(max_length=36, blank=True)
+    connected_since = models.DateTimeField(null=True, blank=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_boot_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    remote_address = models.CharField(max_length=64, blank=True)
+
+    firmware_status = models.CharField(max_length=32, blank=True)
+    firmware_status_at = models.DateTimeField(null=True, blank=True)
+    diagnostics_status = models.CharField(max_length=32, blank=True)
+    diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["charge_point_id"]
+
+    def __str__(self):
+        return self.name or self.charge_point_id
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approval == self.Approval.ACCEPTED
+
+    def set_password(self, raw_password: str | None) -> None:
+        self.password = make_password(raw_password) if raw_password else ""
+
+    def check_password(self, raw_password: str | None) -> bool:
+        if not self.password:
+            return True
+        return bool(raw_password) and check_password(raw_password, self.password)
+
+    def mark_connected(self, *, connection_id: str, ocpp_version: str, remote_address: str) -> None:
+        now = timezone.now()
+        Charger.objects.filter(pk=self.pk).update(
+            is_connected=True,
+            connection_id=connection_id,
+            connected_since=now,
+            last_seen_at=now,
+            ocpp_version=ocpp_version,
+            remote_address=remote_address,
+        )
+
+    def mark_disconnected(self, *, connection_id: str) -> bool:
+        """Mark offline unless a newer socket took over.
+
+        Guards the reconnect race: the replaced socket closes after the new one
+        registered, so the update only applies to the socket that is still current.
+        """
+        return bool(
+            Charger.objects.filter(pk=self.pk, connection_id=connection_id).update(
+                is_connected=False, disconnected_at=timezone.now()
+            )
+        )
+
+
+class Connector(models.Model):
+    """A connector's latest status; connector 0 stands for the whole charger."""
+
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="connectors")
+    connector_id = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, blank=True)
+    error_code = models.CharField(max_length=30, blank=True)
+    info = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    status_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["charger", "connector_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["charger", "connector_id"], name="unique_connector_per_charger")
+        ]
+
+    def __str__(self):
+        return f"{self.charger.charge_point_id} #{self.connector_id}"
+
+
+class StatusNotification(models.Model):
+    """Every status a charger reported, kept as history."""
+
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="status_history")
+    connector_id = models.PositiveIntegerField()
+    status = models.CharField(max_length=20)
+    error_code = models.CharField(max_length=30)
+    info = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    timestamp = models.DateTimeField(null=True, blank=True, help_text="As reported by the charger")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+
+class Transaction(models.Model):
+    """A charging session. Its primary key is the OCPP 1.6 transactionId the CSMS assigns."""
+
+    charger = models.ForeignKey(Charger, on_delete=models.PROTECT, related_name="transactions")
+    connector_id = models.PositiveIntegerField()
+    id_tag = models.CharField("idTag", max_length=20)
+    id_tag_status = models.CharField(max_length=20, help_text="Authorization answer given at start")
+    reservation_id = models.IntegerField(null=True, blank=True)
+    meter_start = models.BigIntegerField(help_text="Wh")
+    started_at = models.DateTimeField(db_index=True)
+    meter_stop = models.BigIntegerField(null=True, blank=True, help_text="Wh")
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=20, blank=True)
+    stop_id_tag = models.CharField("stop idTag", max_length=20, blank=True)
+    transaction_data = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            # A charger resends a StartTransaction it is not sure we received:
+            # the same charger, connector, start time and meter reading is the same session.
+            models.UniqueConstraint(
+                fields=["charger", "connector_id", "started_at", "meter_start"],
+                name="unique_transaction_start",
+            )
+        ]
+
+    def __str__(self):
+        return f"Transaction {self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.stopped_at is None
+
+    @property
+    def energy_wh(self) -> int | None:
+        if self.meter_stop is None:
+            return None
+        return self.meter_stop - self.meter_start
+
+    @transaction.atomic
+    def stop(self, *, meter_stop: int, stopped_at, reason: str, id_tag: str, data) -> bool:
+        """Record the stop once; returns False when it was already stopped.
+
+        Guards the replayed-StopTransaction race: the conditional UPDATE lets
+        exactly one of two concurrent stops through.
+        """
+        updated = Transaction.objects.filter(pk=self.pk, stopped_at__isnull=True).update(
+            meter_stop=meter_stop, stopped_at=stopped_at, stop_reason=reason,
+            stop_id_tag=id_tag, transaction_data=data,
+        )
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+
+class UnknownTransactionStop(models.Model):
+    """A StopTransaction for a transactionId we never issued, kept for staff to look at."""
+
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="unknown_stops")
+    transaction_id = models.IntegerField("transactionId")
+    id_tag = models.CharField("idTag", max_length=20, blank=True)
+    meter_stop = models.BigIntegerField(help_text="Wh")
+    timestamp = models.DateTimeField()
+    reason = models.CharField(max_length=20, blank=True)
+    transaction_data = models.JSONField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["charger", "transaction_id", "timestamp", "meter_stop"],
+                name="unique_unknown_stop",
+            )
+        ]
+
+
+class MeterValue(models.Model):
+    """One sampled value. Spec defaults are stored explicitly so replays deduplicate."""
+
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="meter_values")
+    connector_id = models.PositiveIntegerField()
+    transaction = models.ForeignKey(
+        Transaction, on_delete=models.CASCADE, null=True, blank=True, related_name="meter_values"
+    )
+    timestamp = models.DateTimeField()
+    measurand = models.CharField(max_length=40, default="Energy.Active.Import.Register")
+    phase = models.CharField(max_length=8, blank=True)
+    unit = models.CharField(max_length=12, default="Wh")
+    context = models.CharField(max_length=24, default="Sample.Periodic")
+    location = models.CharField(max_length=8, default="Outlet")
+    format = models.CharField(max_length=12, default="Raw")
+    value = models.TextField(help_text="As sent; SignedData values are kept verbatim")
+    numeric_value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["charger", "connector_id", "timestamp", "measurand", "phase", "location", "context"],
+                name="unique_meter_sample",
+            )
+        ]
+        indexes = [models.Index(fields=["charger", "timestamp"])]
+
+    @staticmethod
+    def parse_number(value: str) -> Decimal | None:
+        try:
+            number = Decimal(value)
+        except (InvalidOperation, TypeError):
+            return None
+        return number if number.is_finite() else None
+
+
+class DataTransferMessage(models.Model):
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="data_transfers")
+    vendor_id = models.CharField(max_length=255)
+    message_id = models.CharField(max_length=50, blank=True)
+    data = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+
+class ConnectionAttempt(models.Model):
+    """Every WebSocket handshake: who knocked, from where, and what we answered."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted"
+        PENDING = "pending", "accepted as pending"
+        UNKNOWN = "unknown", "refused: unknown charger"
+        BAD_PASSWORD = "bad_password", "refused: wrong or missing password"
+        REJECTED = "rejected", "refused: charger rejected by staff"
+        NO_SUBPROTOCOL = "no_subprotocol", "refused: no supported OCPP version"
+
+    charge_point_id = models.CharField(max_length=255, db_index=True)
+    remote_address = models.CharField(max_length=64, blank=True)
+    subprotocols = models.CharField(max_length=100, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class MessageLog(models.Model):
+    """Every OCPP-J frame in and out, per charger."""
+
+    class Direction(models.TextChoices):
+        IN = "in", "charger → CSMS"
+        OUT = "out", "CSMS → charger"
+
+    charge_point_id = models.CharField(max_length=48, db_index=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    message_type = models.PositiveSmallIntegerField(null=True, help_text="2 CALL, 3 CALLRESULT, 4 CALLERROR")
+    message_id = models.CharField(max_length=64, blank=True, db_index=True)
+    action = models.CharField(max_length=50, blank=True, db_index=True)
+    payload = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["charge_point_id", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.charge_point_id} {self.direction} {self.action or self.message_type}"

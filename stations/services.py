@@ -1,0 +1,189 @@
+"""What happens when a charger reports something: plain synchronous functions,
+tested without any socket. The OCPP handlers only translate payloads into calls here.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rfid import services as rfid_services
+from rfid.services import Authorization
+from stations.models import (
+    Charger,
+    ConnectionAttempt,
+    Connector,
+    DataTransferMessage,
+    MeterValue,
+    SiteConfiguration,
+    StatusNotification,
+    Transaction,
+    UnknownTransactionStop,
+)
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SUBPROTOCOLS = ("ocpp1.6",)
+
+
+@dataclass(frozen=True)
+class Admission:
+    charger: Charger | None
+    outcome: str  # a ConnectionAttempt.Outcome
+
+    @property
+    def admitted(self) -> bool:
+        return self.charger is not None
+
+
+def choose_subprotocol(offered: list[str]) -> str | None:
+    """The first OCPP version we speak, in the charger's order of preference."""
+    return next((p for p in offered if p in SUPPORTED_SUBPROTOCOLS), None)
+
+
+def admit_charger(
+    *, charge_point_id: str, password: str | None, remote_address: str, offered: list[str]
+) -> Admission:
+    """Decide at the handshake whether this charger may connect, and record the attempt."""
+    admission = _decide_admission(charge_point_id, password, offered)
+    ConnectionAttempt.objects.create(
+        charge_point_id=charge_point_id[:255],
+        remote_address=remote_address,
+        subprotocols=",".join(offered)[:100],
+        outcome=admission.outcome,
+    )
+    if not admission.admitted:
+        logger.warning("refused charger %r from %s: %s", charge_point_id, remote_address, admission.outcome)
+    return admission
+
+
+def _decide_admission(charge_point_id: str, password: str | None, offered: list[str]) -> Admission:
+    Outcome = ConnectionAttempt.Outcome
+    if choose_subprotocol(offered) is None:
+        return Admission(None, Outcome.NO_SUBPROTOCOL)
+    charger = Charger.objects.filter(charge_point_id=charge_point_id).first()
+    if charger is None:
+        return _admit_unknown(charge_point_id)
+    if not charger.check_password(password):
+        return Admission(None, Outcome.BAD_PASSWORD)
+    if charger.approval == Charger.Approval.REJECTED:
+        return Admission(None, Outcome.REJECTED)
+    if charger.approval == Charger.Approval.PENDING:
+        return Admission(charger, Outcome.PENDING)
+    return Admission(charger, Outcome.ACCEPTED)
+
+
+def _admit_unknown(charge_point_id: str) -> Admission:
+    if not SiteConfiguration.load().accept_unknown_chargers or len(charge_point_id) > 48:
+        return Admission(None, ConnectionAttempt.Outcome.UNKNOWN)
+    charger, _ = Charger.objects.get_or_create(
+        charge_point_id=charge_point_id, defaults={"approval": Charger.Approval.PENDING}
+    )
+    return Admission(charger, ConnectionAttempt.Outcome.PENDING)
+
+
+def record_boot(*, charger: Charger, **identity: str) -> str:
+    """Store what the charger says about itself; answer Accepted or Pending."""
+    for field, value in identity.items():
+        setattr(charger, field, value or "")
+    charger.last_boot_at = charger.last_seen_at = timezone.now()
+    charger.save(update_fields=[*identity, "last_boot_at", "last_seen_at"])
+    charger.refresh_from_db(fields=["approval"])
+    return "Accepted" if charger.is_approved else "Pending"
+
+
+def record_heartbeat(*, charger: Charger) -> None:
+    now = timezone.now()
+    Charger.objects.filter(pk=charger.pk).update(last_heartbeat_at=now, last_seen_at=now)
+
+
+def touch(*, charger: Charger) -> None:
+    Charger.objects.filter(pk=charger.pk).update(last_seen_at=timezone.now())
+
+
+@transaction.atomic
+def record_status(*, charger: Charger, connector_id: int, timestamp: datetime | None, **status: str) -> None:
+    StatusNotification.objects.create(
+        charger=charger, connector_id=connector_id, timestamp=timestamp, **status
+    )
+    Connector.objects.update_or_create(
+        charger=charger, connector_id=connector_id, defaults={**status, "status_at": timestamp or timezone.now()}
+    )
+
+
+def authorize(*, charger: Charger, id_tag: str) -> Authorization:
+    return rfid_services.authorize(id_tag=id_tag, charger=charger)
+
+
+def start_transaction(
+    *, charger: Charger, connector_id: int, id_tag: str, meter_start: int,
+    timestamp: datetime, reservation_id: int | None,
+) -> tuple[Transaction, Authorization]:
+    """Record a session start, once: a resent StartTransaction gets the same transactionId.
+
+    The session is recorded even when the idTag is refused: the charger has
+    already started it and will stop it on our answer.
+    """
+    existing = _find_start(charger, connector_id, timestamp, meter_start)
+    if existing:
+        return existing, Authorization(existing.id_tag_status)
+    authorization = authorize(charger=charger, id_tag=id_tag)
+    try:
+        with transaction.atomic():
+            started = Transaction.objects.create(
+                charger=charger, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
+                started_at=timestamp, reservation_id=reservation_id, id_tag_status=authorization.status,
+            )
+    except IntegrityError:  # the same start arrived on another socket at the same moment
+        started = _find_start(charger, connector_id, timestamp, meter_start)
+        return started, Authorization(started.id_tag_status)
+    return started, authorization
+
+
+def _find_start(charger, connector_id, timestamp, meter_start) -> Transaction | None:
+    return Transaction.objects.filter(
+        charger=charger, connector_id=connector_id, started_at=timestamp, meter_start=meter_start
+    ).first()
+
+
+def stop_transaction(
+    *, charger: Charger, transaction_id: int, meter_stop: int, timestamp: datetime,
+    reason: str, id_tag: str, transaction_data: list | None, samples: list[MeterValue],
+) -> Authorization | None:
+    """Record a session stop; a repeated stop changes nothing, an unknown one is kept for staff."""
+    session = Transaction.objects.filter(pk=transaction_id, charger=charger).first()
+    if session is None:
+        _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, transaction_data)
+    else:
+        for sample in samples:
+            sample.transaction, sample.connector_id = session, session.connector_id
+        MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
+        session.stop(meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=id_tag, data=transaction_data)
+    return authorize(charger=charger, id_tag=id_tag) if id_tag else None
+
+
+def _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, data) -> None:
+    logger.warning("charger %s stopped unknown transaction %s", charger.charge_point_id, transaction_id)
+    UnknownTransactionStop.objects.get_or_create(
+        charger=charger, transaction_id=transaction_id, timestamp=timestamp, meter_stop=meter_stop,
+        defaults={"reason": reason, "id_tag": id_tag, "transaction_data": data},
+    )
+
+
+def record_data_transfer(*, charger: Charger, vendor_id: str, message_id: str, data: str) -> None:
+    DataTransferMessage.objects.create(charger=charger, vendor_id=vendor_id, message_id=message_id, data=data)
+
+
+def record_firmware_status(*, charger: Charger, status: str) -> None:
+    Charger.objects.filter(pk=charger.pk).update(firmware_status=status, firmware_status_at=timezone.now())
+
+
+def record_diagnostics_status(*, charger: Charger, status: str) -> None:
+    Charger.objects.filter(pk=charger.pk).update(diagnostics_status=status, diagnostics_status_at=timezone.now())
+
+
+def heartbeat_interval() -> int:
+    return settings.OCPP_HEARTBEAT_INTERVAL

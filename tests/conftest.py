@@ -1,0 +1,90 @@
+"""Fixtures shared by every test: a real CSMS server process on the test database."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url(settings_dict: dict) -> str:
+    """The URL of the test database pytest-django created, for a server process."""
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host, port = settings_dict.get("HOST") or "127.0.0.1", settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """`manage.py serve` in a child process, as an operator would run it."""
+
+    def __init__(self, env: dict):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ocpp/"
+        self.log = open(ROOT / "var" / f"test-server-{self.port}.log", "w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        self._wait_until_listening()
+
+    def _wait_until_listening(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.output()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not listen within {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+def server_env(**overrides) -> dict:
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
+           "OCPP_WRITE_BEHIND_MS": "20", "OCPP_HEARTBEAT_INTERVAL": "120", "DEBUG": "False"}
+    env.pop("REDIS_URL", None)  # one process: the in-memory channel layer; cross-process tests opt in
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def csms_server(django_db_setup, django_db_blocker):
+    (ROOT / "var").mkdir(exist_ok=True)
+    with django_db_blocker.unblock():
+        server = ServerProcess(server_env())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def csms(csms_server, transactional_db):
+    """The live server, with a database the test and the server both see committed."""
+    return csms_server
