@@ -53,7 +53,9 @@ def parse_frame(raw: str) -> Call | CallResult | CallError:
 
 
 def _build_message(frame: list, message_type, message_id: str):
-    reply_to = message_id if message_type == MessageType.Call else None
+    # Never answer a broken CALLRESULT/CALLERROR: answering answers can loop forever.
+    is_answer = message_type in (MessageType.CallResult, MessageType.CallError)
+    reply_to = None if is_answer else message_id
     if message_type == MessageType.Call and len(frame) == 4 and isinstance(frame[2], str):
         if not isinstance(frame[3], dict):
             raise FrameError(FormatViolationError(description="Payload must be a JSON object"), message_id)

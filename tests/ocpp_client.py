@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 import websockets
+from asgiref.sync import sync_to_async
+from django.db import connections
 from ocpp.v16 import ChargePoint, call
 
 from stations.ocpp_time import utc_iso
@@ -74,3 +76,19 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+async def orm(function, *args, **kwargs):
+    """Run ORM code from inside a charger scenario, closing the thread's connection after.
+
+    A connection left open in a worker thread would keep the test database
+    from being dropped at the end of the run on PostgreSQL.
+    """
+
+    def closing():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(closing, thread_sensitive=False)()

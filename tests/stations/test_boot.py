@@ -1,20 +1,14 @@
 import asyncio
 
-import pytest
+import websockets
 
 from stations.models import Charger, ConnectionAttempt, SiteConfiguration
-from tests.ocpp_client import connected_charger, wait_until
-
-
-def register(charge_point_id: str, password: str | None = None, **fields) -> Charger:
-    charger = Charger(charge_point_id=charge_point_id, **fields)
-    charger.set_password(password)
-    charger.save()
-    return charger
+from tests.factories import register_charger
+from tests.ocpp_client import connected_charger, orm, raw_socket, wait_until
 
 
 def test_it_accepts_a_registered_charger_and_stores_its_identity(csms):
-    register("CP-1")
+    register_charger("CP-1")
 
     async def scenario():
         async with connected_charger(csms.ws_url, "CP-1") as cp:
@@ -35,3 +29,135 @@ def test_it_accepts_a_registered_charger_and_stores_its_identity(csms):
     assert (charger.iccid, charger.imsi, charger.meter_type, charger.meter_serial_number) == ("8931", "2620", "ABB", "M1")
     assert charger.last_boot_at is not None
     assert ConnectionAttempt.objects.get(charge_point_id="CP-1").outcome == "accepted"
+
+
+def refused_status(csms, charge_point_id, **kwargs) -> int:
+    async def scenario():
+        try:
+            async with raw_socket(csms.ws_url, charge_point_id, **kwargs):
+                return 101
+        except websockets.exceptions.InvalidStatus as refusal:
+            return refusal.response.status_code
+
+    return asyncio.run(scenario())
+
+
+def test_it_refuses_an_unknown_charger_and_records_the_attempt(csms):
+    assert refused_status(csms, "STRANGER") == 403
+    attempt = ConnectionAttempt.objects.get(charge_point_id="STRANGER")
+    assert attempt.outcome == ConnectionAttempt.Outcome.UNKNOWN
+    assert attempt.remote_address == "127.0.0.1"
+    assert not Charger.objects.filter(charge_point_id="STRANGER").exists()
+
+
+def test_it_refuses_a_wrong_or_missing_password(csms):
+    register_charger("CP-PW", password="right-one")
+
+    assert refused_status(csms, "CP-PW", password="wrong-one") == 403
+    assert refused_status(csms, "CP-PW") == 403
+    outcomes = list(ConnectionAttempt.objects.filter(charge_point_id="CP-PW").values_list("outcome", flat=True))
+    assert outcomes == ["bad_password", "bad_password"]
+
+
+def test_it_accepts_the_right_password(csms):
+    register_charger("CP-PW", password="right-one")
+
+    async def scenario():
+        async with connected_charger(csms.ws_url, "CP-PW", password="right-one") as cp:
+            return await cp.boot()
+
+    assert asyncio.run(scenario()).status == "Accepted"
+
+
+def test_it_refuses_a_client_offering_no_supported_ocpp_version(csms):
+    register_charger("CP-2")
+
+    assert refused_status(csms, "CP-2", subprotocols=("ocpp1.5",)) == 403
+    assert ConnectionAttempt.objects.get(charge_point_id="CP-2").outcome == "no_subprotocol"
+
+
+def test_it_negotiates_ocpp16_among_several_offers(csms):
+    register_charger("CP-3")
+
+    async def scenario():
+        async with raw_socket(csms.ws_url, "CP-3", subprotocols=("ocpp2.1", "ocpp1.6")) as ws:
+            return ws.subprotocol
+
+    assert asyncio.run(scenario()) == "ocpp1.6"
+
+
+def test_it_refuses_a_charger_staff_rejected(csms):
+    register_charger("CP-BAD", approval=Charger.Approval.REJECTED)
+
+    assert refused_status(csms, "CP-BAD") == 403
+    assert ConnectionAttempt.objects.get(charge_point_id="CP-BAD").outcome == "rejected"
+
+
+def test_it_decodes_url_encoded_charger_ids(csms):
+    register_charger("Site A/Bay 1")
+
+    async def scenario():
+        async with connected_charger(csms.ws_url, "Site A/Bay 1") as cp:
+            return await cp.boot()
+
+    assert asyncio.run(scenario()).status == "Accepted"
+    assert Charger.objects.get(charge_point_id="Site A/Bay 1").vendor == "TestVendor"
+
+
+def test_it_lets_unknown_chargers_in_as_pending_until_an_operator_approves(csms):
+    SiteConfiguration.objects.update_or_create(pk=1, defaults={"accept_unknown_chargers": True})
+
+    async def boot():
+        async with connected_charger(csms.ws_url, "NEW-CP") as cp:
+            return await cp.boot()
+
+    assert asyncio.run(boot()).status == "Pending"
+    charger = Charger.objects.get(charge_point_id="NEW-CP")
+    assert charger.approval == Charger.Approval.PENDING
+
+    charger.approval = Charger.Approval.ACCEPTED  # the operator's "approve" action
+    charger.save()
+    assert asyncio.run(boot()).status == "Accepted"
+
+
+def test_it_refuses_unknown_chargers_when_the_site_does_not_accept_them(csms):
+    SiteConfiguration.objects.update_or_create(pk=1, defaults={"accept_unknown_chargers": False})
+    assert refused_status(csms, "NEW-CP") == 403
+
+
+def test_it_tracks_connection_state(csms):
+    register_charger("CP-4")
+
+    async def scenario():
+        async with connected_charger(csms.ws_url, "CP-4") as cp:
+            await cp.boot()
+            return await orm(_is_connected, "CP-4")
+
+    connected_while_open = asyncio.run(scenario())
+
+    assert connected_while_open is True
+    assert wait_until(lambda: not Charger.objects.get(charge_point_id="CP-4").is_connected)
+    charger = Charger.objects.get(charge_point_id="CP-4")
+    assert charger.connected_since <= charger.last_seen_at <= charger.disconnected_at
+    assert charger.ocpp_version == "1.6"
+
+
+def test_it_replaces_the_old_socket_when_a_charger_reconnects(csms):
+    register_charger("CP-5")
+
+    async def scenario():
+        async with raw_socket(csms.ws_url, "CP-5") as old:
+            async with connected_charger(csms.ws_url, "CP-5") as cp:
+                await old.wait_closed()
+                answer = await cp.boot()
+                return old.close_code, answer.status, await orm(_is_connected, "CP-5")
+
+    close_code, status, connected = asyncio.run(scenario())
+
+    assert close_code == 4000
+    assert status == "Accepted"
+    assert connected, "the old socket's disconnect must not mark the charger offline"
+
+
+def _is_connected(charge_point_id):
+    return Charger.objects.get(charge_point_id=charge_point_id).is_connected

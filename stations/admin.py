@@ -1,0 +1,181 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from stations.models import (
+    Charger,
+    ConnectionAttempt,
+    Connector,
+    DataTransferMessage,
+    MessageLog,
+    MeterValue,
+    SiteConfiguration,
+    StatusNotification,
+    Transaction,
+    UnknownTransactionStop,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records chargers sent: staff look, nobody edits history."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SiteConfiguration)
+class SiteConfigurationAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "accept_unknown_chargers")
+
+    def has_add_permission(self, request):
+        return not SiteConfiguration.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ConnectorInline(admin.TabularInline):
+    model = Connector
+    extra = 0
+    fields = readonly_fields = ("connector_id", "status", "error_code", "info", "vendor_error_code", "status_at")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Charger)
+class ChargerAdmin(admin.ModelAdmin):
+    list_display = (
+        "charge_point_id", "name", "approval", "online", "connected_since", "last_seen_at",
+        "vendor", "model", "firmware_version", "ocpp_version",
+    )
+    list_filter = ("approval", "is_connected", "vendor", "ocpp_version")
+    search_fields = ("charge_point_id", "name", "serial_number", "charge_box_serial_number", "vendor", "model")
+    inlines = [ConnectorInline]
+    actions = ["approve", "reject"]
+    readonly_fields = (
+        "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
+        "meter_type", "meter_serial_number", "ocpp_version", "is_connected", "connected_since",
+        "disconnected_at", "last_seen_at", "last_boot_at", "last_heartbeat_at", "remote_address",
+        "firmware_status", "firmware_status_at", "diagnostics_status", "diagnostics_status_at", "created_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("charge_point_id", "name", "approval", "new_password", "clear_password")}),
+        ("Connection", {"fields": (
+            "is_connected", "connected_since", "disconnected_at", "last_seen_at", "last_boot_at",
+            "last_heartbeat_at", "remote_address", "ocpp_version",
+        )}),
+        ("Reported by the charger", {"fields": (
+            "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version",
+            "iccid", "imsi", "meter_type", "meter_serial_number",
+            "firmware_status", "firmware_status_at", "diagnostics_status", "diagnostics_status_at",
+        )}),
+    )
+
+    def get_form(self, request, obj=None, **kwargs):
+        from stations.forms import ChargerAdminForm
+
+        kwargs["form"] = ChargerAdminForm
+        return super().get_form(request, obj, **kwargs)
+
+    @admin.display(boolean=True, ordering="is_connected", description="online")
+    def online(self, charger):
+        return charger.is_connected
+
+    @admin.action(description="Approve selected chargers (Accepted at their next boot)")
+    def approve(self, request, queryset):
+        count = queryset.update(approval=Charger.Approval.ACCEPTED)
+        self.message_user(request, f"{count} charger(s) approved.", messages.SUCCESS)
+
+    @admin.action(description="Reject selected chargers (refused at their next connection)")
+    def reject(self, request, queryset):
+        count = queryset.update(approval=Charger.Approval.REJECTED)
+        self.message_user(request, f"{count} charger(s) rejected.", messages.WARNING)
+
+
+@admin.register(Connector)
+class ConnectorAdmin(ReadOnlyAdmin):
+    list_display = ("charger", "connector_id", "status", "error_code", "info", "status_at")
+    list_filter = ("status", "error_code")
+    search_fields = ("charger__charge_point_id",)
+    list_select_related = ("charger",)
+
+
+@admin.register(StatusNotification)
+class StatusNotificationAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "charger", "connector_id", "status", "error_code", "info", "timestamp")
+    list_filter = ("status", "error_code")
+    search_fields = ("charger__charge_point_id", "info", "vendor_error_code")
+    list_select_related = ("charger",)
+    date_hierarchy = "received_at"
+
+
+class MeterValueInline(admin.TabularInline):
+    model = MeterValue
+    extra = 0
+    fields = readonly_fields = ("timestamp", "measurand", "phase", "value", "unit", "context", "location")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id", "charger", "connector_id", "id_tag", "id_tag_status", "started_at", "stopped_at",
+        "energy_kwh", "stop_reason",
+    )
+    list_filter = ("id_tag_status", "stop_reason", ("stopped_at", admin.EmptyFieldListFilter))
+    search_fields = ("=id", "id_tag", "charger__charge_point_id")
+    list_select_related = ("charger",)
+    date_hierarchy = "started_at"
+    inlines = [MeterValueInline]
+
+    @admin.display(description="energy (kWh)")
+    def energy_kwh(self, session):
+        return None if session.energy_wh is None else f"{session.energy_wh / 1000:.3f}"
+
+
+@admin.register(MeterValue)
+class MeterValueAdmin(ReadOnlyAdmin):
+    list_display = ("timestamp", "charger", "connector_id", "transaction_id", "measurand", "phase", "value", "unit", "context")
+    list_filter = ("measurand", "context", "location")
+    search_fields = ("charger__charge_point_id", "=transaction__id")
+    list_select_related = ("charger",)
+
+
+@admin.register(UnknownTransactionStop)
+class UnknownTransactionStopAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "charger", "transaction_id", "id_tag", "meter_stop", "timestamp", "reason")
+    search_fields = ("charger__charge_point_id", "=transaction_id", "id_tag")
+
+
+@admin.register(DataTransferMessage)
+class DataTransferMessageAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "charger", "vendor_id", "message_id", "data")
+    search_fields = ("charger__charge_point_id", "vendor_id", "message_id", "data")
+
+
+@admin.register(ConnectionAttempt)
+class ConnectionAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "charge_point_id", "outcome", "remote_address", "subprotocols")
+    list_filter = ("outcome",)
+    search_fields = ("charge_point_id", "remote_address")
+    date_hierarchy = "created_at"
+
+
+@admin.register(MessageLog)
+class MessageLogAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "charge_point_id", "direction", "message_type", "action", "message_id", "short_payload")
+    list_filter = ("direction", "message_type", "action")
+    search_fields = ("=charge_point_id", "=message_id", "payload")
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # COUNT(*) over millions of frames is the slow part of this page
+
+    @admin.display(description="payload")
+    def short_payload(self, entry):
+        return format_html("<code>{}</code>", entry.payload[:120])

@@ -1,0 +1,46 @@
+"""Operators' scripts provision chargers and idTags from the command line."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from rfid.models import IdTag
+from stations.models import Charger
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_it_registers_several_chargers_with_a_hashed_password(db):
+    output = run("add_charger", "CP-1", "CP-2", "--password", "s3cret")
+
+    assert "Registered charger CP-1 (with a password)" in output
+    for charger in Charger.objects.all():
+        assert charger.password != "s3cret"
+        assert charger.check_password("s3cret") and not charger.check_password("guess")
+    assert Charger.objects.count() == 2
+
+
+def test_it_updates_an_existing_charger_and_approves_it(db):
+    Charger.objects.create(charge_point_id="CP-1", approval=Charger.Approval.PENDING)
+
+    output = run("add_charger", "CP-1")
+
+    assert "Updated charger CP-1 (without a password)" in output
+    assert Charger.objects.get().approval == "accepted"
+
+
+def test_it_refuses_an_overlong_charger_id(db):
+    with pytest.raises(CommandError, match="1 to 48 characters"):
+        run("add_charger", "X" * 49)
+    assert not Charger.objects.exists()
+
+
+def test_it_registers_an_id_tag_normalised(db):
+    run("add_idtag", " 04aabbcc ")
+
+    assert IdTag.objects.get().id_tag == "04AABBCC"
