@@ -1,0 +1,34 @@
+"""Drivers at the front desk: their cards, wallet and consumption."""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from accounts.forms import DriverForm
+from billing import services as billing_services
+from rfid.desk import front_desk_required
+
+
+@front_desk_required
+def driver_detail(request, user_id):
+    driver = get_object_or_404(get_user_model(), pk=user_id)
+    cards = list(driver.cards.all())
+    wallet = getattr(driver, "wallet", None)
+    tags = [tag.id_tag for card in cards for tag in card.lineage()]
+    return render(request, "accounts/driver_detail.html", {
+        "driver": driver, "cards": cards, "wallet": wallet,
+        "entries": billing_services.statement(wallet), "sessions": billing_services.consumption(tags),
+    })
+
+
+@front_desk_required
+@require_http_methods(["GET", "POST"])
+def driver_new(request):
+    form = DriverForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        driver = form.save()
+        messages.success(request, f"Driver {driver} registered; now issue their card.")
+        return redirect(f"{reverse('desk:card_new')}?owner={driver.pk}")
+    return render(request, "accounts/driver_new.html", {"form": form})

@@ -1,0 +1,276 @@
+"""Where money moves: top-ups, session charges, refunds, staff adjustments.
+
+Every movement is one ledger entry appended through `Account.post`, under a
+row lock on the wallet, inside transaction.atomic. Amounts are decided after
+the lock is taken so that two sessions ending at once cannot both spend the
+same balance.
+"""
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.db.models.functions import Trim, Upper
+
+from billing import pricing
+from billing.models import Account, InsufficientBalance, LedgerEntry, SessionCharge, Tariff, TariffAssignment
+from billing.money import DEFAULT_CURRENCY, check_top_up_amount, quantize_money
+from rfid.models import IdTag, normalise_id_tag
+from stations.models import MeterValue, Transaction
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0")
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+Kind = LedgerEntry.Kind
+
+
+class RefusedMovement(ValueError):
+    """A movement staff or a script asked for that the rules do not allow; the message says why."""
+
+
+# Tariffs -------------------------------------------------------------------
+
+
+def tariff_for(*, charger=None, connector_id: int | None = None) -> Tariff | None:
+    """The connector's tariff, else the charger's, else the site's default."""
+    if charger is not None:
+        assignments = TariffAssignment.objects.filter(charger=charger).select_related("tariff")
+        by_connector = {a.connector_id: a.tariff for a in assignments}
+        if connector_id in by_connector or None in by_connector:
+            return by_connector.get(connector_id) or by_connector[None]
+    return Tariff.objects.filter(is_default=True).first()
+
+
+def site_currency() -> str:
+    default = Tariff.objects.filter(is_default=True).values_list("currency", flat=True).first()
+    return default or DEFAULT_CURRENCY
+
+
+# Wallets -------------------------------------------------------------------
+
+
+def wallet_for_owner(owner) -> Account:
+    account, _ = Account.objects.get_or_create(owner=owner, defaults={"currency": site_currency()})
+    return account
+
+
+@transaction.atomic
+def wallet_for_card(card: IdTag) -> Account:
+    """The wallet that pays for `card`, created on first use.
+
+    Guards two first top-ups of a new anonymous card racing to open two
+    wallets: the card row lock lets one create it, the other then sees it.
+    """
+    locked = IdTag.objects.select_for_update().get(pk=card.pk)
+    if locked.account_id is None:
+        locked.account = wallet_for_owner(locked.owner) if locked.owner_id else Account.objects.create(
+            currency=site_currency()
+        )
+        IdTag.objects.filter(pk=card.pk).update(account=locked.account)
+    card.account = locked.account
+    return locked.account
+
+
+def wallet_currency(card: IdTag) -> str:
+    return card.account.currency if card.account_id else site_currency()
+
+
+def balance_of(card: IdTag) -> Decimal:
+    return card.account.balance if card.account_id else ZERO
+
+
+def ledger_total(account: Account) -> Decimal:
+    """The sum the cached balance must always equal."""
+    return money_sum(account.entries.all(), "amount", account.currency)
+
+
+def money_sum(queryset, field: str, currency: str) -> Decimal:
+    """SUM() of a money column; SQLite adds in binary floating point, so snap back to the minor unit."""
+    return quantize_money(queryset.aggregate(total=Sum(field))["total"] or ZERO, currency)
+
+
+# Movements -----------------------------------------------------------------
+
+
+@transaction.atomic
+def top_up(*, card: IdTag, amount: Decimal, method: str, source: str, by=None, idempotency_key=None) -> LedgerEntry:
+    """Credit a prepaid card; the same idempotency key credits once (a double click)."""
+    if idempotency_key and (earlier := LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()):
+        return earlier
+    _check_can_top_up(card)
+    wallet = wallet_for_card(card)
+    try:
+        check_top_up_amount(amount, wallet.currency)
+    except ValueError as problem:
+        raise RefusedMovement(str(problem)) from None
+    Account.objects.select_for_update().get(pk=wallet.pk)  # a racing twin waits here, then finds the key
+    if idempotency_key and (earlier := LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()):
+        return earlier
+    return wallet.post(kind=Kind.TOP_UP, amount=amount, source=source, created_by=by, card=card,
+                       payment_method=method, idempotency_key=idempotency_key)
+
+
+def _check_can_top_up(card: IdTag) -> None:
+    if card.status in (IdTag.Status.BLOCKED, IdTag.Status.LOST):
+        raise RefusedMovement(f"Card {card.id_tag} is {card.status}: it cannot be topped up.")
+    if not card.is_prepaid:
+        raise RefusedMovement(f"Card {card.id_tag} is a personal card: it charges for free and has no balance.")
+
+
+@transaction.atomic
+def adjust(*, account: Account, amount: Decimal, reason: str, by, source: str = "admin") -> LedgerEntry:
+    """A staff correction with its reason; it cannot take the balance below zero."""
+    if not reason.strip():
+        raise RefusedMovement("A staff adjustment needs a reason.")
+    if not amount or amount != quantize_money(amount, account.currency):
+        raise RefusedMovement("The adjustment must be a non-zero amount in the currency's minor unit.")
+    try:
+        return account.post(kind=Kind.ADJUSTMENT, amount=amount, source=source, created_by=by, reason=reason)
+    except InsufficientBalance as problem:
+        raise RefusedMovement(str(problem)) from None
+
+
+@transaction.atomic
+def refund(*, charge: SessionCharge, amount: Decimal, reason: str, by, source: str = "admin") -> LedgerEntry:
+    """Give back part or all of what a session took from the wallet, never more."""
+    Account.objects.select_for_update().get(pk=charge.account_id)  # two refunds of one session queue here
+    refunds = charge.account.entries.filter(kind=Kind.REFUND, transaction=charge.transaction_id)
+    refunded = money_sum(refunds, "amount", charge.currency)
+    if amount <= 0 or amount != quantize_money(amount, charge.currency):
+        raise RefusedMovement("A refund is a positive amount in the currency's minor unit.")
+    if refunded + amount > charge.charged:
+        raise RefusedMovement(f"Only {charge.charged - refunded} {charge.currency} of this session is refundable.")
+    return charge.account.post(kind=Kind.REFUND, amount=amount, source=source, created_by=by, reason=reason,
+                               transaction_id=charge.transaction_id, card=charge.card)
+
+
+# Settling a finished session ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Payer:
+    card: IdTag | None
+    wallet: Account | None  # None: nobody pays (personal or unknown card)
+
+
+def settle_transaction(*, transaction: Transaction) -> SessionCharge | None:
+    """Price a finished session once and take it from the prepaid wallet.
+
+    Returns None when it is not finished or was already settled: a replayed
+    StopTransaction, or two stops racing, move no money twice (the unique
+    SessionCharge per transaction and the unique session charge entry).
+    """
+    try:
+        with _atomic():
+            return _settle(transaction.pk)
+    except IntegrityError:  # the racing twin committed first
+        return None
+
+
+def _atomic():
+    # The contract names the keyword `transaction`, which hides django.db.transaction inside.
+    return transaction.atomic()
+
+
+def _settle(transaction_id: int) -> SessionCharge | None:
+    session = Transaction.objects.select_related("charger").get(pk=transaction_id)
+    payer = _payer_of(session)
+    if payer.wallet is not None:  # lock before reading what exists: the twin waits here
+        payer = _Payer(payer.card, Account.objects.select_for_update().get(pk=payer.wallet.pk))
+    if session.stopped_at is None or SessionCharge.objects.filter(transaction=session).exists():
+        return None
+    tariff = tariff_for(charger=session.charger, connector_id=session.connector_id)
+    price = _price(session, tariff, payer)
+    charge = _record_charge(session, tariff, payer, price)
+    if payer.wallet is not None and charge.charged:
+        payer.wallet.post(kind=Kind.SESSION_CHARGE, amount=-charge.charged, source=_source(session),
+                          card=payer.card, transaction=session, idempotency_key=f"session:{session.pk}",
+                          allow_negative=True)
+    return charge
+
+
+def _payer_of(session: Transaction) -> _Payer:
+    card = IdTag.objects.filter(id_tag=normalise_id_tag(session.id_tag)).first()
+    if card is None or not card.is_prepaid:
+        return _Payer(card, None)
+    return _Payer(card, wallet_for_card(card))
+
+
+def _price(session: Transaction, tariff: Tariff | None, payer: _Payer) -> pricing.Price:
+    if tariff is None:  # nothing configured: recorded at zero so staff can see it and set a tariff
+        currency = payer.wallet.currency if payer.wallet else site_currency()
+        tariff = Tariff(name="no tariff configured", currency=currency)
+        periods = []
+    else:
+        periods = list(tariff.periods.all())
+    return pricing.price_session(tariff=tariff, periods=periods, started_at=session.started_at,
+                                 stopped_at=session.stopped_at, readings=meter_readings(session))
+
+
+def _record_charge(session, tariff, payer: _Payer, price: pricing.Price) -> SessionCharge:
+    due = ZERO if payer.wallet is None else price.total
+    overdraft = bool(tariff and tariff.allow_overdraft)
+    charged = due if overdraft else min(due, max(payer.wallet.balance, ZERO) if payer.wallet else ZERO)
+    return SessionCharge.objects.create(
+        transaction=session, card=payer.card, account=payer.wallet, tariff=tariff, currency=price.currency,
+        energy_wh=price.energy_wh, charging_seconds=price.charging_seconds, idle_seconds=price.idle_seconds,
+        net=price.net, tax=price.tax, total=price.total, charged=charged, uncollected=due - charged,
+        free=bool(payer.card and not payer.card.is_prepaid), breakdown=_json_lines(price),
+    )
+
+
+def _json_lines(price: pricing.Price) -> list[dict]:
+    lines = [{key: str(value) for key, value in line.items()} for line in price.lines]
+    if price.tax:
+        lines.append({"label": "Tax", "quantity": "", "unit": "", "unit_price": "", "amount": str(price.tax)})
+    return lines
+
+
+def _source(session: Transaction) -> str:
+    return f"ocpp:{session.charger.charge_point_id}"[:64]
+
+
+def meter_readings(session: Transaction) -> list[pricing.Reading]:
+    """The energy register over the session in Wh, bracketed by meterStart and meterStop.
+
+    Samples outside the session or outside [meterStart, meterStop] are
+    clamped so that the total is always meterStop - meterStart.
+    """
+    low, high = session.meter_start, max(session.meter_start, session.meter_stop or session.meter_start)
+    readings = [pricing.Reading(session.started_at, Decimal(low))]
+    for sample in _energy_samples(session):
+        wh = sample.numeric_value * (1000 if sample.unit.lower() == "kwh" else 1)
+        clamped = min(max(wh, readings[-1].wh), Decimal(high))  # a register never runs backwards
+        readings.append(pricing.Reading(sample.timestamp, clamped))
+    readings.append(pricing.Reading(session.stopped_at, Decimal(high)))
+    return readings
+
+
+def _energy_samples(session: Transaction):
+    return MeterValue.objects.filter(
+        transaction=session, measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False,
+        timestamp__gt=session.started_at, timestamp__lt=session.stopped_at,
+    ).order_by("timestamp", "id")
+
+
+# Statements ----------------------------------------------------------------
+
+
+def statement(account: Account | None) -> list[LedgerEntry]:
+    """The wallet's entries, oldest first; each carries the running balance after it."""
+    if account is None:
+        return []
+    return list(account.entries.select_related("card", "created_by", "transaction__charger"))
+
+
+def consumption(id_tags: list[str]):
+    """Sessions of these idTags, newest first, with their charge when priced."""
+    return (sessions_of(id_tags).select_related("charger", "charge").order_by("-started_at"))
+
+
+def sessions_of(id_tags: list[str]):
+    """Transactions store the idTag as the charger sent it; cards are matched normalised."""
+    return Transaction.objects.annotate(card_tag=Upper(Trim("id_tag"))).filter(card_tag__in=id_tags)
