@@ -157,6 +157,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "prune-message-log": {"task": "stations.tasks.prune_message_log", "schedule": 24 * 3600},
+    "expire-reservations": {"task": "stations.tasks.expire_reservations", "schedule": 60},
 }
 
 REST_FRAMEWORK = {
@@ -176,6 +177,10 @@ OCPP_MESSAGE_LOG_RETENTION_DAYS = envint("OCPP_MESSAGE_LOG_RETENTION_DAYS", "90"
 OCPP_WRITE_BEHIND_MS = envint("OCPP_WRITE_BEHIND_MS", "200")
 # A charger's "last seen" is written at most this often (seconds).
 OCPP_LAST_SEEN_RESOLUTION = envint("OCPP_LAST_SEEN_RESOLUTION", "30")
+# Commands to chargers (stations.commands): how long the process holding the socket
+# has to acknowledge (none: nobody holds it, "offline"), and how long the charger has to answer.
+OCPP_COMMAND_ACK_SECONDS = float(os.getenv("OCPP_COMMAND_ACK_SECONDS", "2"))
+OCPP_COMMAND_TIMEOUT_SECONDS = float(os.getenv("OCPP_COMMAND_TIMEOUT_SECONDS", "30"))
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "False")

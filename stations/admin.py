@@ -1,13 +1,17 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from stations import commands
 from stations.models import (
     Charger,
+    ChargerConfigurationKey,
+    Command,
     ConnectionAttempt,
     Connector,
     DataTransferMessage,
     MessageLog,
     MeterValue,
+    Reservation,
     SiteConfiguration,
     StatusNotification,
     Transaction,
@@ -55,7 +59,7 @@ class ChargerAdmin(admin.ModelAdmin):
     list_filter = ("approval", "is_connected", "vendor", "ocpp_version")
     search_fields = ("charge_point_id", "name", "serial_number", "charge_box_serial_number", "vendor", "model")
     inlines = [ConnectorInline]
-    actions = ["approve", "reject"]
+    actions = ["approve", "reject", "reset_soft", "clear_cache", "get_configuration", "trigger_status"]
     readonly_fields = (
         "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
         "meter_type", "meter_serial_number", "ocpp_version", "is_connected", "connected_since",
@@ -94,6 +98,33 @@ class ChargerAdmin(admin.ModelAdmin):
     def reject(self, request, queryset):
         count = queryset.update(approval=Charger.Approval.REJECTED)
         self.message_user(request, f"{count} charger(s) rejected.", messages.WARNING)
+
+    def has_operate_permission(self, request):
+        return request.user.has_perm("stations.operate_charger")
+
+    @admin.action(description="Reset (soft) selected chargers", permissions=["operate"])
+    def reset_soft(self, request, queryset):
+        self._send_to_each(request, queryset, "Reset", {"type": "Soft"})
+
+    @admin.action(description="Clear the authorization cache of selected chargers", permissions=["operate"])
+    def clear_cache(self, request, queryset):
+        self._send_to_each(request, queryset, "ClearCache", {})
+
+    @admin.action(description="Read the configuration of selected chargers", permissions=["operate"])
+    def get_configuration(self, request, queryset):
+        self._send_to_each(request, queryset, "GetConfiguration", {})
+
+    @admin.action(description="Ask selected chargers for their StatusNotifications", permissions=["operate"])
+    def trigger_status(self, request, queryset):
+        self._send_to_each(request, queryset, "TriggerMessage", {"requestedMessage": "StatusNotification"})
+
+    def _send_to_each(self, request, queryset, action, payload):
+        """One command per charger, one after the other; offline chargers answer at once."""
+        for charger in queryset:
+            command = commands.send(charger=charger, action=action, payload=payload, user=request.user,
+                                    source=Command.Source.ADMIN)
+            level = messages.SUCCESS if command.status == Command.Status.ACCEPTED else messages.WARNING
+            self.message_user(request, f"{charger.charge_point_id}: {action} {command.outcome_text}", level)
 
 
 @admin.register(Connector)
@@ -179,3 +210,35 @@ class MessageLogAdmin(ReadOnlyAdmin):
     @admin.display(description="payload")
     def short_payload(self, entry):
         return format_html("<code>{}</code>", entry.payload[:120])
+
+
+@admin.register(Command)
+class CommandAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "charger", "action", "status", "requested_by", "source", "answered_at")
+    list_filter = ("status", "action", "source")
+    search_fields = ("charger__charge_point_id", "action", "requested_by__username")
+    list_select_related = ("charger", "requested_by")
+    date_hierarchy = "created_at"
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the history of who did what to a charger stays
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    list_display = ("id", "charger", "connector_id", "id_tag", "expires_at", "current_status", "requested_by")
+    list_filter = ("status",)
+    search_fields = ("=id", "charger__charge_point_id", "id_tag")
+    list_select_related = ("charger", "requested_by")
+
+    @admin.display(description="status")
+    def current_status(self, reservation):
+        return reservation.effective_status
+
+
+@admin.register(ChargerConfigurationKey)
+class ChargerConfigurationKeyAdmin(ReadOnlyAdmin):
+    list_display = ("charger", "key", "value", "readonly", "updated_at")
+    list_filter = ("readonly",)
+    search_fields = ("charger__charge_point_id", "key")
+    list_select_related = ("charger",)

@@ -79,6 +79,7 @@ class ChargerConnection:
         self._pending: dict[str, asyncio.Future] = {}
         # OCPP allows one CSMS-initiated call in flight per charger.
         self._call_lock = asyncio.Lock()
+        self.closed = False
         self._last_seen_written = timezone.now()
 
     async def send(self, text: str) -> None:
@@ -111,18 +112,33 @@ class ChargerConnection:
         except OCPPError as error:
             await self.send(message.create_call_error(error).to_json())
 
-    async def call(self, action: str, payload: dict, timeout: float) -> CallResult | CallError:
-        """Send a CALL and wait for the charger's answer (raises asyncio.TimeoutError)."""
+    async def call(self, action: str, payload: dict, timeout: float, on_sent=None) -> CallResult | CallError:
+        """Send a CALL and wait for the charger's answer.
+
+        Raises asyncio.TimeoutError, or ConnectionError when the socket is or gets closed.
+        `on_sent()` is called once the frame is written (after waiting for earlier calls).
+        """
         message = Call(str(uuid.uuid4()), action, payload)
         await validate_payload(message, self.ocpp_version)
         async with self._call_lock:
+            if self.closed:
+                raise ConnectionError("the charger's socket closed before the call was sent")
             answer = asyncio.get_running_loop().create_future()
             self._pending[message.unique_id] = answer
             try:
                 await self.send(message.to_json())
+                if on_sent:
+                    on_sent()
                 return await asyncio.wait_for(answer, timeout)
             finally:
                 self._pending.pop(message.unique_id, None)
+
+    def close(self) -> None:
+        """The socket is gone: calls waiting for an answer fail now instead of at their timeout."""
+        self.closed = True
+        for answer in self._pending.values():
+            if not answer.done():
+                answer.set_exception(ConnectionError("the charger disconnected before answering"))
 
     def _resolve(self, message: CallResult | CallError) -> None:
         answer = self._pending.get(message.unique_id)

@@ -4,7 +4,7 @@ import binascii
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from stations import services, writebehind
+from stations import commands, services, writebehind
 from stations.connection import ChargerConnection
 
 
@@ -67,6 +67,7 @@ class OCPPConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.connection is None:
             return
+        self.connection.close()
         await self.channel_layer.group_discard(self.group, self.channel_name)
         await database_sync_to_async(self.connection.charger.mark_disconnected)(
             connection_id=self.connection.connection_id
@@ -76,3 +77,7 @@ class OCPPConsumer(AsyncWebsocketConsumer):
     async def ocpp_replaced(self, event):
         if event["connection_id"] != self.connection.connection_id:
             await self.close(code=4000)  # the charger reconnected on a new socket
+
+    async def ocpp_command(self, event):
+        """A command from any process (stations.commands.send); never awaits the charger's answer here."""
+        await commands.take(self.connection, self.channel_layer, event)

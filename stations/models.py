@@ -1,5 +1,6 @@
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models, transaction
 from django.utils import timezone
@@ -318,3 +319,161 @@ class MessageLog(models.Model):
 
     def __str__(self):
         return f"{self.charge_point_id} {self.direction} {self.action or self.message_type}"
+
+
+class Command(models.Model):
+    """One CSMS→charger call: who asked, what was sent, what came back.
+
+    Every state change is a conditional UPDATE on a pending row: the requester
+    (timeout, offline) and the process holding the socket (the answer) may both
+    try to close the same command, and only the first one wins.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        ERROR = "error", "CALLERROR"
+        TIMEOUT = "timeout", "timed out"
+        OFFLINE = "offline", "charger offline"
+
+    class Source(models.TextChoices):
+        API = "api", "REST API"
+        WEB = "web", "charger page"
+        ADMIN = "admin", "admin action"
+
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="commands")
+    action = models.CharField(max_length=50)
+    payload = models.JSONField(default=dict, blank=True, help_text="As sent, camelCase")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    response = models.JSONField(null=True, blank=True, help_text="The charger's CALLRESULT payload")
+    error_code = models.CharField(max_length=40, blank=True)
+    error_description = models.TextField(blank=True)
+    # The socket (ChargerConnection.connection_id) that ran the call.
+    handled_by = models.CharField(max_length=36, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["charger", "-created_at"])]
+        permissions = [("operate_charger", "Can send commands to chargers")]
+
+    def __str__(self):
+        return f"{self.action} → {self.charger} ({self.status})"
+
+    @property
+    def answer_status(self) -> str:
+        """The `status` field of the charger's answer (Accepted, RebootRequired…), if any."""
+        return (self.response or {}).get("status", "") if isinstance(self.response, dict) else ""
+
+    @property
+    def reboot_required(self) -> bool:
+        return self.answer_status == "RebootRequired"
+
+    @property
+    def outcome_text(self) -> str:
+        """What came back, in a line staff can read: "accepted — reboot required", "CALLERROR NotSupported: …"."""
+        if self.status == self.Status.ERROR:
+            return f"CALLERROR {self.error_code}: {self.error_description}".rstrip(": ")
+        if self.status in (self.Status.TIMEOUT, self.Status.OFFLINE):
+            return f"{self.get_status_display()}: {self.error_description}".rstrip(": ")
+        if self.reboot_required:
+            return "accepted — reboot required"
+        answer = self.answer_status
+        return f"{self.status} ({answer})" if answer and answer.lower() != self.status else self.status
+
+    def claim(self, *, connection_id: str) -> bool:
+        """Let exactly one socket run this command.
+
+        Guards the reconnect race: for a moment two sockets of one charger are in
+        its group and both receive the command; only the first to claim sends it.
+        It also skips a command the requester already gave up on.
+        """
+        return bool(Command.objects.filter(pk=self.pk, status=self.Status.PENDING, handled_by="").update(
+            handled_by=connection_id
+        ))
+
+    def finish(self, *, status: str, **fields) -> bool:
+        """Close a pending command; False when something else closed it first.
+
+        Guards the late-answer race: an answer arriving after the requester
+        stored `timeout` (or `offline`) must not overwrite it.
+        """
+        fields.setdefault("answered_at", timezone.now())
+        updated = Command.objects.filter(pk=self.pk, status=self.Status.PENDING).update(status=status, **fields)
+        self.refresh_from_db()
+        return bool(updated)
+
+
+class ChargerConfigurationKey(models.Model):
+    """A charger's configuration as its last GetConfiguration (or accepted ChangeConfiguration) told us."""
+
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="configuration")
+    key = models.CharField(max_length=50)
+    value = models.TextField(blank=True)  # OCPP 1.6: at most 500 characters; absent means "not set"
+    readonly = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["charger", "key"]
+        constraints = [models.UniqueConstraint(fields=["charger", "key"], name="unique_configuration_key")]
+
+    def __str__(self):
+        return f"{self.charger} {self.key}={self.value}"
+
+
+class Reservation(models.Model):
+    """A ReserveNow; its primary key is the OCPP reservationId."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "requested (waiting for the charger)"
+        ACTIVE = "active"
+        FAILED = "failed", "refused or not answered"
+        CANCELLED = "cancelled"
+        EXPIRED = "expired"
+        USED = "used"
+
+    OPEN = (Status.REQUESTED, Status.ACTIVE)
+
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="reservations")
+    connector_id = models.PositiveIntegerField()
+    id_tag = models.CharField("idTag", max_length=20)
+    parent_id_tag = models.CharField("parent idTag", max_length=20, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-expires_at", "-id"]
+
+    def __str__(self):
+        return f"Reservation {self.pk} {self.charger} #{self.connector_id}"
+
+    @property
+    def reservation_id(self) -> int:
+        return self.pk
+
+    @property
+    def effective_status(self) -> str:
+        """The status as of now: an open reservation past its expiry is expired even before the task ran."""
+        if self.status in self.OPEN and self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.status
+
+    def move(self, *, to: str, allowed_from) -> bool:
+        """Change status only from the given ones; guards e.g. a cancel racing the expiry task."""
+        updated = Reservation.objects.filter(pk=self.pk, status__in=allowed_from).update(
+            status=to, updated_at=timezone.now()
+        )
+        self.refresh_from_db(fields=["status", "updated_at"])
+        return bool(updated)

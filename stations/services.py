@@ -10,8 +10,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing import services as billing_services
 from rfid import services as rfid_services
 from rfid.services import Authorization
+from stations import remote
 from stations.models import (
     Charger,
     ConnectionAttempt,
@@ -114,8 +116,8 @@ def record_status(*, charger: Charger, connector_id: int, timestamp: datetime | 
     )
 
 
-def authorize(*, charger: Charger, id_tag: str) -> Authorization:
-    return rfid_services.authorize(id_tag=id_tag, charger=charger)
+def authorize(*, charger: Charger, id_tag: str, for_stop: bool = False) -> Authorization:
+    return rfid_services.authorize(id_tag=id_tag, charger=charger, for_stop=for_stop)
 
 
 def start_transaction(
@@ -137,6 +139,8 @@ def start_transaction(
                 charger=charger, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
                 started_at=timestamp, reservation_id=reservation_id, id_tag_status=authorization.status,
             )
+            if reservation_id is not None:
+                remote.use_reservation(charger=charger, reservation_id=reservation_id)
     except IntegrityError:  # the same start arrived on another socket at the same moment
         started = _find_start(charger, connector_id, timestamp, meter_start)
         return started, Authorization(started.id_tag_status)
@@ -158,11 +162,22 @@ def stop_transaction(
     if session is None:
         _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, transaction_data)
     else:
-        for sample in samples:
-            sample.transaction, sample.connector_id = session, session.connector_id
-        MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
-        session.stop(meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=id_tag, data=transaction_data)
-    return authorize(charger=charger, id_tag=id_tag) if id_tag else None
+        _close_session(session, samples, meter_stop, timestamp, reason, id_tag, transaction_data)
+    return authorize(charger=charger, id_tag=id_tag, for_stop=True) if id_tag else None
+
+
+@transaction.atomic
+def _close_session(session, samples, meter_stop, timestamp, reason, id_tag, transaction_data) -> None:
+    """Stop, store the final samples and settle the bill in one transaction.
+
+    If settling fails, nothing is committed and the charger's resent
+    StopTransaction tries again; a stop that committed is always billed.
+    """
+    for sample in samples:
+        sample.transaction, sample.connector_id = session, session.connector_id
+    MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
+    if session.stop(meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=id_tag, data=transaction_data):
+        billing_services.settle_transaction(transaction=session)
 
 
 def _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, data) -> None:

@@ -6,3 +6,11 @@ from django.core.management import call_command
 def prune_message_log():
     """Run daily by Celery beat: keeps the message log within its retention."""
     call_command("prune_message_log")
+
+
+@shared_task
+def expire_reservations():
+    """Run every minute by Celery beat: open reservations past their expiry become expired."""
+    from stations import remote
+
+    return remote.expire_reservations()

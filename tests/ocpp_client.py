@@ -7,6 +7,7 @@ spoken schema-valid OCPP both ways.
 
 import asyncio
 import base64
+import json
 import time
 from contextlib import asynccontextmanager
 from urllib.parse import quote
@@ -14,6 +15,8 @@ from urllib.parse import quote
 import websockets
 from asgiref.sync import sync_to_async
 from django.db import connections
+from ocpp.exceptions import OCPPError
+from ocpp.messages import MessageType, unpack, validate_payload
 from ocpp.v16 import ChargePoint, call
 
 from stations.ocpp_time import utc_iso
@@ -92,3 +95,79 @@ async def orm(function, *args, **kwargs):
             connections.close_all()
 
     return await sync_to_async(closing, thread_sensitive=False)()
+
+
+class AnsweringCharger(TestCharger):
+    """A charger that answers the CSMS's calls: schema-checked both ways, recorded in `received`.
+
+    Tests change `answers[action]` (the camelCase CALLRESULT payload), put an
+    action in `silent` to never answer it, or in `call_errors` to answer a CALLERROR.
+    """
+
+    DEFAULT_ANSWERS = {
+        "RemoteStartTransaction": {"status": "Accepted"},
+        "RemoteStopTransaction": {"status": "Accepted"},
+        "Reset": {"status": "Accepted"},
+        "UnlockConnector": {"status": "Unlocked"},
+        "ChangeAvailability": {"status": "Accepted"},
+        "GetConfiguration": {
+            "configurationKey": [
+                {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+                {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+            ],
+        },
+        "ChangeConfiguration": {"status": "Accepted"},
+        "ClearCache": {"status": "Accepted"},
+        "TriggerMessage": {"status": "Accepted"},
+        "UpdateFirmware": {},
+        "GetDiagnostics": {"fileName": "diagnostics.zip"},
+        "SetChargingProfile": {"status": "Accepted"},
+        "ClearChargingProfile": {"status": "Accepted"},
+        "GetCompositeSchedule": {"status": "Accepted", "connectorId": 1, "scheduleStart": "2026-11-21T09:00:00.000Z",
+                                 "chargingSchedule": {"chargingRateUnit": "A",
+                                                      "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}},
+        "SendLocalList": {"status": "Accepted"},
+        "GetLocalListVersion": {"listVersion": 3},
+        "ReserveNow": {"status": "Accepted"},
+        "CancelReservation": {"status": "Accepted"},
+        "DataTransfer": {"status": "Accepted", "data": "pong"},
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.answers = {action: dict(answer) for action, answer in self.DEFAULT_ANSWERS.items()}
+        self.received: list[tuple[str, dict]] = []
+        self.silent: set[str] = set()
+        self.call_errors: dict[str, Exception] = {}
+        self.delays: dict[str, float] = {}  # seconds before answering, without blocking this charger
+        self.in_flight = self.most_in_flight = 0
+
+    async def route_message(self, raw_msg):
+        message = unpack(raw_msg)
+        if message.message_type_id != MessageType.Call:
+            return await super().route_message(raw_msg)
+        try:
+            await validate_payload(message, "1.6")  # what a strict charger does first
+        except OCPPError as invalid:
+            return await self._send(message.create_call_error(invalid).to_json())
+        self.received.append((message.action, json.loads(raw_msg)[3]))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        if message.action in self.delays:
+            asyncio.create_task(self._answer(message, self.delays[message.action]))
+        else:
+            await self._answer(message)
+
+    async def _answer(self, message, delay: float = 0):
+        await asyncio.sleep(delay)
+        if message.action in self.silent:
+            return
+        self.in_flight -= 1
+        if message.action in self.call_errors:
+            return await self._send(message.create_call_error(self.call_errors[message.action]).to_json())
+        result = message.create_call_result(self.answers[message.action])
+        await validate_payload(result, "1.6")
+        await self._send(result.to_json())
+
+    def calls_of(self, action: str) -> list[dict]:
+        return [payload for received_action, payload in self.received if received_action == action]

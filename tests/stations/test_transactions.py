@@ -1,12 +1,15 @@
 """Sessions: started once, metered, stopped once — however often the charger repeats itself."""
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal
+
+from django.utils import timezone
 
 from ocpp.v16 import call
 
 from rfid.models import IdTag
-from stations.models import MeterValue, Transaction, UnknownTransactionStop
+from stations.models import MeterValue, Reservation, Transaction, UnknownTransactionStop
 from tests.factories import register_charger
 from tests.ocpp_client import connected_charger, wait_until
 
@@ -169,3 +172,17 @@ def test_it_keeps_samples_claiming_an_unknown_transaction_unlinked(csms):
 
     assert wait_until(lambda: MeterValue.objects.filter(charger=charger).exists())
     assert MeterValue.objects.get(charger=charger).transaction_id is None
+
+
+def test_it_uses_the_reservation_a_session_starts_on(csms):
+    charger = register_charger("CP-1")
+    reservation = Reservation.objects.create(
+        charger=charger, connector_id=1, id_tag="DRIVER-1", status=Reservation.Status.ACTIVE,
+        expires_at=timezone.now() + timedelta(minutes=15),
+    )
+
+    started = charge(csms, lambda cp: cp.start_transaction(connector_id=1, id_tag="DRIVER-1", reservation_id=reservation.pk))
+
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.USED
+    assert Transaction.objects.get(pk=started.transaction_id).reservation_id == reservation.pk
