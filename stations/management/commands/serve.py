@@ -1,14 +1,21 @@
 import os
 import sys
 
+from daphne.endpoints import build_endpoint_description_strings
 from django.core.management.base import BaseCommand
+
+
+# Twisted listens with a backlog of 50 by default: a site's chargers all
+# reconnecting after a power cut would see refused connections.
+LISTEN_BACKLOG = 4096
 
 
 def daphne_argv(host: str, port: int) -> list[str]:
     """The one place the server's flags live (also used by deploy/ and the benchmark)."""
+    [endpoint] = build_endpoint_description_strings(host=host, port=port)
     return [
         sys.executable, "-m", "daphne",
-        "--bind", host, "--port", str(port),
+        "--endpoint", f"{endpoint}:backlog={LISTEN_BACKLOG}",
         # daphne closes every WebSocket after 24 h by default; a charger must never be dropped for that.
         "--websocket_timeout", "-1",
         "--proxy-headers",
