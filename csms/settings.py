@@ -100,7 +100,9 @@ TEMPLATES = [
 
 def _database() -> dict:
     url = os.getenv("DATABASE_URL", f"sqlite:///{VAR_DIR / 'csms.sqlite3'}")
-    config = dj_database_url.parse(url, conn_max_age=envint("DB_CONN_MAX_AGE", "0"))
+    # Channels closes connections older than CONN_MAX_AGE around every ORM call:
+    # with 0, each OCPP frame would open a new PostgreSQL connection.
+    config = dj_database_url.parse(url, conn_max_age=envint("DB_CONN_MAX_AGE", "600"), conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # WAL and IMMEDIATE transactions let the server and manage.py commands
@@ -119,6 +121,15 @@ def _database() -> dict:
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "stations.hashers.ChargerPasswordHasher",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -13,7 +13,8 @@ class ChargerAdminForm(forms.ModelForm):
 
     new_password = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False),
-        help_text="HTTP Basic password the charger must present. Leave empty to keep the current one.",
+        help_text="HTTP Basic password the charger must present: 16 to 40 random characters, as OCPP "
+                  "recommends. Leave empty to keep the current one.",
     )
     clear_password = forms.BooleanField(required=False, help_text="Let the charger connect without a password.")
 

@@ -6,6 +6,9 @@ from django.db import models, transaction
 from django.utils import timezone
 
 
+CHARGER_HASHER = "pbkdf2_sha256_charger"  # stations.hashers.ChargerPasswordHasher
+
+
 class SiteConfiguration(models.Model):
     """Site-wide switches staff change in the admin without a restart."""
 
@@ -80,12 +83,18 @@ class Charger(models.Model):
         return self.approval == self.Approval.ACCEPTED
 
     def set_password(self, raw_password: str | None) -> None:
-        self.password = make_password(raw_password) if raw_password else ""
+        self.password = make_password(raw_password, hasher=CHARGER_HASHER) if raw_password else ""
 
     def check_password(self, raw_password: str | None) -> bool:
+        """Whether the presented password is right; an older, slower hash is upgraded on success."""
         if not self.password:
             return True
-        return bool(raw_password) and check_password(raw_password, self.password)
+
+        def upgrade(raw):
+            self.set_password(raw)
+            Charger.objects.filter(pk=self.pk).update(password=self.password)
+
+        return bool(raw_password) and check_password(raw_password, self.password, upgrade, CHARGER_HASHER)
 
     def mark_connected(self, *, connection_id: str, ocpp_version: str, remote_address: str) -> None:
         now = timezone.now()

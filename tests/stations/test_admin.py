@@ -67,7 +67,7 @@ def test_it_stores_a_password_typed_in_the_admin_hashed(client, operator, db):
                  "connectors-TOTAL_FORMS": 0, "connectors-INITIAL_FORMS": 0})
 
     charger.refresh_from_db()
-    assert charger.password.startswith("pbkdf2_") and charger.check_password("typed-pw")
+    assert charger.password.startswith("pbkdf2_sha256_charger$") and charger.check_password("typed-pw")
 
 
 def test_it_sends_someone_from_outside_to_the_login_page(client, session):

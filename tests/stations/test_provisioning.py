@@ -44,3 +44,27 @@ def test_it_registers_an_id_tag_normalised(db):
     run("add_idtag", " 04aabbcc ")
 
     assert IdTag.objects.get().id_tag == "04AABBCC"
+
+
+def test_it_warns_about_a_short_charger_password(db):
+    err = io.StringIO()
+    call_command("add_charger", "CP-1", "--password", "short", stdout=io.StringIO(), stderr=err)
+    assert "shorter than 16 characters" in err.getvalue()
+
+
+def test_it_hashes_charger_passwords_with_the_charger_hasher(db):
+    charger = Charger(charge_point_id="CP-1")
+    charger.set_password("0123456789abcdef")
+    assert charger.password.startswith("pbkdf2_sha256_charger$20000$")
+
+
+def test_it_upgrades_a_slow_legacy_hash_when_the_charger_logs_in(db):
+    from django.contrib.auth.hashers import make_password
+
+    charger = Charger.objects.create(charge_point_id="CP-1", password=make_password("0123456789abcdef"))
+
+    assert charger.check_password("0123456789abcdef")
+
+    charger.refresh_from_db()
+    assert charger.password.startswith("pbkdf2_sha256_charger$")
+    assert charger.check_password("0123456789abcdef") and not charger.check_password("0123456789abcdeX")

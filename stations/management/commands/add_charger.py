@@ -2,6 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from stations.models import Charger
 
+RECOMMENDED_PASSWORD_LENGTH = 16
+
 
 class Command(BaseCommand):
     help = "Register chargers (or update them) so they may connect over OCPP."
@@ -14,6 +16,9 @@ class Command(BaseCommand):
         for charge_point_id in charge_point_ids:
             if not 0 < len(charge_point_id) <= 48:
                 raise CommandError(f"{charge_point_id!r}: a charge point id has 1 to 48 characters")
+        if password is not None and len(password) < RECOMMENDED_PASSWORD_LENGTH:
+            self.stderr.write(f"Warning: a charger password shorter than {RECOMMENDED_PASSWORD_LENGTH} "
+                              "characters is easy to guess; OCPP recommends 16 to 40 random characters.")
         for charge_point_id in charge_point_ids:
             self._register(charge_point_id, password)
 
