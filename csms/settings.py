@@ -153,10 +153,12 @@ SERVE_STATIC = envbool("SERVE_STATIC", "True")
 LOGIN_URL = "admin:login"
 
 REDIS_URL = os.getenv("REDIS_URL", "")
+REDIS_POOL_SIZE = envint("REDIS_POOL_SIZE", "200")  # Redis connections per server process, at most
+REDIS_POOL_TIMEOUT = envint("REDIS_POOL_TIMEOUT", "30")  # seconds to wait for a free one
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "csms.channel_layer.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
         }
     }

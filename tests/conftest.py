@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +85,26 @@ def csms_server(django_db_setup, django_db_blocker):
     server.stop()
 
 
+def flush_after_server_writes(attempts: int = 10) -> None:
+    """Empty the tables once the server's last background batch is in.
+
+    The server writes meter values, statuses and the log in batches after a
+    test's charger has gone; on PostgreSQL the test's TRUNCATE racing such a
+    batch can deadlock, and the next test would start on leftovers. So flush
+    here, retrying, before pytest-django's own flush.
+    """
+    for attempt in range(attempts):
+        time.sleep(0.05)
+        try:
+            call_command("flush", interactive=False, verbosity=0)
+            return
+        except (CommandError, DatabaseError):
+            if attempt == attempts - 1:
+                raise
+
+
 @pytest.fixture
 def csms(csms_server, transactional_db):
     """The live server, with a database the test and the server both see committed."""
-    return csms_server
+    yield csms_server
+    flush_after_server_writes()

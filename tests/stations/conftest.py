@@ -8,7 +8,7 @@ from django.apps import apps
 from django.contrib.auth.models import Group
 
 from accounts.models import User
-from tests.conftest import ServerProcess, server_env
+from tests.conftest import ServerProcess, flush_after_server_writes, server_env
 
 
 # --- servers for remote-command tests ------------------------------------------------
@@ -21,7 +21,7 @@ def redis_url(first_db: int) -> str:
 
 
 def redis_channel_layers(url: str) -> dict:
-    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
+    return {"default": {"BACKEND": "csms.channel_layer.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
 
 
 REMOTE_REDIS_DB = 8  # 8…11 with up to four xdist workers; the cross-process test uses 12…15
@@ -41,7 +41,8 @@ def remote_csms(remote_csms_server, transactional_db, settings):
     a command sent from a test (or a view or API call run in the test) reaches a
     charger connected to the server, as it would from another server process."""
     settings.CHANNEL_LAYERS = redis_channel_layers(redis_url(REMOTE_REDIS_DB))
-    return remote_csms_server
+    yield remote_csms_server
+    flush_after_server_writes()
 
 
 # --- personas for remote-command tests -------------------------------------------------

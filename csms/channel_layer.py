@@ -1,0 +1,27 @@
+"""The Redis channel layer, with a connection pool that waits instead of failing."""
+
+from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
+from django.conf import settings
+from redis.asyncio import BlockingConnectionPool
+
+
+class RedisChannelLayer(BaseRedisChannelLayer):
+    """channels-redis on a BlockingConnectionPool.
+
+    redis-py 8 caps an asyncio pool at 100 connections and raises
+    MaxConnectionsError beyond that. Every charger that connects joins its
+    group and every one that leaves quits it, so a site's chargers coming back
+    at once after a power cut crashed consumers right after their handshake.
+    A blocking pool makes the burst queue for a connection instead.
+
+    redis-py 8 also reads with a 5 s socket timeout by default, the very time
+    channels-redis blocks in BZPOPMIN waiting for a message: a quiet consumer's
+    receive lost that race now and then and crashed. Reads get headroom here.
+    """
+
+    def create_pool(self, index):
+        host = dict(self.hosts[index])
+        return BlockingConnectionPool.from_url(
+            host.pop("address"), max_connections=settings.REDIS_POOL_SIZE, timeout=settings.REDIS_POOL_TIMEOUT,
+            socket_timeout=self.brpop_timeout + 10, **host,
+        )

@@ -1,0 +1,33 @@
+"""The Redis channel layer survives a burst of chargers connecting at once."""
+
+import asyncio
+
+from csms.channel_layer import RedisChannelLayer
+from tests.stations.conftest import redis_url
+
+BURST = 60
+
+
+def test_it_queues_a_burst_larger_than_the_pool_instead_of_failing(settings):
+    settings.REDIS_POOL_SIZE = 3  # redis-py's own pool would raise MaxConnectionsError past this
+    layer = RedisChannelLayer(hosts=[redis_url(7)])
+
+    async def burst():
+        channels = [await layer.new_channel() for _ in range(BURST)]
+        await asyncio.gather(*(layer.group_add("cp.burst", channel) for channel in channels))
+        await layer.group_send("cp.burst", {"type": "ocpp.replaced", "connection_id": "x"})
+        received = await asyncio.gather(*(layer.receive(channel) for channel in channels[:3]))
+        await layer.flush()
+        return received
+
+    received = asyncio.run(burst())
+
+    assert [message["connection_id"] for message in received] == ["x", "x", "x"]
+
+
+def test_it_reads_longer_than_a_blocking_receive_waits(settings):
+    layer = RedisChannelLayer(hosts=[redis_url(7)])
+
+    pool = layer.create_pool(0)
+
+    assert pool.connection_kwargs["socket_timeout"] > layer.brpop_timeout
