@@ -35,7 +35,10 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         # daphne hands over the path already percent-decoded, so "CP%2F1" arrives as "CP/1".
         charge_point_id = self.scope["url_route"]["kwargs"]["charge_point_id"]
         client = self.scope.get("client") or ("", 0)
-        admission = await database_sync_to_async(services.admit_charger)(
+        # Off the one thread that does this process's other ORM work: the password
+        # hash takes milliseconds (and releases the GIL), and a site's chargers
+        # reconnecting at once would otherwise queue every frame behind it.
+        admission = await database_sync_to_async(services.admit_charger, thread_sensitive=False)(
             charge_point_id=charge_point_id, password=basic_auth_password(self.scope["headers"]),
             remote_address=client[0], offered=self.scope["subprotocols"],
         )

@@ -5,12 +5,13 @@ schema and turned its keys into snake_case when a handler here runs.
 """
 
 from channels.db import database_sync_to_async
+from django.utils import timezone
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
 from stations import services, writebehind
-from stations.models import Charger, MeterValue
+from stations.models import Charger, MeterValue, StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
 
 db = database_sync_to_async
@@ -70,17 +71,17 @@ class ChargePoint16(ChargePoint):
 
     @on(Action.heartbeat)
     async def on_heartbeat(self):
-        await db(services.record_heartbeat)(charger=self.charger)
+        writebehind.note_heartbeat(self.charger.pk, timezone.now())
         return call_result.Heartbeat(current_time=utc_iso())
 
     @on(Action.status_notification)
     async def on_status_notification(self, connector_id, error_code, status, **optional):
         timestamp = optional.get("timestamp")
-        await db(services.record_status)(
+        writebehind.add_status(StatusNotification(
             charger=self.charger, connector_id=connector_id, error_code=error_code, status=status,
             timestamp=parse_timestamp(timestamp) if timestamp else None, info=optional.get("info", ""),
             vendor_id=optional.get("vendor_id", ""), vendor_error_code=optional.get("vendor_error_code", ""),
-        )
+        ))
         return call_result.StatusNotification()
 
     @on(Action.authorize)

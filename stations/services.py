@@ -17,11 +17,9 @@ from stations import remote
 from stations.models import (
     Charger,
     ConnectionAttempt,
-    Connector,
     DataTransferMessage,
     MeterValue,
     SiteConfiguration,
-    StatusNotification,
     Transaction,
     UnknownTransactionStop,
 )
@@ -97,23 +95,8 @@ def record_boot(*, charger: Charger, **identity: str) -> str:
     return "Accepted" if charger.is_approved else "Pending"
 
 
-def record_heartbeat(*, charger: Charger) -> None:
-    now = timezone.now()
-    Charger.objects.filter(pk=charger.pk).update(last_heartbeat_at=now, last_seen_at=now)
-
-
 def touch(*, charger: Charger) -> None:
     Charger.objects.filter(pk=charger.pk).update(last_seen_at=timezone.now())
-
-
-@transaction.atomic
-def record_status(*, charger: Charger, connector_id: int, timestamp: datetime | None, **status: str) -> None:
-    StatusNotification.objects.create(
-        charger=charger, connector_id=connector_id, timestamp=timestamp, **status
-    )
-    Connector.objects.update_or_create(
-        charger=charger, connector_id=connector_id, defaults={**status, "status_at": timestamp or timezone.now()}
-    )
 
 
 def authorize(*, charger: Charger, id_tag: str, for_stop: bool = False) -> Authorization:

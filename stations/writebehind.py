@@ -3,6 +3,7 @@
 Under Channels every ORM call of a process runs on one thread, so one INSERT
 per frame caps the whole server. Meter values and the message log are
 collected here and written in one transaction every OCPP_WRITE_BEHIND_MS.
+Connector statuses (history and latest) and heartbeat times go the same way.
 Nothing that decides money or a reply goes through here: Start/Stop-
 Transaction are committed before they are answered, and a StopTransaction
 flushes the buffer first so the session's meter values are all stored.
@@ -15,12 +16,14 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 
-from stations.models import MessageLog, MeterValue, Transaction
+from stations.models import Charger, Connector, MessageLog, MeterValue, StatusNotification, Transaction
 
 logger = logging.getLogger(__name__)
 
 _pending_logs: list[MessageLog] = []
 _pending_samples: list[MeterValue] = []
+_pending_statuses: list[StatusNotification] = []
+_pending_heartbeats: dict[int, object] = {}  # charger pk -> time of its latest heartbeat
 _flusher: asyncio.Task | None = None
 _flush_lock: asyncio.Lock | None = None
 
@@ -35,22 +38,36 @@ def add_meter_values(samples: list[MeterValue]) -> None:
     _ensure_flusher()
 
 
+def add_status(status: StatusNotification) -> None:
+    _pending_statuses.append(status)
+    _ensure_flusher()
+
+
+def note_heartbeat(charger_pk: int, at) -> None:
+    _pending_heartbeats[charger_pk] = at
+    _ensure_flusher()
+
+
 async def flush() -> None:
     """Write everything buffered so far; safe to call from any consumer."""
     global _flush_lock
     if _flush_lock is None:
         _flush_lock = asyncio.Lock()
     async with _flush_lock:
-        logs, samples = _take_pending()
-        if logs or samples:
-            await database_sync_to_async(_write)(logs, samples)
+        batch = _take_pending()
+        if any(batch):
+            await database_sync_to_async(_write)(*batch)
 
 
-def _take_pending() -> tuple[list[MessageLog], list[MeterValue]]:
-    logs, samples = _pending_logs[:], _pending_samples[:]
-    _pending_logs.clear()
-    _pending_samples.clear()
-    return logs, samples
+def _has_pending() -> bool:
+    return bool(_pending_logs or _pending_samples or _pending_statuses or _pending_heartbeats)
+
+
+def _take_pending() -> tuple[list, list, list, dict]:
+    batch = (_pending_logs[:], _pending_samples[:], _pending_statuses[:], dict(_pending_heartbeats))
+    for pending in (_pending_logs, _pending_samples, _pending_statuses, _pending_heartbeats):
+        pending.clear()
+    return batch
 
 
 def _ensure_flusher() -> None:
@@ -61,7 +78,7 @@ def _ensure_flusher() -> None:
 
 async def _flush_forever() -> None:
     interval = settings.OCPP_WRITE_BEHIND_MS / 1000
-    while _pending_logs or _pending_samples:
+    while _has_pending():
         await asyncio.sleep(interval)
         try:
             await flush()
@@ -69,13 +86,32 @@ async def _flush_forever() -> None:
             logger.exception("write-behind flush failed")
 
 
-def _write(logs: list[MessageLog], samples: list[MeterValue]) -> None:
+def _write(logs: list[MessageLog], samples: list[MeterValue], statuses: list, heartbeats: dict) -> None:
     with transaction.atomic():
         MessageLog.objects.bulk_create(logs, batch_size=500)
         _drop_unknown_transactions(samples)
         # A charger replaying queued MeterValues sends the same samples again:
         # the unique constraint on a sample makes the replay a no-op.
         MeterValue.objects.bulk_create(samples, batch_size=500, ignore_conflicts=True)
+        _write_statuses(statuses)
+        Charger.objects.bulk_update(
+            [Charger(pk=pk, last_heartbeat_at=at, last_seen_at=at) for pk, at in heartbeats.items()],
+            ["last_heartbeat_at", "last_seen_at"], batch_size=500,
+        )
+
+
+STATUS_FIELDS = ["status", "error_code", "info", "vendor_id", "vendor_error_code", "status_at"]
+
+
+def _write_statuses(statuses: list[StatusNotification]) -> None:
+    """The history as it came, and one upsert of each connector's latest status."""
+    StatusNotification.objects.bulk_create(statuses, batch_size=500)
+    latest = {(s.charger_id, s.connector_id): s for s in statuses}  # arrival order: the last one wins
+    Connector.objects.bulk_create(
+        [Connector(charger_id=s.charger_id, connector_id=s.connector_id, status_at=s.timestamp or s.received_at,
+                   **{field: getattr(s, field) for field in STATUS_FIELDS[:-1]}) for s in latest.values()],
+        update_conflicts=True, unique_fields=["charger", "connector_id"], update_fields=STATUS_FIELDS,
+    )
 
 
 def _drop_unknown_transactions(samples: list[MeterValue]) -> None:

@@ -7,7 +7,7 @@ from ocpp.v16 import call
 from rfid.models import IdTag
 from stations.models import Charger, Connector, DataTransferMessage, StatusNotification
 from tests.factories import register_charger
-from tests.ocpp_client import connected_charger
+from tests.ocpp_client import connected_charger, wait_until
 
 
 def run_as_charger(csms, charge_point_id, *payloads):
@@ -26,7 +26,7 @@ def test_it_answers_heartbeats_with_the_time_and_records_them(csms):
     [answer] = run_as_charger(csms, "CP-1", call.Heartbeat())
 
     assert answer.current_time.endswith("Z")
-    assert Charger.objects.get(charge_point_id="CP-1").last_heartbeat_at is not None
+    assert wait_until(lambda: Charger.objects.get(charge_point_id="CP-1").last_heartbeat_at is not None)
 
 
 def test_it_keeps_the_latest_status_per_connector_and_the_history(csms):
@@ -42,6 +42,7 @@ def test_it_keeps_the_latest_status_per_connector_and_the_history(csms):
                                 timestamp="2026-11-21T10:05:00Z"),
     )
 
+    assert wait_until(lambda: StatusNotification.objects.filter(charger=charger).count() == 3)
     connector = Connector.objects.get(charger=charger, connector_id=1)
     assert (connector.status, connector.error_code, connector.info, connector.vendor_error_code) == (
         "Faulted", "GroundFailure", "RCD tripped", "E42",
