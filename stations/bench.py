@@ -1,0 +1,293 @@
+"""The load benchmark behind `manage.py bench`: the CSMS in its production
+configuration against a bare reference, both driven by the same simulated fleet.
+
+Everything runs on this machine over loopback: N server processes (N = cores)
+of each kind, the fleet in this process. Figures are therefore shared-machine
+figures: the fleet takes CPU from the servers it measures, for both targets alike.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import psycopg
+
+from stations.management.commands.serve import daphne_argv
+from stations.simulator import FleetOptions, run_fleet
+
+ROOT = Path(__file__).resolve().parent.parent
+CHARGER_PASSWORD = "bench-password-0123456789"  # 25 characters, as OCPP recommends
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    chargers: int
+    heartbeat: int  # seconds
+    meter_interval: float  # seconds
+    charging_share: float
+    window: float  # seconds measured after the ramp-up
+    ramp_up: float = 500.0  # connections per second
+    connectors: int = 2
+
+    def fleet(self, urls: list[str], *, id_prefix: str) -> FleetOptions:
+        return FleetOptions(
+            url=urls[0], urls=urls, chargers=self.chargers, id_prefix=id_prefix, password=CHARGER_PASSWORD,
+            connectors=self.connectors, ramp_up=self.ramp_up, heartbeat_interval=self.heartbeat,
+            meter_interval=self.meter_interval, charging_share=self.charging_share,
+            session_duration=(3600, 7200), idle_gap=(0, 2), id_tag_per_connector=True,
+            duration=self.chargers / self.ramp_up + self.window, seed=1,
+        )
+
+
+def scenarios(quick: bool) -> dict[str, list[Scenario]]:
+    """The issue's scenarios. --quick runs smaller fleets with every interval divided
+    by ten, so the same traffic mix fits in windows of seconds."""
+    fleet, idle_fleet, window, scale = (300, 1000, 10, 10) if quick else (5000, 10000, 120, 1)
+    knee_fleet, knee_window = (300, 8) if quick else (2000, 45)
+    knee_intervals = (3, 1) if quick else (30, 15, 8, 4, 2, 1)
+    return {
+        "steady": [Scenario("steady", fleet, 300 // scale, 60 / scale, 0.4, window)],
+        "aggressive": [Scenario("aggressive", fleet, 60 // scale, 30 / scale, 1.0, window)],
+        "knee": [Scenario(f"knee MV every {s}s", knee_fleet, 60 // scale, s, 1.0, knee_window)
+                 for s in knee_intervals],
+        "storm": [Scenario("storm", fleet, 300 // scale, 60 / scale, 0.4, window / 2, ramp_up=fleet / 2)],
+        "idle": [Scenario("idle", idle_fleet, 300, 60, 0.0, window, ramp_up=1000)],
+    }
+
+
+# --- server processes ------------------------------------------------------------------
+
+
+@dataclass
+class Servers:
+    """N processes of one kind, and what they cost."""
+
+    label: str
+    processes: list[subprocess.Popen]
+    urls: list[str]
+    database_url: str | None = None
+    cpu_seconds_at_start: float = 0.0
+    rss_samples: list[int] = field(default_factory=list)
+
+    def cpu_seconds(self) -> float:
+        return sum(_proc_cpu_seconds(p.pid) for p in self.processes)
+
+    def rss_bytes(self) -> int:
+        return sum(_proc_rss_bytes(p.pid) for p in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=15)
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _proc_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def start_csms(count: int, first_port: int, database_url: str, redis_url: str, log_dir: Path) -> Servers:
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEBUG": "False",
+           "SERVE_STATIC": "False", "LOG_LEVEL": "WARNING"}
+    processes = [_spawn(daphne_argv("127.0.0.1", first_port + i), env, log_dir / f"csms-{i}.log") for i in range(count)]
+    urls = [f"ws://127.0.0.1:{first_port + i}/ocpp/" for i in range(count)]
+    return _wait_listening(Servers("CSMS", processes, urls, database_url), first_port)
+
+
+def start_reference(count: int, first_port: int, log_dir: Path) -> Servers:
+    argv = [sys.executable, "-m", "stations.bench_reference", "--port"]
+    processes = [_spawn([*argv, str(first_port + i)], dict(os.environ), log_dir / f"ref-{i}.log") for i in range(count)]
+    urls = [f"ws://127.0.0.1:{first_port + i}/ocpp/" for i in range(count)]
+    return _wait_listening(Servers("reference", processes, urls), first_port)
+
+
+def _spawn(argv: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "w")
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_listening(servers: Servers, first_port: int, timeout: float = 30) -> Servers:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    for port in range(first_port, first_port + len(servers.processes)):
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{servers.label} on port {port} did not start")
+                time.sleep(0.1)
+    return servers
+
+
+# --- the bench database ----------------------------------------------------------------
+
+
+def prepare_database(database_url: str, chargers: int) -> None:
+    """A fresh database, migrated, with the fleet's chargers registered (one shared hash)."""
+    admin_url, name = database_url.rsplit("/", 1)
+    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", _REGISTER_FLEET % chargers], cwd=ROOT, env=env, check=True)
+
+
+_REGISTER_FLEET = """
+from rfid.models import IdTag
+from stations.models import Charger
+template = Charger(charge_point_id="x"); template.set_password(%r)
+""".replace("%r", repr(CHARGER_PASSWORD)) + """
+ids = [f"BENCH-{i + 1:05d}" for i in range(%d)]
+Charger.objects.bulk_create([Charger(charge_point_id=id, password=template.password) for id in ids], batch_size=2000)
+# Personal cards, one per connector (the fleet's idTag per connector): a shared
+# tag would be refused as ConcurrentTx while another session holds it.
+IdTag.objects.bulk_create([IdTag(id_tag=f"{id}-{c}") for id in ids for c in (1, 2)], batch_size=2000)
+"""
+
+
+def close_open_sessions(database_url: str) -> None:
+    """Sessions the previous run's fleet left open would make its cards ConcurrentTx."""
+    with psycopg.connect(database_url) as db:
+        db.execute("UPDATE stations_transaction SET stopped_at = now(), meter_stop = meter_start, "
+                   "stop_reason = 'Other' WHERE stopped_at IS NULL")
+
+
+def count_rows(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as db:
+        return {
+            "frames in": db.execute("SELECT count(*) FROM stations_messagelog WHERE direction = 'in'").fetchone()[0],
+            "frames out": db.execute("SELECT count(*) FROM stations_messagelog WHERE direction = 'out'").fetchone()[0],
+            "meter values": db.execute("SELECT count(*) FROM stations_metervalue").fetchone()[0],
+            "transactions": db.execute("SELECT count(*) FROM stations_transaction").fetchone()[0],
+        }
+
+
+# --- one run ---------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    target: str
+    report: object
+    cpu_seconds: float
+    wall_seconds: float
+    rss_before: int
+    rss_peak: int
+    all_accepted_after: float | None  # seconds from the first connection
+    cpu_while_held: float | None  # cores busy once every charger was accepted
+    rows: dict[str, int] | None = None
+
+    @property
+    def connected(self) -> int:
+        return self.report.stats.peak_connected
+
+    @property
+    def percentiles(self) -> dict[str, dict[str, float]]:
+        return self.report.latency_percentiles()
+
+    def p99(self, action: str = "MeterValues") -> float | None:
+        return self.percentiles.get(action, {}).get("p99")
+
+
+async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
+    options = scenario.fleet(servers.urls, id_prefix="BENCH")
+    rss_before, cpu_before, started = servers.rss_bytes(), servers.cpu_seconds(), time.monotonic()
+    rss_peak, accepted = rss_before, {}
+
+    def on_progress(stats):
+        nonlocal rss_peak
+        rss_peak = max(rss_peak, servers.rss_bytes())
+        if not accepted and stats.chargers_accepted >= scenario.chargers:
+            accepted.update(at=time.monotonic() - started, cpu=servers.cpu_seconds())
+
+    report = await run_fleet(options, on_progress=on_progress)
+    wall, cpu = time.monotonic() - started, servers.cpu_seconds()
+    held = (cpu - accepted["cpu"]) / (wall - accepted["at"]) if accepted and wall > accepted["at"] else None
+    return RunResult(scenario, servers.label, report, cpu - cpu_before, wall, rss_before, rss_peak,
+                     accepted.get("at"), held)
+
+
+def with_rows(result: RunResult, servers: Servers, before: dict[str, int]) -> RunResult:
+    """Rows the CSMS wrote during the run, once the write-behind has flushed."""
+    time.sleep(2)
+    after = count_rows(servers.database_url)
+    return replace(result, rows={key: after[key] - before[key] for key in after})
+
+
+# --- the report ------------------------------------------------------------------------
+
+KEY_ACTIONS = ("BootNotification", "StatusNotification", "Heartbeat", "Authorize", "StartTransaction",
+               "MeterValues", "StopTransaction")
+
+
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def ratio(value: float | None, reference: float | None) -> str:
+    return "-" if not value or not reference else f"{value / reference:.2f}"
+
+
+def summary_table(pairs: list[tuple[RunResult, RunResult]]) -> list[str]:
+    """One row per scenario and target: load, errors, cost per 1,000 connections, and rows."""
+    lines = ["| scenario | target | connected | CALLs/s (×ref) | MeterValues p99 ms (×ref) | errors | timeouts "
+             "| server CPU cores (per 1k conn) | server RSS MB (per 1k conn) | all accepted after s | frames logged / CALLs sent |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for reference, csms in pairs:
+        for result in (reference, csms):
+            lines.append(_summary_row(result, reference))
+    return lines
+
+
+def _summary_row(result: RunResult, reference: RunResult) -> str:
+    stats, per_k = result.report.stats, max(result.connected, 1) / 1000
+    cores, rss_mb = result.cpu_seconds / result.wall_seconds, result.rss_peak / 2**20
+    rate = result.report.messages_per_second()
+    rows = "-" if result.rows is None else f"{result.rows['frames in']:,} / {sum(stats.calls_sent.values()):,}"
+    return (f"| {result.scenario.name} | {result.target} | {result.connected:,} "
+            f"| {rate:.0f} ({ratio(rate, reference.report.messages_per_second())}) "
+            f"| {ms(result.p99())} ({ratio(result.p99(), reference.p99())}) "
+            f"| {sum(stats.call_errors.values())} | {sum(stats.timeouts.values())} "
+            f"| {cores:.2f} ({cores / per_k:.3f}) | {rss_mb:.0f} ({rss_mb / per_k:.0f}) "
+            f"| {'-' if result.all_accepted_after is None else f'{result.all_accepted_after:.1f}'} | {rows} |")
+
+
+def latency_table(results: list[RunResult]) -> list[str]:
+    """p50/p95/p99/max in milliseconds for each action of each run."""
+    lines = ["| scenario | target | action | count | p50 | p95 | p99 | max |", "|---|---|---|---|---|---|---|---|"]
+    for result in results:
+        for action in KEY_ACTIONS:
+            figures = result.percentiles.get(action)
+            if figures:
+                lines.append(f"| {result.scenario.name} | {result.target} | {action} | {figures['count']:,} "
+                             f"| {ms(figures['p50'])} | {ms(figures['p95'])} | {ms(figures['p99'])} "
+                             f"| {ms(figures['max'])} |")
+    return lines
+
+
+def idle_lines(reference: RunResult, csms: RunResult) -> list[str]:
+    """Memory per held connection (RSS growth / connections) and CPU while nothing happens."""
+    lines = []
+    for result in (reference, csms):
+        per_connection = (result.rss_peak - result.rss_before) / max(result.connected, 1)
+        held = "-" if result.cpu_while_held is None else f"{result.cpu_while_held * 100:.1f} % of a core"
+        lines.append(f"- {result.target}: {result.connected:,} connections held, "
+                     f"{per_connection / 1024:.1f} KB per connection, idle CPU {held}")
+    return lines

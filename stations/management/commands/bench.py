@@ -1,0 +1,91 @@
+import asyncio
+import os
+from datetime import UTC, datetime
+
+import redis
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from stations import bench
+
+SCENARIOS = ("steady", "aggressive", "knee", "storm", "idle")
+KNEE_LIMIT_S, KNEE_GOOD_S = 1.0, 0.2  # stop stepping past p99 1 s; report the last step under 200 ms
+
+
+class Command(BaseCommand):
+    help = ("Benchmark the CSMS in its production configuration (PostgreSQL, Redis, DEBUG off, one "
+            "server process per core) against a bare ocpp-on-websockets reference, with a simulated fleet. "
+            "Loopback only; the full run takes about half an hour, --quick under two minutes.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--quick", action="store_true", help="small fleets and short windows")
+        parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable; default: all")
+        parser.add_argument("--servers", type=int, default=os.cpu_count() or 1, help="processes per target")
+        parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/csms_bench",
+                            help="a PostgreSQL database the benchmark DROPS and recreates")
+        parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7", help="a Redis database it flushes")
+        parser.add_argument("--port", type=int, default=18100, help="first port; servers use the next ones")
+
+    def handle(self, *args, quick, scenario, servers, database_url, redis_url, port, **options):
+        if not database_url.startswith("postgres"):
+            raise CommandError("the benchmark measures the production configuration: give a PostgreSQL URL")
+        plan = {name: steps for name, steps in bench.scenarios(quick).items() if name in (scenario or SCENARIOS)}
+        log_dir = settings.VAR_DIR / "bench"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._say(f"Preparing {database_url} and {redis_url} ...")
+        bench.prepare_database(database_url, max(s.chargers for steps in plan.values() for s in steps))
+        redis.Redis.from_url(redis_url).flushdb()
+        csms = bench.start_csms(servers, port, database_url, redis_url, log_dir)
+        reference = bench.start_reference(servers, port + 50, log_dir)
+        try:
+            pairs = self._run_plan(plan, reference, csms)
+        finally:
+            csms.stop()
+            reference.stop()
+        self._print_report(pairs, quick, servers)
+
+    def _run_plan(self, plan, reference, csms) -> list[tuple]:
+        pairs = []
+        for name, steps in plan.items():
+            for step in steps:
+                pair = (self._run(step, reference), self._run(step, csms))
+                pairs.append(pair)
+                if name == "knee" and all((r.p99() or 0) > KNEE_LIMIT_S for r in pair):
+                    break
+        return pairs
+
+    def _run(self, scenario, servers):
+        self._say(f"{scenario.name}: {scenario.chargers:,} chargers against the {servers.label} ...")
+        before = bench.count_rows(servers.database_url) if servers.database_url else None
+        result = asyncio.run(bench.run_scenario(scenario, servers))
+        if before is not None:
+            result = bench.with_rows(result, servers, before)
+            bench.close_open_sessions(servers.database_url)
+        self._say(f"  {result.report.messages_per_second():.0f} CALLs/s, MeterValues p99 {bench.ms(result.p99())} ms")
+        return result
+
+    def _print_report(self, pairs, quick, servers):
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        lines = [f"## Benchmark {stamp}{' (--quick)' if quick else ''}: {servers} processes per target, "
+                 f"{os.cpu_count()} cores", "", *bench.summary_table(pairs), ""]
+        lines += self._knee_lines([p for p in pairs if p[0].scenario.name.startswith("knee")])
+        lines += [line for p in pairs if p[0].scenario.name == "idle" for line in bench.idle_lines(*p)]
+        lines += ["", "Latency per action (ms):", "", *bench.latency_table([r for p in pairs for r in p])]
+        text = "\n".join(lines)
+        self.stdout.write(text)
+        out = settings.VAR_DIR / "bench" / f"results-{datetime.now(UTC):%Y%m%dT%H%M%S}.md"
+        out.write_text(text + "\n")
+        self._say(f"\nWritten to {out}")
+
+    def _knee_lines(self, knee_pairs) -> list[str]:
+        lines = []
+        for index, target in ((0, "reference"), (1, "CSMS")):
+            good = [p[index] for p in knee_pairs if (p[index].p99() or 0) < KNEE_GOOD_S]
+            knee = max(good, key=lambda r: r.report.messages_per_second(), default=None)
+            figure = "none" if knee is None else (f"{knee.scenario.name}: {knee.report.messages_per_second():.0f} "
+                                                  f"CALLs/s at MeterValues p99 {bench.ms(knee.p99())} ms")
+            lines.append(f"- knee of the {target} (last step with p99 < 200 ms): {figure}")
+        return lines + [""] if lines else []
+
+    def _say(self, text):
+        self.stderr.write(text)
