@@ -164,6 +164,8 @@ class Transaction(models.Model):
 
     charger = models.ForeignKey(Charger, on_delete=models.PROTECT, related_name="transactions")
     connector_id = models.PositiveIntegerField()
+    # Normalised (rfid.models.normalise_id_tag): OCPP idTags are case-insensitive, and
+    # "is this card charging elsewhere" must be an indexed lookup, not a scan of all sessions.
     id_tag = models.CharField("idTag", max_length=20)
     id_tag_status = models.CharField(max_length=20, help_text="Authorization answer given at start")
     reservation_id = models.IntegerField(null=True, blank=True)
@@ -185,6 +187,10 @@ class Transaction(models.Model):
                 fields=["charger", "connector_id", "started_at", "meter_start"],
                 name="unique_transaction_start",
             )
+        ]
+        indexes = [
+            models.Index(fields=["id_tag", "-started_at"], name="transaction_id_tag"),
+            models.Index(fields=["id_tag"], condition=models.Q(stopped_at__isnull=True), name="transaction_open_id_tag"),
         ]
 
     def __str__(self):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from billing import services as billing_services
 from rfid import services as rfid_services
+from rfid.models import normalise_id_tag
 from rfid.services import Authorization
 from stations import remote
 from stations.models import (
@@ -119,7 +120,7 @@ def start_transaction(
     try:
         with transaction.atomic():
             started = Transaction.objects.create(
-                charger=charger, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
+                charger=charger, connector_id=connector_id, id_tag=normalise_id_tag(id_tag), meter_start=meter_start,
                 started_at=timestamp, reservation_id=reservation_id, id_tag_status=authorization.status,
             )
             if reservation_id is not None:
@@ -159,7 +160,8 @@ def _close_session(session, samples, meter_stop, timestamp, reason, id_tag, tran
     for sample in samples:
         sample.transaction, sample.connector_id = session, session.connector_id
     MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
-    if session.stop(meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=id_tag, data=transaction_data):
+    stop_id_tag = normalise_id_tag(id_tag) if id_tag else ""
+    if session.stop(meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=stop_id_tag, data=transaction_data):
         billing_services.settle_transaction(transaction=session)
 
 

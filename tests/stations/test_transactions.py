@@ -186,3 +186,18 @@ def test_it_uses_the_reservation_a_session_starts_on(csms):
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.USED
     assert Transaction.objects.get(pk=started.transaction_id).reservation_id == reservation.pk
+
+
+def test_it_stores_id_tags_normalised_so_a_card_is_one_card_whatever_the_reader_sends(csms):
+    register_charger("CP-1")
+    IdTag.objects.create(id_tag="04AABBCC")
+
+    async def start_then_authorize_elsewhere(cp):
+        started = await cp.start_transaction(connector_id=1, id_tag="04aabbcc", timestamp=START)
+        again = await cp.send(call.Authorize(id_tag="04AABBCC"))
+        return started, again
+
+    started, again = charge(csms, start_then_authorize_elsewhere)
+
+    assert Transaction.objects.get(pk=started.transaction_id).id_tag == "04AABBCC"
+    assert again.id_tag_info["status"] == "ConcurrentTx"
