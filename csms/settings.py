@@ -50,6 +50,7 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_NAME = os.getenv("SITE_NAME", "EV charging site")
+CSMS_CURRENCY = os.getenv("CSMS_CURRENCY", "EUR")  # ISO 4217 code of the site's money
 
 INSTALLED_APPS = [
     "daphne",
@@ -191,6 +192,8 @@ OCPP_MESSAGE_LOG_RETENTION_DAYS = envint("OCPP_MESSAGE_LOG_RETENTION_DAYS", "90"
 OCPP_WRITE_BEHIND_MS = envint("OCPP_WRITE_BEHIND_MS", "200")
 # A charger's "last seen" is written at most this often (seconds).
 OCPP_LAST_SEEN_RESOLUTION = envint("OCPP_LAST_SEEN_RESOLUTION", "30")
+# Threads (each with its own database connection) doing the ORM work of OCPP traffic, per process.
+OCPP_ORM_THREADS = envint("OCPP_ORM_THREADS", "8")
 # Commands to chargers (stations.commands): how long the process holding the socket
 # has to acknowledge (none: nobody holds it, "offline"), and how long the charger has to answer.
 OCPP_COMMAND_ACK_SECONDS = float(os.getenv("OCPP_COMMAND_ACK_SECONDS", "2"))

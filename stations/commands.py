@@ -17,7 +17,6 @@ import re
 from decimal import Decimal
 
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -25,6 +24,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import CallError, get_validator
 
 from stations import consumers, remote
+from stations.orm import in_pool
 from stations.models import Charger, Command
 from stations.remote import Outcome
 
@@ -149,7 +149,7 @@ async def _receive(layer, channel: str, seconds: float) -> dict | None:
 
 # --- the side of the consumer holding the socket -----------------------------------
 
-db = database_sync_to_async
+db = in_pool
 _running: set[asyncio.Task] = set()  # asyncio keeps only weak references to tasks
 
 

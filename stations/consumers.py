@@ -1,11 +1,11 @@
 import base64
 import binascii
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from stations import commands, services, writebehind
 from stations.connection import ChargerConnection
+from stations.orm import in_pool
 
 
 def charger_group(charger_pk: int) -> str:
@@ -35,10 +35,8 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         # daphne hands over the path already percent-decoded, so "CP%2F1" arrives as "CP/1".
         charge_point_id = self.scope["url_route"]["kwargs"]["charge_point_id"]
         client = self.scope.get("client") or ("", 0)
-        # Off the one thread that does this process's other ORM work: the password
-        # hash takes milliseconds (and releases the GIL), and a site's chargers
-        # reconnecting at once would otherwise queue every frame behind it.
-        admission = await database_sync_to_async(services.admit_charger, thread_sensitive=False)(
+        # On the ORM pool: the password hash takes milliseconds (and releases the GIL).
+        admission = await in_pool(services.admit_charger)(
             charge_point_id=charge_point_id, password=basic_auth_password(self.scope["headers"]),
             remote_address=client[0], offered=self.scope["subprotocols"],
         )
@@ -55,7 +53,7 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(
             self.group, {"type": "ocpp.replaced", "connection_id": self.connection.connection_id}
         )
-        await database_sync_to_async(self.connection.charger.mark_connected)(
+        await in_pool(self.connection.charger.mark_connected)(
             connection_id=self.connection.connection_id, ocpp_version=self.connection.ocpp_version,
             remote_address=remote_address,
         )
@@ -65,14 +63,14 @@ class OCPPConsumer(AsyncWebsocketConsumer):
             text_data = bytes_data.decode("utf-8", errors="replace")
         await self.connection.receive(text_data)
         if self.connection.seen_now_due():
-            await database_sync_to_async(services.touch)(charger=self.connection.charger)
+            await in_pool(services.touch)(charger=self.connection.charger)
 
     async def disconnect(self, code):
         if self.connection is None:
             return
         self.connection.close()
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await database_sync_to_async(self.connection.charger.mark_disconnected)(
+        await in_pool(self.connection.charger.mark_disconnected)(
             connection_id=self.connection.connection_id
         )
         await writebehind.flush()

@@ -4,17 +4,17 @@ The `ocpp` library has already checked each payload against the official
 schema and turned its keys into snake_case when a handler here runs.
 """
 
-from channels.db import database_sync_to_async
 from django.utils import timezone
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
 from stations import services, writebehind
+from stations.orm import in_pool
 from stations.models import Charger, MeterValue, StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
 
-db = database_sync_to_async
+db = in_pool
 
 
 def id_tag_info(authorization) -> dict:

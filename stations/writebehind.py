@@ -12,11 +12,11 @@ flushes the buffer first so the session's meter values are all stored.
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 
 from stations.models import Charger, Connector, MessageLog, MeterValue, StatusNotification, Transaction
+from stations.orm import in_pool
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ async def flush() -> None:
     async with _flush_lock:
         batch = _take_pending()
         if any(batch):
-            await database_sync_to_async(_write)(*batch)
+            await in_pool(_write)(*batch)
 
 
 def _has_pending() -> bool:

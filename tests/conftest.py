@@ -70,7 +70,8 @@ class ServerProcess:
 
 def server_env(**overrides) -> dict:
     env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
-           "OCPP_WRITE_BEHIND_MS": "20", "OCPP_HEARTBEAT_INTERVAL": "120", "DEBUG": "False"}
+           "OCPP_WRITE_BEHIND_MS": "20", "OCPP_HEARTBEAT_INTERVAL": "120", "DEBUG": "False",
+           "OCPP_ORM_THREADS": "4"}
     env.pop("REDIS_URL", None)  # one process: the in-memory channel layer; cross-process tests opt in
     env.update(overrides)
     return env
