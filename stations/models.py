@@ -82,6 +82,18 @@ class Charger(models.Model):
     def is_approved(self) -> bool:
         return self.approval == self.Approval.ACCEPTED
 
+    @property
+    def is_silent(self) -> bool:
+        """Marked connected, but unheard for two heartbeat intervals.
+
+        The flag cannot be cleared by a server process that died holding the
+        socket; silence is how staff tell that apart from a live charger.
+        """
+        if not self.is_connected or self.last_seen_at is None:
+            return False
+        allowed = 2 * settings.OCPP_HEARTBEAT_INTERVAL + settings.OCPP_LAST_SEEN_RESOLUTION
+        return (timezone.now() - self.last_seen_at).total_seconds() > allowed
+
     def set_password(self, raw_password: str | None) -> None:
         self.password = make_password(raw_password, hasher=CHARGER_HASHER) if raw_password else ""
 

@@ -9,22 +9,13 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
+from rfid.services import id_tag_info
 from stations import services, writebehind
-from stations.orm import in_pool
 from stations.models import Charger, MeterValue, StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
+from stations.orm import in_pool
 
 db = in_pool
-
-
-def id_tag_info(authorization) -> dict:
-    """The IdTagInfo of an authorization decision; absent fields are left out, never null."""
-    info = {"status": authorization.status}
-    if authorization.expiry_date:
-        info["expiryDate"] = utc_iso(authorization.expiry_date)
-    if authorization.parent_id_tag:
-        info["parentIdTag"] = authorization.parent_id_tag
-    return info
 
 
 def meter_samples(charger: Charger, connector_id: int, meter_values: list, transaction_id=None) -> list[MeterValue]:

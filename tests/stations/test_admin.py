@@ -73,3 +73,16 @@ def test_it_stores_a_password_typed_in_the_admin_hashed(client, operator, db):
 def test_it_sends_someone_from_outside_to_the_login_page(client, session):
     response = client.get("/admin/stations/messagelog/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_it_tells_staff_when_a_connected_charger_has_gone_silent(client, operator, db, time_machine):
+    time_machine.move_to("2026-11-21 10:00:00Z", tick=False)
+    Charger.objects.create(charge_point_id="CP-SILENT", is_connected=True, connected_since=timezone.now(),
+                           last_seen_at=timezone.now())
+    client.force_login(operator)
+    assert "online since" in client.get("/chargers/CP-SILENT/").content.decode()
+
+    time_machine.move_to("2026-11-21 10:11:00Z", tick=False)  # two 300 s heartbeats and 30 s missed
+
+    page = client.get("/chargers/CP-SILENT/").content.decode()
+    assert "no contact since 2026-11-21 10:00:00" in page
