@@ -92,6 +92,15 @@ class CommandReactions:
             if connector.session and connector_id in (None, connector.connector_id):
                 connector.session.request_stop(reason)
 
+    def wind_down(self) -> None:
+        """The run is ending, as when a site is switched off cleanly: no new
+        sessions, and each open one ends with a StopTransaction."""
+        self._rebooting = True
+        self.stop_sessions(Reason.local)
+
+    def sessions_open(self) -> bool:
+        return any(c.session and not c.session.stop_sent for c in self.connectors)
+
     async def reboot(self, reset_type: str) -> None:
         """Reset: end sessions (StopTransaction), close the socket, boot again."""
         reason = Reason.hard_reset if reset_type == ResetType.hard else Reason.soft_reset

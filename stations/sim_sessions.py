@@ -52,6 +52,7 @@ class Session:
     reservation_id: int | None = None
     transaction_id: int | None = None  # assigned by the CSMS (maybe only on replay)
     stop_reason: str | None = None
+    stop_sent: bool = False  # the StopTransaction went out (or was queued while offline)
     last_sample: MeterSample | None = None
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -211,3 +212,4 @@ class SessionRunner:
         self.stats.sessions_completed += 1
         self.stats.sessions_active -= 1
         await self._send_transaction_message(STOP, build, session)
+        session.stop_sent = True

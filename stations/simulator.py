@@ -36,6 +36,7 @@ from stations.simulated_charger import SimulatedCharger, cancel_and_wait
 LOGGER = logging.getLogger(__name__)
 
 LATENCY_SAMPLES_PER_ACTION = 20_000
+END_SESSIONS_GRACE_S = 10.0  # how long chargers get to stop their sessions when the run ends
 
 
 @dataclass
@@ -61,6 +62,9 @@ class FleetOptions:
     # Several servers with no load balancer in front: when given, charger i
     # connects to urls[i % len(urls)] and `url` is not used.
     urls: Sequence[str] = ()
+    # When the run ends, open sessions end with a StopTransaction first
+    # (a load test may not want that burst in its figures).
+    end_sessions_at_stop: bool = True
     # Each connector's driver uses its own idTag "<charger id>-<connector>" instead
     # of id_tags: a CSMS refuses a tag already charging elsewhere (ConcurrentTx).
     id_tag_per_connector: bool = False
@@ -345,6 +349,8 @@ async def run_fleet(
             tasks.append(asyncio.create_task(_report_progress(stats, on_progress)))
         try:
             await _run_until_stopped(options.duration, stop)
+            if options.end_sessions_at_stop:
+                await _end_sessions(chargers)
         finally:
             stats.connected_at_stop = stats.connected
             await cancel_and_wait(tasks)
@@ -367,6 +373,18 @@ def _raise_file_limit(needed: int) -> None:
     if soft != resource.RLIM_INFINITY and soft < needed:
         LOGGER.warning("open-file limit %s is below the %s sockets this fleet needs "
                        "(raise it with ulimit -n)", soft, needed)
+
+
+async def _end_sessions(chargers: Sequence[SimulatedCharger]) -> None:
+    """Sessions left open would stay open in the CSMS and make their cards
+    ConcurrentTx on the next run; give chargers a moment to stop them."""
+    for charger in chargers:
+        charger.wind_down()
+    deadline = asyncio.get_running_loop().time() + END_SESSIONS_GRACE_S
+    while any(charger.sessions_open() for charger in chargers):
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.2)
 
 
 async def _run_until_stopped(duration: float | None, stop: asyncio.Event | None) -> None:

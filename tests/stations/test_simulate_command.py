@@ -102,3 +102,21 @@ def test_it_fails_when_no_charger_gets_through():
 def test_it_rejects_bad_options(args, message):
     with pytest.raises(CommandError, match=message):
         simulate(*args)
+
+
+def test_it_ends_its_sessions_when_the_run_ends_so_the_next_run_can_charge(csms):
+    from rfid.models import AuthorizationRefusal
+
+    run = ("--url", csms.ws_url, "--chargers", "2", "--register", "--duration", "4", "--meter-interval", "1",
+           "--charging-share", "1", "--session-seconds", "600", "600", "--idle-seconds", "0", "0.5",
+           "--seed", "3", "--ramp-up", "100")
+
+    simulate(*run)
+
+    assert Transaction.objects.exists()
+    assert not Transaction.objects.filter(stopped_at__isnull=True).exists(), "sessions left open in the CSMS"
+
+    simulate(*run)
+
+    assert Transaction.objects.count() >= 6
+    assert not AuthorizationRefusal.objects.exists(), "the second run's drivers were refused"
