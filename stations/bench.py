@@ -40,6 +40,7 @@ class Scenario:
             meter_interval=self.meter_interval, charging_share=self.charging_share,
             session_duration=(3600, 7200), idle_gap=(0, 2), id_tag_per_connector=True,
             duration=self.chargers / self.ramp_up + self.window, seed=1,
+            end_sessions_at_stop=False,  # the stop burst is not part of the scenario; open sessions are closed in SQL
         )
 
 
@@ -56,6 +57,8 @@ def scenarios(quick: bool) -> dict[str, list[Scenario]]:
                  for s in knee_intervals],
         "storm": [Scenario("storm", fleet, 300 // scale, 60 / scale, 0.4, window / 2, ramp_up=fleet / 2)],
         "idle": [Scenario("idle", idle_fleet, 300, 60, 0.0, window, ramp_up=1000)],
+        # Not part of the default run: half an hour of the steady mix, for memory drift.
+        "soak": [Scenario("soak", fleet, 300 // scale, 60 / scale, 0.4, 60 if quick else 1800)],
     }
 
 
@@ -192,6 +195,7 @@ class RunResult:
     rss_peak: int
     all_accepted_after: float | None  # seconds from the first connection
     cpu_while_held: float | None  # cores busy once every charger was accepted
+    rss_timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds, bytes) every ~10 s
     rows: dict[str, int] | None = None
 
     @property
@@ -209,11 +213,14 @@ class RunResult:
 async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
     options = scenario.fleet(servers.urls, id_prefix="BENCH")
     rss_before, cpu_before, started = servers.rss_bytes(), servers.cpu_seconds(), time.monotonic()
-    rss_peak, accepted = rss_before, {}
+    rss_peak, accepted, timeline = rss_before, {}, []
 
     def on_progress(stats):
         nonlocal rss_peak
-        rss_peak = max(rss_peak, servers.rss_bytes())
+        rss, elapsed = servers.rss_bytes(), time.monotonic() - started
+        rss_peak = max(rss_peak, rss)
+        if not timeline or elapsed - timeline[-1][0] >= 10:
+            timeline.append((elapsed, rss))
         if not accepted and stats.chargers_accepted >= scenario.chargers:
             accepted.update(at=time.monotonic() - started, cpu=servers.cpu_seconds())
 
@@ -221,7 +228,7 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
     wall, cpu = time.monotonic() - started, servers.cpu_seconds()
     held = (cpu - accepted["cpu"]) / (wall - accepted["at"]) if accepted and wall > accepted["at"] else None
     return RunResult(scenario, servers.label, report, cpu - cpu_before, wall, rss_before, rss_peak,
-                     accepted.get("at"), held)
+                     accepted.get("at"), held, timeline)
 
 
 def with_rows(result: RunResult, servers: Servers, before: dict[str, int]) -> RunResult:
@@ -291,3 +298,15 @@ def idle_lines(reference: RunResult, csms: RunResult) -> list[str]:
         lines.append(f"- {result.target}: {result.connected:,} connections held, "
                      f"{per_connection / 1024:.1f} KB per connection, idle CPU {held}")
     return lines
+
+
+def drift_lines(result: RunResult) -> list[str]:
+    """Server RSS once the fleet has settled (a quarter in) against the end of the run."""
+    timeline = result.rss_timeline
+    if len(timeline) < 4:
+        return []
+    settled = timeline[len(timeline) // 4]
+    end = timeline[-1]
+    change = (end[1] - settled[1]) / settled[1] * 100
+    return [f"- {result.target}: server RSS {settled[1] / 2**20:.0f} MB at {settled[0] / 60:.1f} min, "
+            f"{end[1] / 2**20:.0f} MB at {end[0] / 60:.1f} min ({change:+.1f} %)"]

@@ -68,3 +68,12 @@ def test_it_upgrades_a_slow_legacy_hash_when_the_charger_logs_in(db):
     charger.refresh_from_db()
     assert charger.password.startswith("pbkdf2_sha256_charger$")
     assert charger.check_password("0123456789abcdef") and not charger.check_password("0123456789abcdeX")
+
+
+def test_it_never_closes_a_charger_for_having_been_connected_long():
+    from stations.management.commands.serve import daphne_argv
+
+    argv = daphne_argv("127.0.0.1", 8000)
+
+    # daphne's default closes every WebSocket after 86,400 s; -1 turns that off.
+    assert argv[argv.index("--websocket_timeout") + 1] == "-1"

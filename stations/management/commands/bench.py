@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from stations import bench
 
-SCENARIOS = ("steady", "aggressive", "knee", "storm", "idle")
+SCENARIOS = ("steady", "aggressive", "knee", "storm", "idle")  # the default run
+EXTRA_SCENARIOS = ("soak",)  # 30 minutes of the steady mix: memory drift
 KNEE_LIMIT_S, KNEE_GOOD_S = 1.0, 0.2  # stop stepping past p99 1 s; report the last step under 200 ms
 
 
@@ -19,7 +20,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--quick", action="store_true", help="small fleets and short windows")
-        parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable; default: all")
+        parser.add_argument("--scenario", action="append", choices=SCENARIOS + EXTRA_SCENARIOS,
+                            help="repeatable; default: all but soak")
         parser.add_argument("--servers", type=int, default=os.cpu_count() or 1, help="processes per target")
         parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/csms_bench",
                             help="a PostgreSQL database the benchmark DROPS and recreates")
@@ -70,6 +72,7 @@ class Command(BaseCommand):
                  f"{os.cpu_count()} cores", "", *bench.summary_table(pairs), ""]
         lines += self._knee_lines([p for p in pairs if p[0].scenario.name.startswith("knee")])
         lines += [line for p in pairs if p[0].scenario.name == "idle" for line in bench.idle_lines(*p)]
+        lines += [line for p in pairs if p[0].scenario.name == "soak" for r in p for line in bench.drift_lines(r)]
         lines += ["", "Latency per action (ms):", "", *bench.latency_table([r for p in pairs for r in p])]
         text = "\n".join(lines)
         self.stdout.write(text)
