@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -29,9 +30,17 @@ class Scenario:
     heartbeat: int  # seconds
     meter_interval: float  # seconds
     charging_share: float
-    window: float  # seconds measured after the ramp-up
-    ramp_up: float = 500.0  # connections per second
+    window: float  # seconds measured
+    ramp_up: float = 250.0  # connections per second
     connectors: int = 2
+    # Steady-state scenarios are measured once the fleet has connected and
+    # settled; a storm is all about the ramp, so it is measured from the start.
+    settle: float = 30.0  # seconds between the end of the ramp-up and the window
+    measure_ramp: bool = False
+
+    @property
+    def window_starts_at(self) -> float:
+        return 0.0 if self.measure_ramp else self.chargers / self.ramp_up + self.settle
 
     def fleet(self, urls: list[str], *, id_prefix: str) -> FleetOptions:
         return FleetOptions(
@@ -39,7 +48,8 @@ class Scenario:
             connectors=self.connectors, ramp_up=self.ramp_up, heartbeat_interval=self.heartbeat,
             meter_interval=self.meter_interval, charging_share=self.charging_share,
             session_duration=(3600, 7200), idle_gap=(0, 2), id_tag_per_connector=True,
-            duration=self.chargers / self.ramp_up + self.window, seed=1,
+            duration=self.window_starts_at + self.window + (self.chargers / self.ramp_up if self.measure_ramp else 0),
+            seed=1,
             end_sessions_at_stop=False,  # the stop burst is not part of the scenario; open sessions are closed in SQL
         )
 
@@ -50,15 +60,19 @@ def scenarios(quick: bool) -> dict[str, list[Scenario]]:
     fleet, idle_fleet, window, scale = (300, 1000, 10, 10) if quick else (5000, 10000, 120, 1)
     knee_fleet, knee_window = (300, 8) if quick else (2000, 45)
     knee_intervals = (3, 1) if quick else (30, 15, 8, 4, 2, 1)
+    settle = 3 if quick else 30
+    steady = partial(Scenario, settle=settle)
     return {
-        "steady": [Scenario("steady", fleet, 300 // scale, 60 / scale, 0.4, window)],
-        "aggressive": [Scenario("aggressive", fleet, 60 // scale, 30 / scale, 1.0, window)],
-        "knee": [Scenario(f"knee MV every {s}s", knee_fleet, 60 // scale, s, 1.0, knee_window)
+        "steady": [steady("steady", fleet, 300 // scale, 60 / scale, 0.4, window)],
+        "aggressive": [steady("aggressive", fleet, 60 // scale, 30 / scale, 1.0, window)],
+        "knee": [steady(f"knee MV every {s}s", knee_fleet, 60 // scale, s, 1.0, knee_window, settle=settle / 2)
                  for s in knee_intervals],
-        "storm": [Scenario("storm", fleet, 300 // scale, 60 / scale, 0.4, window / 2, ramp_up=fleet / 2)],
-        "idle": [Scenario("idle", idle_fleet, 300, 60, 0.0, window, ramp_up=1000)],
+        # Every charger of the fleet (re)connecting within a couple of seconds, booting and reporting.
+        "storm": [Scenario("storm", fleet, 300 // scale, 60 / scale, 0.4, window / 2, ramp_up=fleet / 2,
+                           measure_ramp=True)],
+        "idle": [steady("idle", idle_fleet, 300, 60, 0.0, window, ramp_up=1000)],
         # Not part of the default run: half an hour of the steady mix, for memory drift.
-        "soak": [Scenario("soak", fleet, 300 // scale, 60 / scale, 0.4, 60 if quick else 1800)],
+        "soak": [steady("soak", fleet, 300 // scale, 60 / scale, 0.4, 60 if quick else 1800)],
     }
 
 
@@ -196,6 +210,8 @@ class RunResult:
     all_accepted_after: float | None  # seconds from the first connection
     cpu_while_held: float | None  # cores busy once every charger was accepted
     rss_timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds, bytes) every ~10 s
+    calls_per_second: float = 0.0  # over the measured window
+    cores: float = 0.0  # server CPU over the measured window
     rows: dict[str, int] | None = None
 
     @property
@@ -214,6 +230,7 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
     options = scenario.fleet(servers.urls, id_prefix="BENCH")
     rss_before, cpu_before, started = servers.rss_bytes(), servers.cpu_seconds(), time.monotonic()
     rss_peak, accepted, timeline = rss_before, {}, []
+    window = {"at": 0.0, "calls": 0, "cpu": cpu_before}
 
     def on_progress(stats):
         nonlocal rss_peak
@@ -221,14 +238,20 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
         rss_peak = max(rss_peak, rss)
         if not timeline or elapsed - timeline[-1][0] >= 10:
             timeline.append((elapsed, rss))
+        if not window["at"] and scenario.window_starts_at and elapsed >= scenario.window_starts_at:
+            window.update(at=elapsed, calls=stats.total_calls(), cpu=servers.cpu_seconds())
+            stats.latencies.clear()  # latency figures are of the window only
         if not accepted and stats.chargers_accepted >= scenario.chargers:
             accepted.update(at=time.monotonic() - started, cpu=servers.cpu_seconds())
 
     report = await run_fleet(options, on_progress=on_progress)
     wall, cpu = time.monotonic() - started, servers.cpu_seconds()
     held = (cpu - accepted["cpu"]) / (wall - accepted["at"]) if accepted and wall > accepted["at"] else None
+    measured = max(wall - window["at"], 1e-9)
     return RunResult(scenario, servers.label, report, cpu - cpu_before, wall, rss_before, rss_peak,
-                     accepted.get("at"), held, timeline)
+                     accepted.get("at"), held, timeline,
+                     calls_per_second=(report.stats.total_calls() - window["calls"]) / measured,
+                     cores=(cpu - window["cpu"]) / measured)
 
 
 def with_rows(result: RunResult, servers: Servers, before: dict[str, int]) -> RunResult:
@@ -265,11 +288,10 @@ def summary_table(pairs: list[tuple[RunResult, RunResult]]) -> list[str]:
 
 def _summary_row(result: RunResult, reference: RunResult) -> str:
     stats, per_k = result.report.stats, max(result.connected, 1) / 1000
-    cores, rss_mb = result.cpu_seconds / result.wall_seconds, result.rss_peak / 2**20
-    rate = result.report.messages_per_second()
+    cores, rss_mb, rate = result.cores, result.rss_peak / 2**20, result.calls_per_second
     rows = "-" if result.rows is None else f"{result.rows['frames in']:,} / {sum(stats.calls_sent.values()):,}"
     return (f"| {result.scenario.name} | {result.target} | {result.connected:,} "
-            f"| {rate:.0f} ({ratio(rate, reference.report.messages_per_second())}) "
+            f"| {rate:.0f} ({ratio(rate, reference.calls_per_second)}) "
             f"| {ms(result.p99())} ({ratio(result.p99(), reference.p99())}) "
             f"| {sum(stats.call_errors.values())} | {sum(stats.timeouts.values())} "
             f"| {cores:.2f} ({cores / per_k:.3f}) | {rss_mb:.0f} ({rss_mb / per_k:.0f}) "
