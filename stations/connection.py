@@ -11,6 +11,7 @@ import logging
 import re
 import uuid
 
+from autobahn.exception import Disconnected  # what daphne's socket raises once closed
 from django.conf import settings
 from django.utils import timezone
 from ocpp.exceptions import FormatViolationError, NotImplementedError, OCPPError, ProtocolError
@@ -85,7 +86,13 @@ class ChargerConnection:
     async def send(self, text: str) -> None:
         """Called by the ocpp library for its replies, and by `call` for requests."""
         self._log("out", text)
-        await self._send_text(text)
+        try:
+            await self._send_text(text)
+        except Disconnected:
+            # The charger hung up while we answered it. Raising here would end the
+            # consumer before it handles the disconnect, leaving the charger "connected".
+            logger.info("%s left before its answer was sent", self.charger.charge_point_id)
+            self.closed = True
 
     async def receive(self, raw: str) -> None:
         self._log("in", raw)

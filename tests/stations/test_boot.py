@@ -161,3 +161,4 @@ def test_it_replaces_the_old_socket_when_a_charger_reconnects(csms):
 
 def _is_connected(charge_point_id):
     return Charger.objects.get(charge_point_id=charge_point_id).is_connected
+
