@@ -2,6 +2,7 @@ import base64
 import binascii
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
 
 from stations import commands, services, writebehind
 from stations.connection import ChargerConnection
@@ -63,7 +64,7 @@ class OCPPConsumer(AsyncWebsocketConsumer):
             text_data = bytes_data.decode("utf-8", errors="replace")
         await self.connection.receive(text_data)
         if self.connection.seen_now_due():
-            await in_pool(services.touch)(charger=self.connection.charger)
+            writebehind.note_seen(self.connection.charger.pk, timezone.now())
 
     async def disconnect(self, code):
         if self.connection is None:

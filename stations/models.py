@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -7,6 +9,29 @@ from django.utils import timezone
 
 
 CHARGER_HASHER = "pbkdf2_sha256_charger"  # stations.hashers.ChargerPasswordHasher
+
+# Passwords this process has verified against a stored hash. A site's chargers
+# dropping off together (power, network) come back with the same passwords
+# while the server keeps running: each reconnect skips the deliberately slow
+# hash. Keyed by the stored hash, so a new password forgets the old one; only
+# a digest of the presented password is kept, never the password.
+_verified: dict[str, bytes] = {}
+_VERIFIED_LIMIT = 50_000
+
+
+def _presented_digest(encoded: str, raw_password: str) -> bytes:
+    return hashlib.sha256(f"{encoded}\0{raw_password}".encode()).digest()
+
+
+def _recently_verified(encoded: str, raw_password: str) -> bool:
+    known = _verified.get(encoded)
+    return known is not None and hmac.compare_digest(known, _presented_digest(encoded, raw_password))
+
+
+def _remember_verified(encoded: str, raw_password: str) -> None:
+    if len(_verified) >= _VERIFIED_LIMIT:
+        _verified.clear()
+    _verified[encoded] = _presented_digest(encoded, raw_password)
 
 
 class SiteConfiguration(models.Model):
@@ -101,12 +126,19 @@ class Charger(models.Model):
         """Whether the presented password is right; an older, slower hash is upgraded on success."""
         if not self.password:
             return True
+        if not raw_password:
+            return False
+        if _recently_verified(self.password, raw_password):
+            return True
 
         def upgrade(raw):
             self.set_password(raw)
             Charger.objects.filter(pk=self.pk).update(password=self.password)
 
-        return bool(raw_password) and check_password(raw_password, self.password, upgrade, CHARGER_HASHER)
+        verified = check_password(raw_password, self.password, upgrade, CHARGER_HASHER)
+        if verified:
+            _remember_verified(self.password, raw_password)
+        return verified
 
     def mark_connected(self, *, connection_id: str, ocpp_version: str, remote_address: str) -> None:
         now = timezone.now()

@@ -96,10 +96,6 @@ def record_boot(*, charger: Charger, **identity: str) -> str:
     return "Accepted" if charger.is_approved else "Pending"
 
 
-def touch(*, charger: Charger) -> None:
-    Charger.objects.filter(pk=charger.pk).update(last_seen_at=timezone.now())
-
-
 def authorize(*, charger: Charger, id_tag: str, for_stop: bool = False) -> Authorization:
     return rfid_services.authorize(id_tag=id_tag, charger=charger, for_stop=for_stop)
 

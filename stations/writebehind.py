@@ -24,6 +24,7 @@ _pending_logs: list[MessageLog] = []
 _pending_samples: list[MeterValue] = []
 _pending_statuses: list[StatusNotification] = []
 _pending_heartbeats: dict[int, object] = {}  # charger pk -> time of its latest heartbeat
+_pending_seen: dict[int, object] = {}  # charger pk -> time a frame of it was last seen
 _flusher: asyncio.Task | None = None
 _flush_lock: asyncio.Lock | None = None
 
@@ -48,6 +49,11 @@ def note_heartbeat(charger_pk: int, at) -> None:
     _ensure_flusher()
 
 
+def note_seen(charger_pk: int, at) -> None:
+    _pending_seen[charger_pk] = at
+    _ensure_flusher()
+
+
 async def flush() -> None:
     """Write everything buffered so far; safe to call from any consumer."""
     global _flush_lock
@@ -60,13 +66,14 @@ async def flush() -> None:
 
 
 def _has_pending() -> bool:
-    return bool(_pending_logs or _pending_samples or _pending_statuses or _pending_heartbeats)
+    return bool(_pending_logs or _pending_samples or _pending_statuses or _pending_heartbeats or _pending_seen)
 
 
-def _take_pending() -> tuple[list, list, list, dict]:
-    batch = (_pending_logs[:], _pending_samples[:], _pending_statuses[:], dict(_pending_heartbeats))
-    for pending in (_pending_logs, _pending_samples, _pending_statuses, _pending_heartbeats):
-        pending.clear()
+def _take_pending() -> tuple[list, list, list, dict, dict]:
+    pending = (_pending_logs, _pending_samples, _pending_statuses, _pending_heartbeats, _pending_seen)
+    batch = tuple(part.copy() for part in pending)
+    for part in pending:
+        part.clear()
     return batch
 
 
@@ -86,7 +93,7 @@ async def _flush_forever() -> None:
             logger.exception("write-behind flush failed")
 
 
-def _write(logs: list[MessageLog], samples: list[MeterValue], statuses: list, heartbeats: dict) -> None:
+def _write(logs: list[MessageLog], samples: list[MeterValue], statuses: list, heartbeats: dict, seen: dict) -> None:
     with transaction.atomic():
         MessageLog.objects.bulk_create(logs, batch_size=500)
         _drop_unknown_transactions(samples)
@@ -97,6 +104,10 @@ def _write(logs: list[MessageLog], samples: list[MeterValue], statuses: list, he
         Charger.objects.bulk_update(
             [Charger(pk=pk, last_heartbeat_at=at, last_seen_at=at) for pk, at in heartbeats.items()],
             ["last_heartbeat_at", "last_seen_at"], batch_size=500,
+        )
+        seen_only = {pk: at for pk, at in seen.items() if pk not in heartbeats}
+        Charger.objects.bulk_update(
+            [Charger(pk=pk, last_seen_at=at) for pk, at in seen_only.items()], ["last_seen_at"], batch_size=500
         )
 
 

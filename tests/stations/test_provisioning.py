@@ -77,3 +77,21 @@ def test_it_never_closes_a_charger_for_having_been_connected_long():
 
     # daphne's default closes every WebSocket after 86,400 s; -1 turns that off.
     assert argv[argv.index("--websocket_timeout") + 1] == "-1"
+
+
+def test_it_skips_the_slow_hash_for_a_password_it_verified_before(db, monkeypatch):
+    from django.contrib.auth import hashers
+
+    charger = Charger(charge_point_id="CP-1")
+    charger.set_password("0123456789abcdef")
+    calls = []
+    real_check = hashers.check_password
+    monkeypatch.setattr("stations.models.check_password", lambda *a, **k: calls.append(1) or real_check(*a, **k))
+
+    assert charger.check_password("0123456789abcdef")
+    assert charger.check_password("0123456789abcdef")
+    assert not charger.check_password("0123456789abcdeX")
+    assert len(calls) == 2, "the second right password is answered from memory, a wrong one never is"
+
+    charger.set_password("a-new-secret-0123")  # a new hash: what was verified before no longer counts
+    assert not charger.check_password("0123456789abcdef")
