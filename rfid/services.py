@@ -49,7 +49,10 @@ def _decide(card: IdTag | None, charger, for_stop: bool) -> Authorization:
         return Authorization("Invalid", reason="charger not approved")
     if card is None:
         return Authorization("Invalid", reason="unknown idTag")
-    refusal = card_refusal(card, billing_services.tariff_for(charger=charger), check_balance=not for_stop)
+    check_balance = card.is_prepaid and not for_stop
+    # Only a prepaid balance needs the tariff: two queries a personal card's start does without.
+    tariff = billing_services.tariff_for(charger=charger) if check_balance else None
+    refusal = card_refusal(card, tariff, check_balance=check_balance)
     if refusal:
         return refusal
     if not for_stop and _charging_elsewhere(card):
