@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from billing.models import LedgerEntry
-from billing.money import MAX_TOP_UP, MINOR_UNITS, check_top_up_amount
+from billing.money import MAX_TOP_UP, check_top_up_amount
 from rfid.models import MAX_ID_TAG_LENGTH, IdTag
 from rfid.services import CardError, check_new_id_tag
 
