@@ -273,10 +273,3 @@ class SessionCharge(models.Model):
     def __str__(self):
         return f"Transaction {self.transaction_id}: {format_money(self.total, self.currency)}"
 
-    @property
-    def duration_seconds(self) -> int:
-        return self.charging_seconds + self.idle_seconds
-
-    @property
-    def breakdown_text(self) -> str:
-        return "\n".join(f"{line['label']}: {line['amount']} {self.currency}" for line in self.breakdown)

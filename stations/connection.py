@@ -85,7 +85,7 @@ class ChargerConnection:
 
     async def send(self, text: str) -> None:
         """Called by the ocpp library for its replies, and by `call` for requests."""
-        self._log("out", text)
+        self._log("out", text, _summarise(text))
         try:
             await self._send_text(text)
         except Disconnected:
@@ -95,13 +95,16 @@ class ChargerConnection:
             self.closed = True
 
     async def receive(self, raw: str) -> None:
-        self._log("in", raw)
         if len(raw.encode()) > settings.OCPP_MAX_FRAME_BYTES:
+            self._log("in", raw, (None, readable_message_id(raw) or "", ""))  # not worth parsing
             return await self._refuse_oversized(raw)
         try:
             message = parse_frame(raw)
         except FrameError as problem:
+            self._log("in", raw, _summarise(raw))
             return await self._answer_frame_error(problem, raw)
+        # Parsed once: the log takes type, id and action from the message itself.
+        self._log("in", raw, (message.message_type_id, message.unique_id, getattr(message, "action", None) or ""))
         if isinstance(message, Call):
             await self._handle_call(message)
         else:
@@ -167,11 +170,11 @@ class ChargerConnection:
             error = CallError(problem.message_id, problem.error.code, problem.error.description, {})
             await self.send(error.to_json())
 
-    def _log(self, direction: str, raw: str) -> None:
-        message_type, message_id, action = _summarise(raw)
+    def _log(self, direction: str, raw: str, summary: tuple[int | None, str, str]) -> None:
+        message_type, message_id, action = summary
         writebehind.log_frame(MessageLog(
             charge_point_id=self.charger.charge_point_id, direction=direction, message_type=message_type,
-            message_id=message_id, action=action, payload=raw,
+            message_id=message_id[:64], action=action[:50], payload=raw,
         ))
 
     def seen_now_due(self) -> bool:

@@ -11,6 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
 
+from stations.orm import close_connections
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,6 +77,14 @@ def server_env(**overrides) -> dict:
     env.pop("REDIS_URL", None)  # one process: the in-memory channel layer; cross-process tests opt in
     env.update(overrides)
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_orm_pool_connections(django_db_setup):
+    """Tests that drive ChargerConnection directly leave connections in the ORM pool's
+    threads; PostgreSQL would refuse to drop the test database at the end."""
+    yield
+    close_connections()
 
 
 @pytest.fixture(scope="session")
