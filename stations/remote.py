@@ -82,8 +82,13 @@ def _create_reservation(charger: Charger, payload: dict, user) -> Reservation:
 
 
 @transaction.atomic
+@transaction.atomic
 def settle(*, command: Command, outcome: Outcome) -> bool:
-    """Store the outcome of a pending command and apply what it changes; False if it was already closed."""
+    """Store the outcome of a pending command and apply what it changes; False if it was already closed.
+
+    One transaction: a command is never recorded as accepted without its effect
+    (the configuration kept, the reservation made active).
+    """
     fields = {"response": outcome.response, "error_code": outcome.error_code,
               "error_description": outcome.error_description}
     if outcome.sent_at:
