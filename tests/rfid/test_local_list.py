@@ -35,3 +35,9 @@ def test_it_sends_a_list_the_ocpp_schema_accepts(db):
     payload = {"listVersion": 1, "updateType": "Full", "localAuthorizationList": local_authorization_list()}
 
     asyncio.run(validate_payload(Call("1", "SendLocalList", payload), "1.6"))  # raises when invalid
+
+    entries = {entry["idTag"]: entry["idTagInfo"] for entry in payload["localAuthorizationList"]}
+    assert entries == {
+        "HOME-1": {"status": "Accepted", "expiryDate": "2030-01-01T00:00:00.000Z"},
+        "PLAIN-1": {"status": "Accepted"},
+    }
