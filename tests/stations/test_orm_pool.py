@@ -1,0 +1,72 @@
+"""The ORM pool keeps its connections between frames and recovers when the database drops them."""
+
+import asyncio
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from stations.orm import close_connections, in_pool
+
+
+def backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def pids_of_every_pool_thread() -> set[int]:
+    """One call per thread at once (a barrier keeps each thread to one call)."""
+    barrier = threading.Barrier(settings.OCPP_ORM_THREADS, timeout=5)
+
+    def pid_then_wait():
+        pid = backend_pid()
+        barrier.wait()
+        return pid
+
+    async def all_threads():
+        return await asyncio.gather(*(in_pool(pid_then_wait)() for _ in range(settings.OCPP_ORM_THREADS)))
+
+    return set(asyncio.run(all_threads()))
+
+
+async def outcomes_of_calls(count: int) -> list[str]:
+    outcomes = []
+    for _ in range(count):
+        try:
+            await in_pool(backend_pid)()
+            outcomes.append("ok")
+        except DatabaseError:
+            outcomes.append("failed")
+    return outcomes
+
+
+@pytest.fixture
+def postgresql_only(transactional_db):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database server that can drop a client's connection")
+    yield
+    close_connections()
+
+
+def test_it_keeps_each_threads_connection_from_one_call_to_the_next(postgresql_only):
+    first = pids_of_every_pool_thread()
+    second = pids_of_every_pool_thread()
+
+    assert len(first) == settings.OCPP_ORM_THREADS
+    assert second == first
+
+
+def test_it_reconnects_after_the_database_drops_its_connections(postgresql_only):
+    # An operator restarts PostgreSQL: every pooled connection is dead at once.
+    pool_pids = pids_of_every_pool_thread()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(pool_pids)])
+
+    outcomes = asyncio.run(outcomes_of_calls(settings.OCPP_ORM_THREADS * 3))
+
+    # At most one failed call per thread, whose connection is then replaced.
+    assert outcomes.count("failed") <= settings.OCPP_ORM_THREADS
+    assert outcomes[-settings.OCPP_ORM_THREADS:] == ["ok"] * settings.OCPP_ORM_THREADS
+    assert pids_of_every_pool_thread().isdisjoint(pool_pids)
