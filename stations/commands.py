@@ -1,12 +1,13 @@
 """The one way to talk to a charger's socket, from any process.
 
 The requester (a view, the API, an admin action) records a Command and sends
-it to the channel-layer group of the charger. The consumer holding the socket,
-in whichever process, acknowledges at once and runs the OCPP call as its own
-task; it stores the outcome on the Command row and tells the requester.
+it over the channel layer to the consumer holding the charger's socket (its
+address is on the Charger row), in whichever process. That consumer
+acknowledges at once and runs the OCPP call as its own task; it stores the
+outcome on the Command row and tells the requester.
 
-    requester                         channel layer               consumer (maybe elsewhere)
-    Command(pending) ── ocpp.command ──▶ group cp.<pk> ──▶ ack ──▶ task: claim, CALL, settle
+    requester                         channel layer                 consumer (maybe elsewhere)
+    Command(pending) ── ocpp.command ──▶ Charger.channel_name ──▶ ack ──▶ task: claim, CALL, settle
     waits ACK s: none → offline                                          │
     waits timeout: none → timeout   ◀──────── command.done ◀─────────────┘
 """
@@ -23,7 +24,7 @@ from django.utils import timezone
 from ocpp.exceptions import OCPPError
 from ocpp.messages import CallError, get_validator
 
-from stations import consumers, remote
+from stations import remote
 from stations.orm import in_pool
 from stations.models import Charger, Command
 from stations.remote import Outcome
@@ -65,10 +66,11 @@ def send(*, charger: Charger, action: str, payload: dict, user=None, source: str
     check(action, payload)
     command = remote.create_command(charger=charger, action=action, payload=payload, user=user, source=source)
     timeout = timeout or settings.OCPP_COMMAND_TIMEOUT_SECONDS
-    if not Charger.objects.filter(pk=charger.pk, is_connected=True).exists():
+    channel = Charger.objects.filter(pk=charger.pk, is_connected=True).values_list("channel_name", flat=True).first()
+    if not channel:
         remote.settle(command=command, outcome=Outcome.offline("the charger is not connected"))
     else:
-        outcome = async_to_sync(_deliver)(command, timeout)
+        outcome = async_to_sync(_deliver)(command, channel, timeout)
         if outcome is not None:
             remote.settle(command=command, outcome=outcome)
     command.refresh_from_db()
@@ -123,11 +125,11 @@ def _field_path(error) -> str:
 # --- the requester's side -------------------------------------------------------------
 
 
-async def _deliver(command: Command, timeout: float) -> Outcome | None:
-    """Route the command to the socket's consumer; None once the consumer has stored the outcome."""
+async def _deliver(command: Command, channel: str, timeout: float) -> Outcome | None:
+    """Send the command to the socket's consumer; None once the consumer has stored the outcome."""
     layer = get_channel_layer()
     reply_to = await layer.new_channel()
-    await layer.group_send(consumers.charger_group(command.charger_id), {
+    await layer.send(channel, {
         "type": "ocpp.command", "command_id": command.pk, "reply_to": reply_to, "timeout": timeout,
     })
     ack_seconds = settings.OCPP_COMMAND_ACK_SECONDS

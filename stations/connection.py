@@ -71,9 +71,9 @@ def _build_message(frame: list, message_type, message_id: str):
 class ChargerConnection:
     """Owned by the consumer of one socket; `send_text` writes to that socket."""
 
-    def __init__(self, charger: Charger, send_text, ocpp_version: str = "1.6"):
+    def __init__(self, charger: Charger, send_text, ocpp_version: str = "1.6", connection_id: str | None = None):
         self.charger = charger
-        self.connection_id = str(uuid.uuid4())
+        self.connection_id = connection_id or str(uuid.uuid4())
         self.ocpp_version = ocpp_version
         self._send_text = send_text
         self.handler = ChargePoint16(charger, self)

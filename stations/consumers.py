@@ -1,17 +1,14 @@
 import base64
 import binascii
+import uuid
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
 from stations import commands, services, writebehind
 from stations.connection import ChargerConnection
 from stations.orm import in_pool
-
-
-def charger_group(charger_pk: int) -> str:
-    """The channel-layer group that reaches the socket of one charger, in any process."""
-    return f"cp.{charger_pk}"
 
 
 def basic_auth_password(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -32,32 +29,40 @@ class OCPPConsumer(AsyncWebsocketConsumer):
 
     connection: ChargerConnection | None = None
 
+    async def dispatch(self, message):
+        """Channels' dispatch, without its `close_old_connections` before every message.
+
+        Channels runs that check on the process's one shared sync thread, so
+        every frame of every charger queued for that thread first. This
+        consumer never touches that thread's connection: its ORM work runs on
+        the OCPP pool, which looks after its own connections (stations.orm).
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         # daphne hands over the path already percent-decoded, so "CP%2F1" arrives as "CP/1".
         charge_point_id = self.scope["url_route"]["kwargs"]["charge_point_id"]
         client = self.scope.get("client") or ("", 0)
+        connection_id = str(uuid.uuid4())
         # On the ORM pool: the password hash takes milliseconds (and releases the GIL).
         admission = await in_pool(services.admit_charger)(
             charge_point_id=charge_point_id, password=basic_auth_password(self.scope["headers"]),
             remote_address=client[0], offered=self.scope["subprotocols"],
+            connection_id=connection_id, channel_name=self.channel_name,
         )
+        writebehind.add_connection_attempt(admission.attempt)
         if not admission.admitted:
             return await self.close()  # before accept: the handshake is refused with HTTP 403
-        self.connection = ChargerConnection(admission.charger, self.send)
-        self.group = charger_group(admission.charger.pk)
+        self.connection = ChargerConnection(admission.charger, self.send, connection_id=connection_id)
         await self.accept(services.choose_subprotocol(self.scope["subprotocols"]))
-        await self._take_over(client[0])
-
-    async def _take_over(self, remote_address: str):
-        """Become the charger's only socket: an older one still open is closed."""
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.channel_layer.group_send(
-            self.group, {"type": "ocpp.replaced", "connection_id": self.connection.connection_id}
-        )
-        await in_pool(self.connection.charger.mark_connected)(
-            connection_id=self.connection.connection_id, ocpp_version=self.connection.ocpp_version,
-            remote_address=remote_address,
-        )
+        if admission.replaces_channel:
+            # The charger came back while its old socket still looked open: close that one.
+            await self.channel_layer.send(
+                admission.replaces_channel, {"type": "ocpp.replaced", "connection_id": connection_id}
+            )
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
@@ -70,7 +75,6 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         if self.connection is None:
             return
         self.connection.close()
-        await self.channel_layer.group_discard(self.group, self.channel_name)
         await in_pool(self.connection.charger.mark_disconnected)(
             connection_id=self.connection.connection_id
         )

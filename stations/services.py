@@ -3,7 +3,7 @@ tested without any socket. The OCPP handlers only translate payloads into calls 
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -34,6 +34,8 @@ SUPPORTED_SUBPROTOCOLS = ("ocpp1.6",)
 class Admission:
     charger: Charger | None
     outcome: str  # a ConnectionAttempt.Outcome
+    attempt: ConnectionAttempt | None = None  # the record of it, unsaved: it is written behind
+    replaces_channel: str = ""  # the consumer of the charger's previous socket, if it seemed open
 
     @property
     def admitted(self) -> bool:
@@ -45,20 +47,33 @@ def choose_subprotocol(offered: list[str]) -> str | None:
     return next((p for p in offered if p in SUPPORTED_SUBPROTOCOLS), None)
 
 
+def ocpp_version(offered: list[str]) -> str:
+    """"1.6" for the subprotocol "ocpp1.6" we chose."""
+    return (choose_subprotocol(offered) or "").removeprefix("ocpp")
+
+
 def admit_charger(
-    *, charge_point_id: str, password: str | None, remote_address: str, offered: list[str]
+    *, charge_point_id: str, password: str | None, remote_address: str, offered: list[str],
+    connection_id: str, channel_name: str,
 ) -> Admission:
-    """Decide at the handshake whether this charger may connect, and record the attempt."""
+    """Decide at the handshake whether this charger may connect; if so, make this socket its live one.
+
+    One database visit per handshake: the decision, and the connection mark
+    the old socket (if any) is told about. The attempt is returned unsaved.
+    """
     admission = _decide_admission(charge_point_id, password, offered)
-    ConnectionAttempt.objects.create(
-        charge_point_id=charge_point_id[:255],
-        remote_address=remote_address,
-        subprotocols=",".join(offered)[:100],
-        outcome=admission.outcome,
+    attempt = ConnectionAttempt(
+        charge_point_id=charge_point_id[:255], remote_address=remote_address,
+        subprotocols=",".join(offered)[:100], outcome=admission.outcome,
     )
     if not admission.admitted:
         logger.warning("refused charger %r from %s: %s", charge_point_id, remote_address, admission.outcome)
-    return admission
+        return replace(admission, attempt=attempt)
+    charger = admission.charger
+    previous = charger.channel_name if charger.is_connected else ""
+    charger.mark_connected(connection_id=connection_id, channel_name=channel_name,
+                           ocpp_version=ocpp_version(offered), remote_address=remote_address)
+    return replace(admission, attempt=attempt, replaces_channel=previous)
 
 
 def _decide_admission(charge_point_id: str, password: str | None, offered: list[str]) -> Admission:

@@ -3,7 +3,8 @@
 Under Channels every ORM call of a process runs on one thread, so one INSERT
 per frame caps the whole server. Meter values and the message log are
 collected here and written in one transaction every OCPP_WRITE_BEHIND_MS.
-Connector statuses (history and latest) and heartbeat times go the same way.
+Connector statuses (history and latest), heartbeat times and the record of
+each WebSocket handshake go the same way.
 Nothing that decides money or a reply goes through here: Start/Stop-
 Transaction are committed before they are answered, and a StopTransaction
 flushes the buffer first so the session's meter values are all stored.
@@ -15,12 +16,21 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from stations.models import Charger, Connector, MessageLog, MeterValue, StatusNotification, Transaction
+from stations.models import (
+    Charger,
+    ConnectionAttempt,
+    Connector,
+    MessageLog,
+    MeterValue,
+    StatusNotification,
+    Transaction,
+)
 from stations.orm import in_pool
 
 logger = logging.getLogger(__name__)
 
 _pending_logs: list[MessageLog] = []
+_pending_attempts: list[ConnectionAttempt] = []
 _pending_samples: list[MeterValue] = []
 _pending_statuses: list[StatusNotification] = []
 _pending_heartbeats: dict[int, object] = {}  # charger pk -> time of its latest heartbeat
@@ -31,6 +41,11 @@ _flush_lock: asyncio.Lock | None = None
 
 def log_frame(entry: MessageLog) -> None:
     _pending_logs.append(entry)
+    _ensure_flusher()
+
+
+def add_connection_attempt(attempt: ConnectionAttempt) -> None:
+    _pending_attempts.append(attempt)
     _ensure_flusher()
 
 
@@ -66,11 +81,15 @@ async def flush() -> None:
 
 
 def _has_pending() -> bool:
-    return bool(_pending_logs or _pending_samples or _pending_statuses or _pending_heartbeats or _pending_seen)
+    return any(_all_pending())
 
 
-def _take_pending() -> tuple[list, list, list, dict, dict]:
-    pending = (_pending_logs, _pending_samples, _pending_statuses, _pending_heartbeats, _pending_seen)
+def _all_pending() -> tuple:
+    return _pending_logs, _pending_attempts, _pending_samples, _pending_statuses, _pending_heartbeats, _pending_seen
+
+
+def _take_pending() -> tuple[list, list, list, list, dict, dict]:
+    pending = _all_pending()
     batch = tuple(part.copy() for part in pending)
     for part in pending:
         part.clear()
@@ -93,9 +112,11 @@ async def _flush_forever() -> None:
             logger.exception("write-behind flush failed")
 
 
-def _write(logs: list[MessageLog], samples: list[MeterValue], statuses: list, heartbeats: dict, seen: dict) -> None:
+def _write(logs: list[MessageLog], attempts: list[ConnectionAttempt], samples: list[MeterValue], statuses: list,
+           heartbeats: dict, seen: dict) -> None:
     with transaction.atomic():
         MessageLog.objects.bulk_create(logs, batch_size=500)
+        ConnectionAttempt.objects.bulk_create(attempts, batch_size=500)
         _drop_unknown_transactions(samples)
         # A charger replaying queued MeterValues sends the same samples again:
         # the unique constraint on a sample makes the replay a no-op.

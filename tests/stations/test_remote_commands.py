@@ -137,7 +137,8 @@ def test_it_answers_offline_at_once_for_a_disconnected_charger(remote_csms):
 
 def test_it_answers_offline_when_no_process_holds_the_socket(remote_csms, settings):
     settings.OCPP_COMMAND_ACK_SECONDS = 0.5
-    charger = register_charger("CP-1", is_connected=True)  # as left behind by a crashed server
+    # As a crashed server leaves it: "connected", through a consumer that is gone.
+    charger = register_charger("CP-1", is_connected=True, channel_name="specific.crashed-server!socket-1")
 
     started = time.monotonic()
     command = commands.send(charger=charger, action="ClearCache", payload={}, timeout=20)

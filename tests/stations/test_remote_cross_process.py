@@ -79,3 +79,27 @@ def test_it_answers_offline_across_processes_when_the_charger_left(two_servers, 
                              {"action": "Reset", "payload": {"type": "Soft"}})
 
     assert (status, body["status"]) == (201, "offline")
+
+
+@pytest.mark.slow
+def test_it_closes_the_old_socket_held_by_another_process_and_commands_reach_the_new_one(two_servers, operator):
+    first, second = two_servers
+    register_charger("CP-9")
+    token = Token.objects.create(user=operator).key
+
+    async def scenario():
+        async with connected_charger(first.ws_url, "CP-9", cls=AnsweringCharger) as old:
+            await old.boot()
+            # The charger lost its link without the server noticing and came back through the other process.
+            async with connected_charger(second.ws_url, "CP-9", cls=AnsweringCharger) as new:
+                await asyncio.wait_for(old._connection.wait_closed(), 5)
+                await new.boot()
+                answered = await asyncio.to_thread(post_json, f"{first.url}/api/v1/chargers/CP-9/commands/", token,
+                                                   {"action": "ClearCache", "payload": {}})
+                return old._connection.close_code, answered, old.received, new.received
+
+    close_code, (status, body), old_received, new_received = asyncio.run(scenario())
+
+    assert close_code == 4000
+    assert (status, body["status"]) == (201, "accepted")
+    assert (old_received, new_received) == ([], [("ClearCache", {})])
