@@ -17,7 +17,7 @@ from django.utils import timezone
 from ocpp.exceptions import FormatViolationError, NotImplementedError, OCPPError, ProtocolError
 from ocpp.messages import Call, CallError, CallResult, MessageType, validate_payload
 
-from stations import writebehind
+from stations import ocpp_calls, writebehind
 from stations.models import Charger, MessageLog
 from stations.ocpp16 import ChargePoint16
 
@@ -116,11 +116,10 @@ class ChargerConnection:
             error = NotImplementedError(description=f"Action {message.action!r} is not known here")
             return await self.send(message.create_call_error(error).to_json())
         try:
-            # The library validates the payload and runs the @on handler; its
-            # public entry point would parse the frame a second time.
-            await self.handler._handle_call(message)
+            reply = await ocpp_calls.answer(self.handler, message, self.ocpp_version)
         except OCPPError as error:
-            await self.send(message.create_call_error(error).to_json())
+            reply = message.create_call_error(error).to_json()
+        await self.send(reply)
 
     async def call(self, action: str, payload: dict, timeout: float, on_sent=None) -> CallResult | CallError:
         """Send a CALL and wait for the charger's answer.
