@@ -254,10 +254,19 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
                      cores=(cpu - window["cpu"]) / measured)
 
 
-def with_rows(result: RunResult, servers: Servers, before: dict[str, int]) -> RunResult:
-    """Rows the CSMS wrote during the run, once the write-behind has flushed."""
-    time.sleep(2)
-    after = count_rows(servers.database_url)
+def with_rows(result: RunResult, servers: Servers, before: dict[str, int], settle_s: float = 2.0,
+              limit_s: float = 60.0) -> RunResult:
+    """Rows the CSMS wrote during the run, once they stop changing.
+
+    Frames still queued in a busy server when the fleet stops are handled
+    (and logged) after the run: count once the write-behind has caught up.
+    """
+    deadline, after = time.monotonic() + limit_s, count_rows(servers.database_url)
+    while time.monotonic() < deadline:
+        time.sleep(settle_s)
+        previous, after = after, count_rows(servers.database_url)
+        if after == previous:
+            break
     return replace(result, rows={key: after[key] - before[key] for key in after})
 
 

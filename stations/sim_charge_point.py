@@ -55,6 +55,8 @@ class SimChargePoint(ChargePoint):
     async def _send(self, message: str) -> None:
         if message.startswith("[2,"):
             self._call_written_at = loop_time()
+            # Counted once written: a CALL still waiting for the call lock when a run ends was never sent.
+            self.charger.stats.calls_sent[message[:120].split('"')[3]] += 1
         await super()._send(message)
 
     async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:

@@ -323,7 +323,6 @@ class SimulatedCharger(SessionRunner, CommandReactions):
         if not link.is_open:
             raise LinkDown()
         unique_id = str(uuid.uuid4())
-        self.stats.calls_sent[action] += 1
         exchange = asyncio.ensure_future(link.cp.call(request, suppress=False, unique_id=unique_id))
         try:
             await asyncio.wait({exchange, link.receiver}, return_when=asyncio.FIRST_COMPLETED)
