@@ -55,9 +55,11 @@ class SimChargePoint(ChargePoint):
     async def _send(self, message: str) -> None:
         if message.startswith("[2,"):
             self._call_written_at = loop_time()
-            # Counted once written: a CALL still waiting for the call lock when a run ends was never sent.
-            self.charger.stats.calls_sent[message[:120].split('"')[3]] += 1
         await super()._send(message)
+        if message.startswith("[2,"):
+            # Counted once written: a CALL still waiting for the call lock, or cancelled
+            # half-way through its write, when a run ends was never sent.
+            self.charger.stats.calls_sent[message[:120].split('"')[3]] += 1
 
     async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
         response = await super()._get_specific_response(unique_id, timeout)
