@@ -270,6 +270,11 @@ def consumption(id_tags: list[str]):
     return (sessions_of(id_tags).select_related("charger", "charge").order_by("-started_at"))
 
 
-def sessions_of(id_tags: list[str]):
+def sessions_of(id_tags: list):
     """Sessions of these (normalised) idTags; transactions store them normalised, indexed."""
     return Transaction.objects.filter(id_tag__in=id_tags)
+
+
+def charging_sessions_of(id_tags: list):
+    """Their accepted sessions still open: what makes another start ConcurrentTx."""
+    return sessions_of(id_tags).filter(stopped_at__isnull=True, id_tag_status="Accepted")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from billing import services as billing_services
 from billing.money import format_money
@@ -34,7 +34,10 @@ def authorize(*, id_tag: str, charger=None, for_stop: bool = False) -> Authoriza
     stopped is no concurrent one, and its balance no longer needs to cover a start.
     Refusals are recorded with their reason for staff.
     """
-    card = IdTag.objects.select_related("account").filter(id_tag=normalise_id_tag(id_tag)).first()
+    cards = IdTag.objects.select_related("account").filter(id_tag=normalise_id_tag(id_tag))
+    if not for_stop:  # asked in the same query: one round trip for most authorizations
+        cards = cards.annotate(charging_now=Exists(billing_services.charging_sessions_of([OuterRef("id_tag")])))
+    card = cards.first()
     decision = _decide(card, charger, for_stop)
     if not decision.accepted:
         AuthorizationRefusal.objects.create(
@@ -85,9 +88,11 @@ def _balance_refusal(card: IdTag, tariff) -> Authorization | None:
 
 
 def _charging_elsewhere(card: IdTag) -> bool:
-    """An accepted session of this card is still open on some charger."""
+    """An accepted session of this card, or of a card it replaced, is still open on some charger."""
+    if card.charging_now or card.replaces_id is None:
+        return card.charging_now
     tags = [c.id_tag for c in card.lineage()]
-    return billing_services.sessions_of(tags).filter(stopped_at__isnull=True, id_tag_status="Accepted").exists()
+    return billing_services.charging_sessions_of(tags).exists()
 
 
 def local_authorization_list() -> list[dict]:

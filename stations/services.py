@@ -122,24 +122,26 @@ def start_transaction(
     """Record a session start, once: a resent StartTransaction gets the same transactionId.
 
     The session is recorded even when the idTag is refused: the charger has
-    already started it and will stop it on our answer.
+    already started it and will stop it on our answer. The decision (with its
+    refusal record) and the session commit together; a resent start breaks
+    the unique start constraint, so nothing of it stays and the first
+    session's answer is given again. The common case costs no lookup first.
     """
-    existing = _find_start(charger, connector_id, timestamp, meter_start)
-    if existing:
-        return existing, Authorization(existing.id_tag_status)
-    authorization = authorize(charger=charger, id_tag=id_tag)
     try:
         with transaction.atomic():
+            authorization = authorize(charger=charger, id_tag=id_tag)
             started = Transaction.objects.create(
                 charger=charger, connector_id=connector_id, id_tag=normalise_id_tag(id_tag), meter_start=meter_start,
                 started_at=timestamp, reservation_id=reservation_id, id_tag_status=authorization.status,
             )
             if reservation_id is not None:
                 remote.use_reservation(charger=charger, reservation_id=reservation_id)
-    except IntegrityError:  # the same start arrived on another socket at the same moment
-        started = _find_start(charger, connector_id, timestamp, meter_start)
-        return started, Authorization(started.id_tag_status)
-    return started, authorization
+        return started, authorization
+    except IntegrityError:  # resent, or the same start arrived on another socket at the same moment
+        earlier = _find_start(charger, connector_id, timestamp, meter_start)
+        if earlier is None:
+            raise
+        return earlier, Authorization(earlier.id_tag_status)
 
 
 def _find_start(charger, connector_id, timestamp, meter_start) -> Transaction | None:

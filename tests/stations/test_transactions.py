@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from ocpp.v16 import call
 
-from rfid.models import IdTag
+from rfid.models import AuthorizationRefusal, IdTag
 from stations.models import MeterValue, Reservation, Transaction, UnknownTransactionStop
 from tests.factories import register_charger
 from tests.ocpp_client import connected_charger, wait_until
@@ -98,6 +98,23 @@ def test_it_answers_a_resent_start_with_the_same_transaction_id(csms):
     assert first.transaction_id == again.transaction_id == replayed.transaction_id
     assert first.id_tag_info == again.id_tag_info == {"status": "Invalid"}
     assert Transaction.objects.count() == 1
+    assert AuthorizationRefusal.objects.filter(id_tag="X").count() == 1, "one start, one refusal on record"
+
+
+def test_it_answers_a_resent_start_of_an_accepted_card_as_accepted_not_as_a_second_session(csms):
+    register_charger("CP-1")
+    IdTag.objects.create(id_tag="CARD-1")
+
+    async def start_twice(cp):
+        first = await cp.start_transaction(connector_id=1, id_tag="CARD-1", meter_start=500, timestamp=START)
+        again = await cp.start_transaction(connector_id=1, id_tag="CARD-1", meter_start=500, timestamp=START)
+        return first, again
+
+    first, again = charge(csms, start_twice)
+
+    assert first.transaction_id == again.transaction_id
+    assert first.id_tag_info["status"] == again.id_tag_info["status"] == "Accepted"
+    assert not AuthorizationRefusal.objects.exists()
 
 
 def test_it_changes_nothing_on_a_resent_stop(csms):
