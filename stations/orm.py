@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import connections, router
 
 _pool = ThreadPoolExecutor(max_workers=settings.OCPP_ORM_THREADS, thread_name_prefix="ocpp-orm")
 
@@ -68,3 +68,25 @@ def close_connections(timeout: float = 5.0) -> None:
 
     for done in [_pool.submit(close_own_connection) for _ in range(workers)]:
         done.result(timeout=timeout)
+
+
+def append_rows(model, objects: list) -> None:
+    """Insert new rows in one go: COPY on PostgreSQL, bulk_create elsewhere.
+
+    For append-only records (message log, statuses, connection attempts): no
+    conflict handling under COPY, and the objects' primary keys are not set.
+    Django's bulk_create on PostgreSQL quotes every value into arrays in
+    Python; COPY streams rows, several times less CPU per frame logged.
+    """
+    if not objects:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objects, batch_size=500)
+        return
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for row in objects:
+            copy.write_row([field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields])

@@ -25,7 +25,7 @@ from stations.models import (
     StatusNotification,
     Transaction,
 )
-from stations.orm import in_pool
+from stations.orm import append_rows, in_pool
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ async def _flush_forever() -> None:
 def _write(logs: list[MessageLog], attempts: list[ConnectionAttempt], samples: list[MeterValue], statuses: list,
            heartbeats: dict, seen: dict) -> None:
     with transaction.atomic():
-        MessageLog.objects.bulk_create(logs, batch_size=500)
-        ConnectionAttempt.objects.bulk_create(attempts, batch_size=500)
+        append_rows(MessageLog, logs)
+        append_rows(ConnectionAttempt, attempts)
         _drop_unknown_transactions(samples)
         # A charger replaying queued MeterValues sends the same samples again:
         # the unique constraint on a sample makes the replay a no-op.
@@ -137,7 +137,7 @@ STATUS_FIELDS = ["status", "error_code", "info", "vendor_id", "vendor_error_code
 
 def _write_statuses(statuses: list[StatusNotification]) -> None:
     """The history as it came, and one upsert of each connector's latest status."""
-    StatusNotification.objects.bulk_create(statuses, batch_size=500)
+    append_rows(StatusNotification, statuses)
     latest = {(s.charger_id, s.connector_id): s for s in statuses}  # arrival order: the last one wins
     Connector.objects.bulk_create(
         [Connector(charger_id=s.charger_id, connector_id=s.connector_id, status_at=s.timestamp or s.received_at,

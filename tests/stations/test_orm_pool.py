@@ -70,3 +70,19 @@ def test_it_reconnects_after_the_database_drops_its_connections(postgresql_only)
     assert outcomes.count("failed") <= settings.OCPP_ORM_THREADS
     assert outcomes[-settings.OCPP_ORM_THREADS:] == ["ok"] * settings.OCPP_ORM_THREADS
     assert pids_of_every_pool_thread().isdisjoint(pool_pids)
+
+
+def test_it_appends_rows_exactly_as_given_whatever_they_contain(transactional_db):
+    from stations.models import MessageLog
+    from stations.orm import append_rows
+
+    frames = ['[2,"a","Heartbeat",{}]', 'tab\there, newline\nthere, backslash \\N, quote "\'', "ünïcødé ⚡", ""]
+    append_rows(MessageLog, [
+        MessageLog(charge_point_id="CP-1", direction="in", message_type=None if not text else 2, payload=text)
+        for text in frames
+    ])
+
+    stored = list(MessageLog.objects.order_by("id").values_list("payload", "message_type", "created_at"))
+    assert [payload for payload, _, _ in stored] == frames
+    assert [kind for _, kind, _ in stored] == [2, 2, 2, None]
+    assert all(created_at is not None for _, _, created_at in stored)
