@@ -70,23 +70,40 @@ def close_connections(timeout: float = 5.0) -> None:
         done.result(timeout=timeout)
 
 
-def append_rows(model, objects: list) -> None:
+def append_rows(model, objects: list, *, ignore_conflicts: bool = False) -> None:
     """Insert new rows in one go: COPY on PostgreSQL, bulk_create elsewhere.
 
-    For append-only records (message log, statuses, connection attempts): no
-    conflict handling under COPY, and the objects' primary keys are not set.
+    For records the write-behind appends (message log, statuses, meter
+    values, connection attempts); the objects' primary keys are not set.
     Django's bulk_create on PostgreSQL quotes every value into arrays in
-    Python; COPY streams rows, several times less CPU per frame logged.
+    Python; COPY streams rows, several times less CPU per frame. COPY knows
+    no ON CONFLICT: rows that may repeat one already stored (a replayed
+    meter sample) go through a temporary table first. Call inside a transaction.
     """
     if not objects:
         return
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objects, batch_size=500)
+        model.objects.bulk_create(objects, batch_size=500, ignore_conflicts=ignore_conflicts)
         return
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in objects:
-            copy.write_row([field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields])
+    table, columns = connection.ops.quote_name(model._meta.db_table), _column_list(connection, fields)
+    with connection.cursor() as cursor:
+        target = _staging_table(cursor, table, columns) if ignore_conflicts else table
+        with cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+            for row in objects:
+                copy.write_row([field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields])
+        if ignore_conflicts:
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT DO NOTHING")
+
+
+def _column_list(connection, fields) -> str:
+    return ", ".join(connection.ops.quote_name(field.column) for field in fields)
+
+
+def _staging_table(cursor, table: str, columns: str) -> str:
+    """A temporary table of the same columns, emptied at each commit (one per connection)."""
+    staging = f"staging_{table.strip(chr(34))}"
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
+                   f"AS SELECT {columns} FROM {table} WITH NO DATA")
+    return staging

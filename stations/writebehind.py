@@ -120,7 +120,7 @@ def _write(logs: list[MessageLog], attempts: list[ConnectionAttempt], samples: l
         _drop_unknown_transactions(samples)
         # A charger replaying queued MeterValues sends the same samples again:
         # the unique constraint on a sample makes the replay a no-op.
-        MeterValue.objects.bulk_create(samples, batch_size=500, ignore_conflicts=True)
+        append_rows(MeterValue, samples, ignore_conflicts=True)
         _write_statuses(statuses)
         Charger.objects.bulk_update(
             [Charger(pk=pk, last_heartbeat_at=at, last_seen_at=at) for pk, at in heartbeats.items()],

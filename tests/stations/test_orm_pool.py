@@ -2,10 +2,12 @@
 
 import asyncio
 import threading
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from stations.orm import close_connections, in_pool
 
@@ -86,3 +88,23 @@ def test_it_appends_rows_exactly_as_given_whatever_they_contain(transactional_db
     assert [payload for payload, _, _ in stored] == frames
     assert [kind for _, kind, _ in stored] == [2, 2, 2, None]
     assert all(created_at is not None for _, _, created_at in stored)
+
+
+def test_it_skips_rows_already_stored_when_asked_to(transactional_db):
+    from stations.models import MeterValue
+    from stations.orm import append_rows
+    from tests.factories import register_charger
+
+    charger = register_charger("CP-1")
+    at = timezone.now()
+
+    def samples(*values):
+        return [MeterValue(charger=charger, connector_id=1, timestamp=at + timedelta(seconds=v), value=str(v),
+                           numeric_value=v) for v in values]
+
+    with transaction.atomic():
+        append_rows(MeterValue, samples(1, 2), ignore_conflicts=True)
+    with transaction.atomic():  # a replay of both, and a new one
+        append_rows(MeterValue, samples(1, 2, 3), ignore_conflicts=True)
+
+    assert list(MeterValue.objects.order_by("timestamp").values_list("value", flat=True)) == ["1", "2", "3"]
