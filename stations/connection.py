@@ -19,7 +19,7 @@ from ocpp.messages import Call, CallError, CallResult, MessageType, validate_pay
 
 from stations import ocpp_calls, writebehind
 from stations.models import Charger, MessageLog
-from stations.ocpp16 import ChargePoint16
+from stations.ocpp16 import ROUTES, ChargePoint16
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class ChargerConnection:
         self.connection_id = connection_id or str(uuid.uuid4())
         self.ocpp_version = ocpp_version
         self._send_text = send_text
-        self.handler = ChargePoint16(charger, self)
+        self.handler = ChargePoint16(charger)
         self._pending: dict[str, asyncio.Future] = {}
         # OCPP allows one CSMS-initiated call in flight per charger.
         self._call_lock = asyncio.Lock()
@@ -111,12 +111,12 @@ class ChargerConnection:
             self._resolve(message)
 
     async def _handle_call(self, message: Call) -> None:
-        if message.action not in self.handler.route_map:
+        if message.action not in ROUTES:
             # OCPP-J: NotImplemented is "requested Action is not known by receiver".
             error = NotImplementedError(description=f"Action {message.action!r} is not known here")
             return await self.send(message.create_call_error(error).to_json())
         try:
-            reply = await ocpp_calls.answer(self.handler, message, self.ocpp_version)
+            reply = await ocpp_calls.answer(self.handler, ROUTES, message, self.ocpp_version)
         except OCPPError as error:
             reply = message.create_call_error(error).to_json()
         await self.send(reply)

@@ -5,8 +5,8 @@ schema and turned its keys into snake_case when a handler here runs.
 """
 
 from django.utils import timezone
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call_result
+from ocpp.routing import create_route_map, on
+from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
 from rfid.services import id_tag_info
@@ -39,11 +39,17 @@ def _sample_row(charger, connector_id, transaction_id, timestamp, sampled: dict)
     )
 
 
-class ChargePoint16(ChargePoint):
-    """The CSMS side of one OCPP 1.6J connection."""
+class ChargePoint16:
+    """The CSMS side of one OCPP 1.6J connection: a handler `@on` each charger action.
 
-    def __init__(self, charger: Charger, connection):
-        super().__init__(charger.charge_point_id, connection)
+    Not the library's ChargePoint: stations.ocpp_calls runs the handlers, so
+    a socket needs none of its locks, queues and per-instance route map (one
+    of these per charger, ten thousand on a large site).
+    """
+
+    __slots__ = ("charger",)
+
+    def __init__(self, charger: Charger):
         self.charger = charger
 
     @on(Action.boot_notification)
@@ -124,3 +130,7 @@ class ChargePoint16(ChargePoint):
     async def on_firmware_status_notification(self, status):
         await db(services.record_firmware_status)(charger=self.charger, status=status)
         return call_result.FirmwareStatusNotification()
+
+
+# Action -> {"_on_action": the handler function, ...}, as the library builds it, once per process.
+ROUTES = create_route_map(ChargePoint16)

@@ -28,17 +28,17 @@ DECIMAL_SCHEMAS = {
 }
 
 
-async def answer(handler, message: Call, ocpp_version: str) -> str:
-    """The CALLRESULT text answering `message`, from the handler `@on` its action.
+async def answer(handler, routes: dict, message: Call, ocpp_version: str) -> str:
+    """The CALLRESULT text answering `message`, from the function of `routes` `@on` its action.
 
     Raises OCPPError for a payload the schema refuses; any other failure of
     the handler becomes an InternalError answer, as with the library.
     """
     await validate(message, ocpp_version)
     try:
-        response = await handler.route_map[message.action]["_on_action"](**snake_case(message.payload))
+        response = await routes[message.action]["_on_action"](handler, **snake_case(message.payload))
     except Exception as error:
-        logger.exception("%s: error while handling %s", handler.id, message.action)
+        logger.exception("%s: error while handling %s", handler.charger.charge_point_id, message.action)
         return message.create_call_error(error).to_json()
     result = message.create_call_result(camel_case(remove_nones(serialize_as_dict(response))))
     await validate(result, ocpp_version)
