@@ -131,6 +131,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
     "stations.hashers.ChargerPasswordHasher",
+    "stations.hashers.ChargerKeyHasher",
 ]
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,7 +8,14 @@ from django.db import models, transaction
 from django.utils import timezone
 
 
-CHARGER_HASHER = "pbkdf2_sha256_charger"  # stations.hashers.ChargerPasswordHasher
+CHARGER_HASHER = "pbkdf2_sha256_charger"  # stations.hashers.ChargerPasswordHasher, for short passwords
+CHARGER_KEY_HASHER = "pbkdf2_sha256_charger_key"  # stations.hashers.ChargerKeyHasher
+CHARGER_KEY_LENGTH = 16  # OCPP 2.0.1 BasicAuthPassword: 16 to 40 characters (1.6 whitepaper: a 20-byte key)
+
+
+def charger_hasher(raw_password: str) -> str:
+    """A key as long as OCPP asks needs no slow hash; a shorter password keeps a slower one."""
+    return CHARGER_KEY_HASHER if len(raw_password) >= CHARGER_KEY_LENGTH else CHARGER_HASHER
 
 # Passwords this process has verified against a stored hash. A site's chargers
 # dropping off together (power, network) come back with the same passwords
@@ -123,7 +130,7 @@ class Charger(models.Model):
         return (timezone.now() - self.last_seen_at).total_seconds() > allowed
 
     def set_password(self, raw_password: str | None) -> None:
-        self.password = make_password(raw_password, hasher=CHARGER_HASHER) if raw_password else ""
+        self.password = make_password(raw_password, hasher=charger_hasher(raw_password)) if raw_password else ""
 
     def check_password(self, raw_password: str | None) -> bool:
         """Whether the presented password is right; an older, slower hash is upgraded on success."""
@@ -138,7 +145,7 @@ class Charger(models.Model):
             self.set_password(raw)
             Charger.objects.filter(pk=self.pk).update(password=self.password)
 
-        verified = check_password(raw_password, self.password, upgrade, CHARGER_HASHER)
+        verified = check_password(raw_password, self.password, upgrade, charger_hasher(raw_password))
         if verified:
             _remember_verified(self.password, raw_password)
         return verified

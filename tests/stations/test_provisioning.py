@@ -52,22 +52,30 @@ def test_it_warns_about_a_short_charger_password(db):
     assert "shorter than 16 characters" in err.getvalue()
 
 
-def test_it_hashes_charger_passwords_with_the_charger_hasher(db):
-    charger = Charger(charge_point_id="CP-1")
-    charger.set_password("0123456789abcdef")
-    assert charger.password.startswith("pbkdf2_sha256_charger$20000$")
+def test_it_hashes_a_key_as_long_as_ocpp_asks_cheaply_and_a_short_password_slowly(db):
+    key, short = Charger(charge_point_id="CP-1"), Charger(charge_point_id="CP-2")
+
+    key.set_password("0123456789abcdef")
+    short.set_password("0123456789abcde")
+
+    assert key.password.startswith("pbkdf2_sha256_charger_key$1000$")
+    assert short.password.startswith("pbkdf2_sha256_charger$20000$")
+    assert key.check_password("0123456789abcdef") and short.check_password("0123456789abcde")
 
 
 def test_it_upgrades_a_slow_legacy_hash_when_the_charger_logs_in(db):
     from django.contrib.auth.hashers import make_password
 
-    charger = Charger.objects.create(charge_point_id="CP-1", password=make_password("0123456789abcdef"))
+    legacy = {"CP-1": make_password("0123456789abcdef"),  # Django's own 1,000,000 rounds
+              "CP-2": make_password("0123456789abcdef", hasher="pbkdf2_sha256_charger")}  # an earlier version
+    for charge_point_id, encoded in legacy.items():
+        charger = Charger.objects.create(charge_point_id=charge_point_id, password=encoded)
 
-    assert charger.check_password("0123456789abcdef")
+        assert charger.check_password("0123456789abcdef")
 
-    charger.refresh_from_db()
-    assert charger.password.startswith("pbkdf2_sha256_charger$")
-    assert charger.check_password("0123456789abcdef") and not charger.check_password("0123456789abcdeX")
+        charger.refresh_from_db()
+        assert charger.password.startswith("pbkdf2_sha256_charger_key$")
+        assert charger.check_password("0123456789abcdef") and not charger.check_password("0123456789abcdeX")
 
 
 def test_it_never_closes_a_charger_for_having_been_connected_long():
