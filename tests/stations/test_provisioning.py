@@ -87,6 +87,15 @@ def test_it_never_closes_a_charger_for_having_been_connected_long():
     assert argv[argv.index("--websocket_timeout") + 1] == "-1"
 
 
+def test_it_gives_a_handshake_as_long_as_a_charger_waits_for_it():
+    from stations.management.commands.serve import daphne_argv
+
+    argv = daphne_argv("127.0.0.1", 8000)
+
+    # daphne's default drops a handshake after 5 s: a reconnecting fleet's queue is longer.
+    assert int(argv[argv.index("--websocket_connect_timeout") + 1]) >= 30
+
+
 def test_it_skips_the_slow_hash_for_a_password_it_verified_before(db, monkeypatch):
     from django.contrib.auth import hashers
 
