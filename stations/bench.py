@@ -297,18 +297,19 @@ def summary_table(pairs: list[tuple[RunResult, RunResult]]) -> list[str]:
              "| server CPU cores (per 1k conn) | server RSS MB (per 1k conn) | all accepted after s | frames logged / CALLs sent |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for reference, csms in pairs:
-        for result in (reference, csms):
+        for result in (reference, csms) if reference else (csms,):
             lines.append(_summary_row(result, reference))
     return lines
 
 
-def _summary_row(result: RunResult, reference: RunResult) -> str:
+def _summary_row(result: RunResult, reference: RunResult | None) -> str:
+    """A run's row; ratios to the reference's run of the same step ("-" without one)."""
     stats, per_k = result.report.stats, max(result.connected, 1) / 1000
     cores, rss_mb, rate = result.cores, result.rss_peak / 2**20, result.calls_per_second
     rows = "-" if result.rows is None else f"{result.rows['frames in']:,} / {sum(stats.calls_sent.values()):,}"
     return (f"| {result.scenario.name} | {result.target} | {result.connected:,} "
-            f"| {rate:.0f} ({ratio(rate, reference.calls_per_second)}) "
-            f"| {ms(result.p99())} ({ratio(result.p99(), reference.p99())}) "
+            f"| {rate:.0f} ({ratio(rate, reference and reference.calls_per_second)}) "
+            f"| {ms(result.p99())} ({ratio(result.p99(), reference and reference.p99())}) "
             f"| {sum(stats.call_errors.values())} | {sum(stats.timeouts.values())} "
             f"| {cores:.2f} ({cores / per_k:.3f}) | {rss_mb:.0f} ({rss_mb / per_k:.0f}) "
             f"| {'-' if result.all_accepted_after is None else f'{result.all_accepted_after:.1f}'} | {rows} |")
@@ -327,10 +328,10 @@ def latency_table(results: list[RunResult]) -> list[str]:
     return lines
 
 
-def idle_lines(reference: RunResult, csms: RunResult) -> list[str]:
+def idle_lines(reference: RunResult | None, csms: RunResult) -> list[str]:
     """Memory per held connection (RSS growth / connections) and CPU while nothing happens."""
     lines = []
-    for result in (reference, csms):
+    for result in (reference, csms) if reference else (csms,):
         per_connection = (result.rss_peak - result.rss_before) / max(result.connected, 1)
         held = "-" if result.cpu_while_held is None else f"{result.cpu_while_held * 100:.1f} % of a core"
         lines.append(f"- {result.target}: {result.connected:,} connections held, "

@@ -27,8 +27,10 @@ class Command(BaseCommand):
                             help="a PostgreSQL database the benchmark DROPS and recreates")
         parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7", help="a Redis database it flushes")
         parser.add_argument("--port", type=int, default=18100, help="first port; servers use the next ones")
+        parser.add_argument("--csms-only", action="store_true",
+                            help="skip the reference (e.g. for the 30-minute soak: only the CSMS's drift matters)")
 
-    def handle(self, *args, quick, scenario, servers, database_url, redis_url, port, **options):
+    def handle(self, *args, quick, scenario, servers, database_url, redis_url, port, csms_only, **options):
         if not database_url.startswith("postgres"):
             raise CommandError("the benchmark measures the production configuration: give a PostgreSQL URL")
         plan = {name: steps for name, steps in bench.scenarios(quick).items() if name in (scenario or SCENARIOS)}
@@ -38,21 +40,22 @@ class Command(BaseCommand):
         bench.prepare_database(database_url, max(s.chargers for steps in plan.values() for s in steps))
         redis.Redis.from_url(redis_url).flushdb()
         csms = bench.start_csms(servers, port, database_url, redis_url, log_dir)
-        reference = bench.start_reference(servers, port + 50, log_dir)
+        reference = None if csms_only else bench.start_reference(servers, port + 50, log_dir)
         try:
             pairs = self._run_plan(plan, reference, csms)
         finally:
             csms.stop()
-            reference.stop()
+            if reference:
+                reference.stop()
         self._print_report(pairs, quick, servers)
 
     def _run_plan(self, plan, reference, csms) -> list[tuple]:
         pairs = []
         for name, steps in plan.items():
             for step in steps:
-                pair = (self._run(step, reference), self._run(step, csms))
+                pair = (reference and self._run(step, reference), self._run(step, csms))
                 pairs.append(pair)
-                if name == "knee" and all((r.p99() or 0) > KNEE_LIMIT_S for r in pair):
+                if name == "knee" and all((r.p99() or 0) > KNEE_LIMIT_S for r in pair if r):
                     break
         return pairs
 
@@ -70,10 +73,10 @@ class Command(BaseCommand):
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         lines = [f"## Benchmark {stamp}{' (--quick)' if quick else ''}: {servers} processes per target, "
                  f"{os.cpu_count()} cores", "", *bench.summary_table(pairs), ""]
-        lines += self._knee_lines([p for p in pairs if p[0].scenario.name.startswith("knee")])
-        lines += [line for p in pairs if p[0].scenario.name == "idle" for line in bench.idle_lines(*p)]
-        lines += [line for p in pairs if p[0].scenario.name == "soak" for r in p for line in bench.drift_lines(r)]
-        lines += ["", "Latency per action (ms):", "", *bench.latency_table([r for p in pairs for r in p])]
+        lines += self._knee_lines([p for p in pairs if p[1].scenario.name.startswith("knee")])
+        lines += [line for p in pairs if p[1].scenario.name == "idle" for line in bench.idle_lines(*p)]
+        lines += [line for p in pairs if p[1].scenario.name == "soak" for r in p if r for line in bench.drift_lines(r)]
+        lines += ["", "Latency per action (ms):", "", *bench.latency_table([r for p in pairs for r in p if r])]
         text = "\n".join(lines)
         self.stdout.write(text)
         out = settings.VAR_DIR / "bench" / f"results-{datetime.now(UTC):%Y%m%dT%H%M%S}.md"
@@ -83,7 +86,7 @@ class Command(BaseCommand):
     def _knee_lines(self, knee_pairs) -> list[str]:
         lines = []
         for index, target in ((0, "reference"), (1, "CSMS")):
-            good = [p[index] for p in knee_pairs if (p[index].p99() or 0) < KNEE_GOOD_S]
+            good = [p[index] for p in knee_pairs if p[index] and (p[index].p99() or 0) < KNEE_GOOD_S]
             knee = max(good, key=lambda r: r.report.messages_per_second(), default=None)
             figure = "none" if knee is None else (f"{knee.scenario.name}: {knee.report.messages_per_second():.0f} "
                                                   f"CALLs/s at MeterValues p99 {bench.ms(knee.p99())} ms")

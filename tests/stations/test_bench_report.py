@@ -1,0 +1,35 @@
+"""The benchmark's tables: ratios to the reference, and a run without one (the soak)."""
+
+from stations import bench
+from stations.simulator import FleetOptions, FleetReport, FleetStats
+
+
+def run(target: str, calls_per_second: float, meter_p99_ms: int, frames: int) -> bench.RunResult:
+    stats = FleetStats(chargers=10, seed=1)
+    stats.calls_sent.update({"MeterValues": frames})
+    stats.peak_connected = 1024
+    stats.record_latency("MeterValues", meter_p99_ms / 1000)
+    report = FleetReport(options=FleetOptions(url="ws://x/ocpp/", chargers=10), stats=stats, elapsed=10.0)
+    scenario = bench.Scenario("steady", 10, 300, 60, 0.4, 10)
+    return bench.RunResult(scenario, target, report, cpu_seconds=1.0, wall_seconds=10.0, rss_before=0,
+                           rss_peak=2**20 * 100, all_accepted_after=1.5, cpu_while_held=0.1,
+                           calls_per_second=calls_per_second, cores=0.5,
+                           rows=None if target == "reference" else {"frames in": frames})
+
+
+def test_it_gives_each_csms_figure_its_ratio_to_the_reference():
+    reference, csms = run("reference", 100, 50, 1000), run("CSMS", 80, 100, 1000)
+
+    [_, _, reference_row, csms_row] = bench.summary_table([(reference, csms)])
+
+    assert "| 100 (1.00) | 50 (1.00) |" in reference_row
+    assert "| 80 (0.80) | 100 (2.00) |" in csms_row and "| 1,000 / 1,000 |" in csms_row
+
+
+def test_it_reports_a_run_without_the_reference():
+    csms = run("CSMS", 80, 100, 1000)
+
+    rows = bench.summary_table([(None, csms)])
+
+    assert len(rows) == 3 and "| 80 (-) | 100 (-) |" in rows[2]
+    assert bench.idle_lines(None, csms) == ["- CSMS: 1,024 connections held, 100.0 KB per connection, idle CPU 10.0 % of a core"]
