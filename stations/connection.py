@@ -18,7 +18,7 @@ from ocpp.exceptions import FormatViolationError, NotImplementedError, OCPPError
 from ocpp.messages import Call, CallError, CallResult, MessageType, validate_payload
 
 from stations import ocpp_calls, writebehind
-from stations.models import Charger, MessageLog
+from stations.models import Charger
 from stations.ocpp16 import ROUTES, ChargePoint16
 
 logger = logging.getLogger(__name__)
@@ -171,10 +171,8 @@ class ChargerConnection:
 
     def _log(self, direction: str, raw: str, summary: tuple[int | None, str, str]) -> None:
         message_type, message_id, action = summary
-        writebehind.log_frame(MessageLog(
-            charge_point_id=self.charger.charge_point_id, direction=direction, message_type=message_type,
-            message_id=message_id[:64], action=action[:50], payload=raw,
-        ))
+        writebehind.log_frame(self.charger.charge_point_id, direction, message_type, message_id[:64], action[:50], raw,
+                              timezone.now())
 
     def seen_now_due(self) -> bool:
         """Whether 'last seen' is stale enough to write; saves an UPDATE per frame."""

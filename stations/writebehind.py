@@ -25,11 +25,13 @@ from stations.models import (
     StatusNotification,
     Transaction,
 )
-from stations.orm import append_rows, in_pool
+from stations.orm import append_rows, append_values, in_pool
 
 logger = logging.getLogger(__name__)
 
-_pending_logs: list[MessageLog] = []
+# A frame's log row as plain values, in this order: no model instance per frame on the event loop.
+LOG_FIELDS = ("charge_point_id", "direction", "message_type", "message_id", "action", "payload", "created_at")
+_pending_logs: list[tuple] = []
 _pending_attempts: list[ConnectionAttempt] = []
 _pending_samples: list[MeterValue] = []
 _pending_statuses: list[StatusNotification] = []
@@ -39,8 +41,9 @@ _flusher: asyncio.Task | None = None
 _flush_lock: asyncio.Lock | None = None
 
 
-def log_frame(entry: MessageLog) -> None:
-    _pending_logs.append(entry)
+def log_frame(*values) -> None:
+    """One frame of the message log: the values of LOG_FIELDS."""
+    _pending_logs.append(values)
     _ensure_flusher()
 
 
@@ -112,10 +115,10 @@ async def _flush_forever() -> None:
             logger.exception("write-behind flush failed")
 
 
-def _write(logs: list[MessageLog], attempts: list[ConnectionAttempt], samples: list[MeterValue], statuses: list,
+def _write(logs: list[tuple], attempts: list[ConnectionAttempt], samples: list[MeterValue], statuses: list,
            heartbeats: dict, seen: dict) -> None:
     with transaction.atomic():
-        append_rows(MessageLog, logs)
+        append_values(MessageLog, LOG_FIELDS, logs)
         append_rows(ConnectionAttempt, attempts)
         _drop_unknown_transactions(samples)
         # A charger replaying queued MeterValues sends the same samples again:
