@@ -84,7 +84,7 @@ class ChargerConnection:
         self._last_seen_written = timezone.now()
 
     async def send(self, text: str) -> None:
-        """Called by the ocpp library for its replies, and by `call` for requests."""
+        """Write a frame to the charger (answers and our own CALLs), logged first."""
         self._log("out", text, _summarise(text))
         try:
             await self._send_text(text)

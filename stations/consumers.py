@@ -56,7 +56,8 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         writebehind.add_connection_attempt(admission.attempt)
         if not admission.admitted:
             return await self.close()  # before accept: the handshake is refused with HTTP 403
-        self.connection = ChargerConnection(admission.charger, self.send, connection_id=connection_id)
+        self.connection = ChargerConnection(admission.charger, self.send, connection_id=connection_id,
+                                            ocpp_version=services.ocpp_version(self.scope["subprotocols"]))
         await self.accept(services.choose_subprotocol(self.scope["subprotocols"]))
         if admission.replaces_channel:
             # The charger came back while its old socket still looked open: close that one.

@@ -1,6 +1,6 @@
 """OCPP 1.6J charger→CSMS actions: payload in, domain call, payload out. Nothing else.
 
-The `ocpp` library has already checked each payload against the official
+stations.ocpp_calls has already checked each payload against the official
 schema and turned its keys into snake_case when a handler here runs.
 """
 

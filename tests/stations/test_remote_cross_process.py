@@ -30,6 +30,12 @@ def two_servers(transactional_db):
     second.stop()
 
 
+@pytest.fixture
+def operator_token(operator) -> str:
+    """The API token of the operator who sends the commands."""
+    return Token.objects.create(user=operator).key
+
+
 def post_json(url: str, token: str, body: dict) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
         "Authorization": f"Token {token}", "Content-Type": "application/json",
@@ -39,17 +45,16 @@ def post_json(url: str, token: str, body: dict) -> tuple[int, dict]:
 
 
 @pytest.mark.slow
-def test_it_reaches_a_charger_connected_to_another_process(two_servers, operator):
+def test_it_reaches_a_charger_connected_to_another_process(two_servers, operator_token):
     holder, issuer = two_servers
     register_charger("CP/7")
-    token = Token.objects.create(user=operator).key
     url = f"{issuer.url}/api/v1/chargers/CP%2F7/commands/"
 
     async def scenario():
         async with connected_charger(holder.ws_url, "CP/7", cls=AnsweringCharger) as cp:
             await cp.boot()
             cp.answers["GetConfiguration"]["unknownKey"] = ["Nope"]
-            answered = await asyncio.to_thread(post_json, url, token, {
+            answered = await asyncio.to_thread(post_json, url, operator_token, {
                 "action": "GetConfiguration", "payload": {"key": ["HeartbeatInterval", "Nope"]}})
             return answered, cp.received
 
@@ -65,27 +70,25 @@ def test_it_reaches_a_charger_connected_to_another_process(two_servers, operator
 
 
 @pytest.mark.slow
-def test_it_answers_offline_across_processes_when_the_charger_left(two_servers, operator):
+def test_it_answers_offline_across_processes_when_the_charger_left(two_servers, operator_token):
     holder, issuer = two_servers
     register_charger("CP-8")
-    token = Token.objects.create(user=operator).key
 
     async def connect_and_leave():
         async with connected_charger(holder.ws_url, "CP-8", cls=AnsweringCharger) as cp:
             await cp.boot()
 
     asyncio.run(connect_and_leave())
-    status, body = post_json(f"{issuer.url}/api/v1/chargers/CP-8/commands/", token,
+    status, body = post_json(f"{issuer.url}/api/v1/chargers/CP-8/commands/", operator_token,
                              {"action": "Reset", "payload": {"type": "Soft"}})
 
     assert (status, body["status"]) == (201, "offline")
 
 
 @pytest.mark.slow
-def test_it_closes_the_old_socket_held_by_another_process_and_commands_reach_the_new_one(two_servers, operator):
+def test_it_closes_the_old_socket_held_by_another_process_and_commands_reach_the_new_one(two_servers, operator_token):
     first, second = two_servers
     register_charger("CP-9")
-    token = Token.objects.create(user=operator).key
 
     async def scenario():
         async with connected_charger(first.ws_url, "CP-9", cls=AnsweringCharger) as old:
@@ -94,8 +97,8 @@ def test_it_closes_the_old_socket_held_by_another_process_and_commands_reach_the
             async with connected_charger(second.ws_url, "CP-9", cls=AnsweringCharger) as new:
                 await asyncio.wait_for(old._connection.wait_closed(), 5)
                 await new.boot()
-                answered = await asyncio.to_thread(post_json, f"{first.url}/api/v1/chargers/CP-9/commands/", token,
-                                                   {"action": "ClearCache", "payload": {}})
+                url = f"{first.url}/api/v1/chargers/CP-9/commands/"
+                answered = await asyncio.to_thread(post_json, url, operator_token, {"action": "ClearCache", "payload": {}})
                 return old._connection.close_code, answered, old.received, new.received
 
     close_code, (status, body), old_received, new_received = asyncio.run(scenario())
