@@ -1,13 +1,14 @@
 """The one way to talk to a charger's socket, from any process.
 
 The requester (a view, the API, an admin action) records a Command and sends
-it over the channel layer to the consumer holding the charger's socket (its
-address is on the Charger row), in whichever process. That consumer
+it over the channel layer to the consumer holding the charger's socket (the
+address of its process and its connection id are on the Charger row, see
+stations.mailbox), in whichever process. That consumer
 acknowledges at once and runs the OCPP call as its own task; it stores the
 outcome on the Command row and tells the requester.
 
     requester                         channel layer                 consumer (maybe elsewhere)
-    Command(pending) ── ocpp.command ──▶ Charger.channel_name ──▶ ack ──▶ task: claim, CALL, settle
+    Command(pending) ── ocpp.command ──▶ Charger.channel_name ──▶ mailbox ──▶ ack ──▶ task: claim, CALL, settle
     waits ACK s: none → offline                                          │
     waits timeout: none → timeout   ◀──────── command.done ◀─────────────┘
 """
@@ -24,9 +25,9 @@ from django.utils import timezone
 from ocpp.exceptions import OCPPError
 from ocpp.messages import CallError, get_validator
 
-from stations import remote
-from stations.orm import in_pool
+from stations import mailbox, remote
 from stations.models import Charger, Command
+from stations.orm import in_pool
 from stations.remote import Outcome
 
 logger = logging.getLogger(__name__)
@@ -66,11 +67,11 @@ def send(*, charger: Charger, action: str, payload: dict, user=None, source: str
     check(action, payload)
     command = remote.create_command(charger=charger, action=action, payload=payload, user=user, source=source)
     timeout = timeout or settings.OCPP_COMMAND_TIMEOUT_SECONDS
-    channel = Charger.objects.filter(pk=charger.pk, is_connected=True).values_list("channel_name", flat=True).first()
-    if not channel:
+    socket = Charger.objects.filter(pk=charger.pk, is_connected=True).values_list("channel_name", "connection_id").first()
+    if not socket or not socket[0]:
         remote.settle(command=command, outcome=Outcome.offline("the charger is not connected"))
     else:
-        outcome = async_to_sync(_deliver)(command, channel, timeout)
+        outcome = async_to_sync(_deliver)(command, socket, timeout)
         if outcome is not None:
             remote.settle(command=command, outcome=outcome)
     command.refresh_from_db()
@@ -125,11 +126,14 @@ def _field_path(error) -> str:
 # --- the requester's side -------------------------------------------------------------
 
 
-async def _deliver(command: Command, channel: str, timeout: float) -> Outcome | None:
-    """Send the command to the socket's consumer; None once the consumer has stored the outcome."""
+async def _deliver(command: Command, socket: tuple[str, str], timeout: float) -> Outcome | None:
+    """Send the command to the socket's consumer; None once the consumer has stored the outcome.
+
+    `socket` is (address of the process holding it, connection id): see stations.mailbox.
+    """
     layer = get_channel_layer()
     reply_to = await layer.new_channel()
-    await layer.send(channel, {
+    await mailbox.post(*socket, {
         "type": "ocpp.command", "command_id": command.pk, "reply_to": reply_to, "timeout": timeout,
     })
     ack_seconds = settings.OCPP_COMMAND_ACK_SECONDS

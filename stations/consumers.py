@@ -3,10 +3,12 @@ import binascii
 import uuid
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from stations import commands, services, writebehind
+from stations import commands, mailbox, services, writebehind
 from stations.connection import ChargerConnection
 from stations.orm import in_pool
 
@@ -29,41 +31,47 @@ class OCPPConsumer(AsyncWebsocketConsumer):
 
     connection: ChargerConnection | None = None
 
-    async def dispatch(self, message):
-        """Channels' dispatch, without its `close_old_connections` before every message.
+    async def __call__(self, scope, receive, send):
+        """Channels' consumer loop, lighter: ten thousand of these run at once on a large site.
 
-        Channels runs that check on the process's one shared sync thread, so
-        every frame of every charger queued for that thread first. This
-        consumer never touches that thread's connection: its ORM work runs on
-        the OCPP pool, which looks after its own connections (stations.orm).
+        No channel of its own: commands and the replace notice come through
+        the process's mailbox (stations.mailbox says why). And no
+        `close_old_connections` before every message: Channels runs it on the
+        process's one shared sync thread, so every frame of every charger
+        would queue for that thread first. This consumer never touches that
+        thread's connection: its ORM work runs on the OCPP pool, which looks
+        after its own connections (stations.orm).
         """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        self.scope, self.base_send, self.channel_layer = scope, send, None
+        try:
+            while True:
+                message = await receive()
+                await getattr(self, get_handler_name(message))(message)
+        except StopConsumer:
+            pass
 
     async def connect(self):
         # daphne hands over the path already percent-decoded, so "CP%2F1" arrives as "CP/1".
         charge_point_id = self.scope["url_route"]["kwargs"]["charge_point_id"]
         client = self.scope.get("client") or ("", 0)
         connection_id = str(uuid.uuid4())
+        address = await mailbox.address()
         # On the ORM pool: the password hash takes milliseconds (and releases the GIL).
         admission = await in_pool(services.admit_charger)(
             charge_point_id=charge_point_id, password=basic_auth_password(self.scope["headers"]),
             remote_address=client[0], offered=self.scope["subprotocols"],
-            connection_id=connection_id, channel_name=self.channel_name,
+            connection_id=connection_id, channel_name=address,
         )
         writebehind.add_connection_attempt(admission.attempt)
         if not admission.admitted:
             return await self.close()  # before accept: the handshake is refused with HTTP 403
         self.connection = ChargerConnection(admission.charger, self.send, connection_id=connection_id,
                                             ocpp_version=services.ocpp_version(self.scope["subprotocols"]))
+        mailbox.open_box(connection_id, self.on_event)
         await self.accept(services.choose_subprotocol(self.scope["subprotocols"]))
-        if admission.replaces_channel:
+        if admission.replaces:
             # The charger came back while its old socket still looked open: close that one.
-            await self.channel_layer.send(
-                admission.replaces_channel, {"type": "ocpp.replaced", "connection_id": connection_id}
-            )
+            await mailbox.post(*admission.replaces, {"type": "ocpp.replaced"})
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
@@ -72,19 +80,27 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         if self.connection.seen_now_due():
             writebehind.note_seen(self.connection.charger.pk, timezone.now())
 
+    async def websocket_disconnect(self, message):
+        """Channels' own, without its groups and its `close_old_connections` (see __call__)."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
     async def disconnect(self, code):
         if self.connection is None:
             return
+        mailbox.close_box(self.connection.connection_id)
         self.connection.close()
         await in_pool(self.connection.charger.mark_disconnected)(
             connection_id=self.connection.connection_id
         )
         await writebehind.flush()
 
-    async def ocpp_replaced(self, event):
-        if event["connection_id"] != self.connection.connection_id:
+    async def on_event(self, event: dict) -> None:
+        """An event from any process, through the mailbox; runs beside the frames of this socket."""
+        if self.connection is None:
+            return  # not accepted (yet): nothing to replace, nothing to command
+        if event["type"] == "ocpp.replaced":
             await self.close(code=4000)  # the charger reconnected on a new socket
-
-    async def ocpp_command(self, event):
-        """A command from any process (stations.commands.send); never awaits the charger's answer here."""
-        await commands.take(self.connection, self.channel_layer, event)
+        elif event["type"] == "ocpp.command":
+            # Never awaits the charger's answer here: that answer arrives as a frame of this socket.
+            await commands.take(self.connection, get_channel_layer(), event)

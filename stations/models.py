@@ -90,8 +90,8 @@ class Charger(models.Model):
     # Which socket is the live one: a reconnect replaces the old socket, and the
     # old one's late disconnect must not mark the charger offline.
     connection_id = models.CharField(max_length=36, blank=True)
-    # The channel-layer address of the consumer holding that socket, in
-    # whichever server process: commands and the replace notice go there.
+    # The channel-layer address of the server process holding that socket
+    # (stations.mailbox): commands and the replace notice go there.
     channel_name = models.CharField(max_length=200, blank=True, editable=False)
     connected_since = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)

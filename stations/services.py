@@ -35,7 +35,8 @@ class Admission:
     charger: Charger | None
     outcome: str  # a ConnectionAttempt.Outcome
     attempt: ConnectionAttempt | None = None  # the record of it, unsaved: it is written behind
-    replaces_channel: str = ""  # the consumer of the charger's previous socket, if it seemed open
+    # (process address, connection id) of the charger's previous socket, if it still looked open
+    replaces: tuple[str, str] | None = None
 
     @property
     def admitted(self) -> bool:
@@ -59,6 +60,7 @@ def admit_charger(
     """Decide at the handshake whether this charger may connect; if so, make this socket its live one.
 
     One database visit per handshake: the decision, and the connection mark
+    (`channel_name` is the address of this server process, stations.mailbox);
     the old socket (if any) is told about. The attempt is returned unsaved.
     """
     admission = _decide_admission(charge_point_id, password, offered)
@@ -70,10 +72,10 @@ def admit_charger(
         logger.warning("refused charger %r from %s: %s", charge_point_id, remote_address, admission.outcome)
         return replace(admission, attempt=attempt)
     charger = admission.charger
-    previous = charger.channel_name if charger.is_connected else ""
+    previous = (charger.channel_name, charger.connection_id) if charger.is_connected else None
     charger.mark_connected(connection_id=connection_id, channel_name=channel_name,
                            ocpp_version=ocpp_version(offered), remote_address=remote_address)
-    return replace(admission, attempt=attempt, replaces_channel=previous)
+    return replace(admission, attempt=attempt, replaces=previous)
 
 
 def _decide_admission(charge_point_id: str, password: str | None, offered: list[str]) -> Admission:
