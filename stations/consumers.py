@@ -65,8 +65,9 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         writebehind.add_connection_attempt(admission.attempt)
         if not admission.admitted:
             return await self.close()  # before accept: the handshake is refused with HTTP 403
-        self.connection = ChargerConnection(admission.charger, self.send, connection_id=connection_id,
-                                            ocpp_version=services.ocpp_version(self.scope["subprotocols"]))
+        version = services.ocpp_version(self.scope["subprotocols"])
+        self.connection = ChargerConnection(admission.charger.for_socket(), self.send,
+                                            connection_id=connection_id, ocpp_version=version)
         mailbox.open_box(connection_id, self.on_event)
         await self.accept(services.choose_subprotocol(self.scope["subprotocols"]))
         if admission.replaces:

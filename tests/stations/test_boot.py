@@ -168,3 +168,14 @@ def test_it_replaces_the_old_socket_when_a_charger_reconnects(csms):
 def _is_connected(charge_point_id):
     return Charger.objects.get(charge_point_id=charge_point_id).is_connected
 
+
+
+def test_it_keeps_only_what_the_handlers_read_of_a_connected_charger(db):
+    charger = register_charger("CP-1", vendor="Alfen")
+
+    kept = charger.for_socket()
+
+    assert (kept.pk, kept.charge_point_id, kept.is_approved) == (charger.pk, "CP-1", True)
+    every_field = {field.attname for field in Charger._meta.concrete_fields}
+    assert kept.get_deferred_fields() == every_field - set(Charger.SOCKET_FIELDS)
+    assert kept.vendor == "Alfen"  # loaded on first use, off the event loop
