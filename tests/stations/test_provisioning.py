@@ -1,6 +1,7 @@
 """Operators' scripts provision chargers and idTags from the command line."""
 
 import io
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -94,6 +95,23 @@ def test_it_gives_a_handshake_as_long_as_a_charger_waits_for_it():
 
     # daphne's default drops a handshake after 5 s: a reconnecting fleet's queue is longer.
     assert int(argv[argv.index("--websocket_connect_timeout") + 1]) >= 30
+
+
+def test_it_lets_go_of_the_http_request_once_a_socket_is_upgraded():
+    from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet.testing import StringTransport
+
+    from csms import asgi
+
+    transport = StringTransport()
+    transport.registerProducer(object(), True)  # daphne's upgraded HTTP channel, as it leaves it
+    socket, opened = SimpleNamespace(transport=transport), []
+
+    asgi._releasing_the_upgraded_request(opened.append)(socket)
+
+    assert transport.producer is None
+    assert opened == [socket]  # daphne's own onOpen still runs
+    assert "_releasing_the_upgraded_request" in WebSocketProtocol.onOpen.__qualname__  # and is what daphne runs
 
 
 def test_it_skips_the_slow_hash_for_a_password_it_verified_before(db, monkeypatch):
