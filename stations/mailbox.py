@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,19 @@ def close_box(connection_id: str) -> None:
     _handlers.pop(connection_id, None)
 
 
-async def post(address: str, connection_id: str, event: dict) -> None:
-    """Send `event` to the socket `connection_id` held by the process at `address`."""
-    await get_channel_layer().send(address, {**event, "connection_id": connection_id})
+async def post(address: str, connection_id: str, event: dict) -> bool:
+    """Send `event` to the socket `connection_id` held by the process at `address`.
+
+    False when that process's mailbox is full: it has stopped reading it
+    (crashed, or killed). Its chargers reconnecting elsewhere all notify it,
+    and none of them may fail for that; events expire after the layer's expiry.
+    """
+    try:
+        await get_channel_layer().send(address, {**event, "connection_id": connection_id})
+    except ChannelFull:
+        logger.warning("the mailbox %s is full: its server process is gone", address)
+        return False
+    return True
 
 
 async def address() -> str:

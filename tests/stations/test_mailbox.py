@@ -2,7 +2,7 @@
 
 import asyncio
 
-from ocpp.v16 import call
+from channels.layers import get_channel_layer
 
 from stations import commands, mailbox
 from stations.models import Charger, Command
@@ -80,3 +80,16 @@ async def wait_until(condition, seconds: float = 5.0) -> None:
     async with asyncio.timeout(seconds):
         while not condition():
             await asyncio.sleep(0.01)
+
+
+def test_it_says_so_instead_of_failing_when_a_gone_process_has_a_full_mailbox():
+    # A crashed process's chargers all reconnect elsewhere and notify its mailbox: none may fail for it.
+    async def scenario():
+        gone = await get_channel_layer().new_channel()  # nobody receives here
+        outcomes = [await mailbox.post(gone, f"socket-{n}", {"type": "ocpp.replaced"}) for n in range(2_000)]
+        await get_channel_layer().flush()
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+
+    assert outcomes[0] is True and outcomes[-1] is False
