@@ -47,7 +47,11 @@ class Scenario:
             url=urls[0], urls=urls, chargers=self.chargers, id_prefix=id_prefix, password=CHARGER_PASSWORD,
             connectors=self.connectors, ramp_up=self.ramp_up, heartbeat_interval=self.heartbeat,
             meter_interval=self.meter_interval, charging_share=self.charging_share,
-            session_duration=(3600, 7200), idle_gap=(0, 2), id_tag_per_connector=True,
+            # A site's sessions did not all begin in the same two seconds: spread the first start
+            # over one meter interval, or every MeterValues of the fleet falls in the seconds of
+            # its ramp. The storm keeps them together: it is the burst.
+            session_duration=(3600, 7200), idle_gap=(0, 2 if self.measure_ramp else self.meter_interval),
+            id_tag_per_connector=True,
             duration=self.window_starts_at + self.window + (self.chargers / self.ramp_up if self.measure_ramp else 0),
             seed=1,
             end_sessions_at_stop=False,  # the stop burst is not part of the scenario; open sessions are closed in SQL
@@ -219,6 +223,7 @@ class RunResult:
     rss_timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds, bytes) every ~10 s
     calls_per_second: float = 0.0  # over the measured window
     cores: float = 0.0  # server CPU over the measured window
+    fleet_cores: float = 0.0  # the simulated fleet's CPU over that window: near 1, it is the bottleneck
     rows: dict[str, int] | None = None
 
     @property
@@ -237,7 +242,7 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
     options = scenario.fleet(servers.urls, id_prefix="BENCH")
     rss_before, cpu_before, started = servers.rss_bytes(), servers.cpu_seconds(), time.monotonic()
     rss_peak, accepted, timeline = rss_before, {}, []
-    window = {"at": 0.0, "calls": 0, "cpu": cpu_before}
+    window = {"at": 0.0, "calls": 0, "cpu": cpu_before, "fleet": time.process_time()}
 
     def on_progress(stats):
         nonlocal rss_peak
@@ -246,7 +251,7 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
         if not timeline or elapsed - timeline[-1][0] >= 10:
             timeline.append((elapsed, rss))
         if not window["at"] and scenario.window_starts_at and elapsed >= scenario.window_starts_at:
-            window.update(at=elapsed, calls=stats.total_calls(), cpu=servers.cpu_seconds())
+            window.update(at=elapsed, calls=stats.total_calls(), cpu=servers.cpu_seconds(), fleet=time.process_time())
             stats.latencies.clear()  # latency figures are of the window only
         if not accepted and stats.chargers_accepted >= scenario.chargers:
             accepted.update(at=time.monotonic() - started, cpu=servers.cpu_seconds())
@@ -258,7 +263,8 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
     return RunResult(scenario, servers.label, report, cpu - cpu_before, wall, rss_before, rss_peak,
                      accepted.get("at"), held, timeline,
                      calls_per_second=(report.stats.total_calls() - window["calls"]) / measured,
-                     cores=(cpu - window["cpu"]) / measured)
+                     cores=(cpu - window["cpu"]) / measured,
+                     fleet_cores=(time.process_time() - window["fleet"]) / measured)
 
 
 def with_rows(result: RunResult, servers: Servers, before: dict[str, int], settle_s: float = 2.0,
@@ -294,8 +300,9 @@ def ratio(value: float | None, reference: float | None) -> str:
 def summary_table(pairs: list[tuple[RunResult, RunResult]]) -> list[str]:
     """One row per scenario and target: load, errors, cost per 1,000 connections, and rows."""
     lines = ["| scenario | target | connected | CALLs/s (×ref) | MeterValues p99 ms (×ref) | errors | timeouts "
-             "| server CPU cores (per 1k conn) | server RSS MB (per 1k conn) | all accepted after s | frames logged / CALLs sent |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| server CPU cores (per 1k conn) | server RSS MB (per 1k conn) | fleet CPU cores "
+             "| all accepted after s | frames logged / CALLs sent |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for reference, csms in pairs:
         for result in (reference, csms) if reference else (csms,):
             lines.append(_summary_row(result, reference))
@@ -311,7 +318,7 @@ def _summary_row(result: RunResult, reference: RunResult | None) -> str:
             f"| {rate:.0f} ({ratio(rate, reference and reference.calls_per_second)}) "
             f"| {ms(result.p99())} ({ratio(result.p99(), reference and reference.p99())}) "
             f"| {sum(stats.call_errors.values())} | {sum(stats.timeouts.values())} "
-            f"| {cores:.2f} ({cores / per_k:.3f}) | {rss_mb:.0f} ({rss_mb / per_k:.0f}) "
+            f"| {cores:.2f} ({cores / per_k:.3f}) | {rss_mb:.0f} ({rss_mb / per_k:.0f}) | {result.fleet_cores:.2f} "
             f"| {'-' if result.all_accepted_after is None else f'{result.all_accepted_after:.1f}'} | {rows} |")
 
 

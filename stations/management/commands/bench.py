@@ -1,6 +1,7 @@
 import asyncio
 import os
 from datetime import UTC, datetime
+from functools import partial
 
 import redis
 from django.conf import settings
@@ -39,25 +40,27 @@ class Command(BaseCommand):
         self._say(f"Preparing {database_url} and {redis_url} ...")
         bench.prepare_database(database_url, max(s.chargers for steps in plan.values() for s in steps))
         redis.Redis.from_url(redis_url).flushdb()
-        csms = bench.start_csms(servers, port, database_url, redis_url, log_dir)
-        reference = None if csms_only else bench.start_reference(servers, port + 50, log_dir)
-        try:
-            pairs = self._run_plan(plan, reference, csms)
-        finally:
-            csms.stop()
-            if reference:
-                reference.stop()
+        start_csms = partial(bench.start_csms, servers, port, database_url, redis_url, log_dir)
+        start_reference = None if csms_only else partial(bench.start_reference, servers, port + 50, log_dir)
+        pairs = [pair for steps in plan.values() for pair in self._run_steps(steps, start_reference, start_csms)]
         self._print_report(pairs, quick, servers)
 
-    def _run_plan(self, plan, reference, csms) -> list[tuple]:
-        pairs = []
-        for name, steps in plan.items():
+    def _run_steps(self, steps, start_reference, start_csms) -> list[tuple]:
+        """One scenario on fresh server processes: its memory figures start from theirs."""
+        csms, reference = start_csms(), None
+        try:
+            reference = start_reference and start_reference()
+            pairs = []
             for step in steps:
                 pair = (reference and self._run(step, reference), self._run(step, csms))
                 pairs.append(pair)
-                if name == "knee" and all((r.p99() or 0) > KNEE_LIMIT_S for r in pair if r):
+                if step.name.startswith("knee") and all((r.p99() or 0) > KNEE_LIMIT_S for r in pair if r):
                     break
-        return pairs
+            return pairs
+        finally:
+            for servers in (csms, reference):
+                if servers:
+                    servers.stop()
 
     def _run(self, scenario, servers):
         self._say(f"{scenario.name}: {scenario.chargers:,} chargers against the {servers.label} ...")
