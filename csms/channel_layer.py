@@ -14,9 +14,9 @@ class RedisChannelLayer(BaseRedisChannelLayer):
     """channels-redis on a BlockingConnectionPool.
 
     redis-py 8 caps an asyncio pool at 100 connections and raises
-    MaxConnectionsError beyond that. Every charger that connects joins its
-    group and every one that leaves quits it, so a site's chargers coming back
-    at once after a power cut crashed consumers right after their handshake.
+    MaxConnectionsError beyond that. A site's chargers coming back at once
+    after a power cut each notify the socket they replace (stations.mailbox),
+    and past that cap the burst crashed consumers right after their handshake.
     A blocking pool makes the burst queue for a connection instead.
     Connections are opened on demand up to that size, so a burst opens many
     at once: each reuses one DriverInfo instead of re-reading the metadata.

@@ -97,9 +97,8 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         await writebehind.flush()
 
     async def on_event(self, event: dict) -> None:
-        """An event from any process, through the mailbox; runs beside the frames of this socket."""
-        if self.connection is None:
-            return  # not accepted (yet): nothing to replace, nothing to command
+        """An event from any process, through the mailbox (opened once the socket is accepted);
+        runs beside the frames of this socket."""
         if event["type"] == "ocpp.replaced":
             await self.close(code=4000)  # the charger reconnected on a new socket
         elif event["type"] == "ocpp.command":
