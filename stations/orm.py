@@ -117,6 +117,43 @@ def append_values(model, field_names: tuple[str, ...], rows: list[tuple]) -> Non
         _copy(cursor, table, columns, rows)
 
 
+def update_by_pk(model, field_names: tuple[str, ...], rows: list[tuple]) -> None:
+    """Set `field_names` of many rows, given as (pk, *values); a None value keeps the stored one.
+
+    For the write-behind's heartbeat and last-seen times, thousands per batch
+    on a large site. Django's bulk_update builds a CASE WHEN per row and field
+    in Python (a fifth of a server's CPU under the aggressive benchmark); on
+    PostgreSQL one UPDATE joins the rows as arrays instead.
+    """
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        _bulk_update_by_pk(model, field_names, rows)
+        return
+    fields = [model._meta.get_field(name) for name in field_names]
+    quote, pk = connection.ops.quote_name, model._meta.pk
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in [pk, *fields])
+    names = ", ".join(["pk", *(f"v{i}" for i in range(len(fields)))])
+    assignments = ", ".join(f"{quote(f.column)} = COALESCE(v.v{i}, t.{quote(f.column)})" for i, f in enumerate(fields))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(model._meta.db_table)} AS t SET {assignments} "
+            f"FROM unnest({arrays}) AS v({names}) WHERE t.{quote(pk.column)} = v.pk",
+            [list(column) for column in zip(*rows)],
+        )
+
+
+def _bulk_update_by_pk(model, field_names, rows) -> None:
+    by_fields = {}  # the fields a row sets -> its objects: bulk_update sets every field it is given
+    for pk, *values in rows:
+        given = tuple(name for name, value in zip(field_names, values) if value is not None)
+        by_fields.setdefault(given, []).append(model(pk=pk, **dict(zip(field_names, values))))
+    for given, objects in by_fields.items():
+        if given:
+            model.objects.bulk_update(objects, given, batch_size=500)
+
+
 def _copy(cursor, table: str, columns: str, rows) -> None:
     with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:

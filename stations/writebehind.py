@@ -25,7 +25,7 @@ from stations.models import (
     StatusNotification,
     Transaction,
 )
-from stations.orm import append_rows, append_values, in_pool
+from stations.orm import append_rows, append_values, in_pool, update_by_pk
 
 logger = logging.getLogger(__name__)
 
@@ -125,14 +125,10 @@ def _write(logs: list[tuple], attempts: list[ConnectionAttempt], samples: list[M
         # the unique constraint on a sample makes the replay a no-op.
         append_rows(MeterValue, samples, ignore_conflicts=True)
         _write_statuses(statuses)
-        Charger.objects.bulk_update(
-            [Charger(pk=pk, last_heartbeat_at=at, last_seen_at=at) for pk, at in heartbeats.items()],
-            ["last_heartbeat_at", "last_seen_at"], batch_size=500,
-        )
-        seen_only = {pk: at for pk, at in seen.items() if pk not in heartbeats}
-        Charger.objects.bulk_update(
-            [Charger(pk=pk, last_seen_at=at) for pk, at in seen_only.items()], ["last_seen_at"], batch_size=500
-        )
+        # A heartbeat is also a sign of life; a charger only seen keeps its last heartbeat (None).
+        times = [(pk, at, at) for pk, at in heartbeats.items()]
+        times += [(pk, None, at) for pk, at in seen.items() if pk not in heartbeats]
+        update_by_pk(Charger, ("last_heartbeat_at", "last_seen_at"), times)
 
 
 STATUS_FIELDS = ["status", "error_code", "info", "vendor_id", "vendor_error_code", "status_at"]
