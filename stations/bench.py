@@ -67,10 +67,11 @@ class Scenario:
 def scenarios(quick: bool) -> dict[str, list[Scenario]]:
     """The issue's scenarios. --quick runs smaller fleets with every interval divided
     by ten, so the same traffic mix fits in windows of seconds."""
-    fleet, idle_fleet, window, scale = (300, 1000, 10, 10) if quick else (5000, 10000, 120, 1)
-    knee_fleet, knee_window = (300, 8) if quick else (2000, 45)
+    # --quick is a smoke run of every scenario within two minutes: few samples, rough figures.
+    fleet, idle_fleet, window, scale = (300, 600, 4, 10) if quick else (5000, 10000, 120, 1)
+    knee_fleet, knee_window = (300, 4) if quick else (2000, 45)
     knee_intervals = (3, 1) if quick else (30, 15, 8, 4, 2, 1)
-    settle = 3 if quick else 15
+    settle = 1 if quick else 15
     steady = partial(Scenario, settle=settle)
     return {
         "steady": [steady("steady", fleet, 300 // scale, 60 / scale, 0.4, window)],
@@ -279,7 +280,7 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
                      fleet_cores=(time.process_time() - window["fleet"]) / measured)
 
 
-def with_rows(result: RunResult, servers: Servers, before: dict[str, int], settle_s: float = 2.0,
+def with_rows(result: RunResult, servers: Servers, before: dict[str, int], settle_s: float = 1.0,
               limit_s: float = 60.0) -> RunResult:
     """Rows the CSMS wrote during the run, once they stop changing.
 
