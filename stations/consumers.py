@@ -49,6 +49,10 @@ class OCPPConsumer(AsyncWebsocketConsumer):
                 await getattr(self, get_handler_name(message))(message)
         except StopConsumer:
             pass
+        finally:
+            # However the socket ended (a handler may have raised): the mailbox must not keep this consumer.
+            if self.connection is not None:
+                mailbox.close_box(self.connection.connection_id)
 
     async def connect(self):
         # daphne hands over the path already percent-decoded, so "CP%2F1" arrives as "CP/1".
@@ -89,7 +93,6 @@ class OCPPConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.connection is None:
             return
-        mailbox.close_box(self.connection.connection_id)
         self.connection.close()
         await in_pool(self.connection.charger.mark_disconnected)(
             connection_id=self.connection.connection_id
