@@ -55,22 +55,24 @@ async def address() -> str:
     """This process's channel name, receiving on it from the first call on."""
     global _address, _receiver
     loop = asyncio.get_running_loop()
-    # A process has one event loop; tests start a new one per test, and a
-    # receiver bound to a finished loop receives nothing.
-    if _receiver is None or _receiver.done() or _receiver.get_loop() is not loop:
+    if not _receiving_on(loop):
         layer = get_channel_layer()
-        address = await layer.new_channel()
-        if _receiver is None or _receiver.done() or _receiver.get_loop() is not loop:  # no other socket won
-            _address, _receiver = address, loop.create_task(_receive_forever(layer, address))
+        name = await layer.new_channel()
+        if not _receiving_on(loop):  # no other socket started the receiver while we awaited
+            _address, _receiver = name, loop.create_task(_receive_forever(layer, name))
     return _address
 
 
-async def _receive_forever(layer, address: str) -> None:
+def _receiving_on(loop) -> bool:
+    # A process has one event loop; tests start a new one per test, and a
+    # receiver bound to a finished loop receives nothing.
+    return _receiver is not None and not _receiver.done() and _receiver.get_loop() is loop
+
+
+async def _receive_forever(layer, name: str) -> None:
     while True:
         try:
-            event = await layer.receive(address)
-        except asyncio.CancelledError:
-            raise
+            event = await layer.receive(name)
         except Exception:  # e.g. Redis restarting: the sockets stay up, commands resume after it
             logger.exception("receiving on the process's channel failed")
             await asyncio.sleep(RETRY_AFTER_ERROR_S)
