@@ -9,8 +9,8 @@ django_http = get_asgi_application()
 
 import autobahn.websocket.protocol as autobahn_protocol  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
-from django.conf import settings  # noqa: E402
 from daphne.ws_protocol import WebSocketProtocol  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from stations.routing import websocket_urlpatterns  # noqa: E402

@@ -67,7 +67,8 @@ def send(*, charger: Charger, action: str, payload: dict, user=None, source: str
     check(action, payload)
     command = remote.create_command(charger=charger, action=action, payload=payload, user=user, source=source)
     timeout = timeout or settings.OCPP_COMMAND_TIMEOUT_SECONDS
-    socket = Charger.objects.filter(pk=charger.pk, is_connected=True).values_list("channel_name", "connection_id").first()
+    live = Charger.objects.filter(pk=charger.pk, is_connected=True)
+    socket = live.values_list("channel_name", "connection_id").first()  # (process address, connection id)
     if not socket or not socket[0]:
         remote.settle(command=command, outcome=Outcome.offline("the charger is not connected"))
     else:
