@@ -1,7 +1,7 @@
 """One channel-layer address per server process, not one per charger socket.
 
 Channels gives every consumer a channel of its own and keeps a receive
-waiting on it: three asyncio tasks and a queue per socket (about 6 KB), ten
+waiting on it: three asyncio tasks and a queue per socket (about 10 KB), ten
 thousand of them on a large site, for commands that come a few times a day.
 Here each process receives on one channel and hands every event to the
 socket it names by connection id (the Charger row holds both: see

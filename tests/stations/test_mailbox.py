@@ -69,6 +69,24 @@ def test_it_keeps_delivering_after_a_handler_fails():
     assert asyncio.run(scenario()) == [{"type": "ocpp.command", "connection_id": "good-socket"}]
 
 
+def test_it_answers_a_command_to_a_gone_process_offline_at_once(remote_csms, settings):
+    settings.OCPP_COMMAND_ACK_SECONDS = 30  # the answer must not come from waiting for an acknowledgement
+
+    async def fill_a_gone_process_mailbox() -> str:
+        gone = await get_channel_layer().new_channel()
+        while await mailbox.post(gone, "earlier-socket", {"type": "ocpp.replaced"}):
+            pass
+        return gone
+
+    gone = asyncio.run(fill_a_gone_process_mailbox())
+    charger = register_charger("CP-1", is_connected=True, channel_name=gone, connection_id="socket-1")
+
+    command = commands.send(charger=charger, action="ClearCache", payload={}, timeout=20)
+
+    assert command.status == Command.Status.OFFLINE
+    assert "mailbox is full" in command.error_description
+
+
 def received_into(events: list):
     async def handler(event):
         events.append(event)
