@@ -6,7 +6,10 @@ of each kind, the fleet in this process. Figures are therefore shared-machine
 figures: the fleet takes CPU from the servers it measures, for both targets alike.
 """
 
+import asyncio
+import contextlib
 import gc
+import math
 import os
 import subprocess
 import sys
@@ -18,7 +21,7 @@ from pathlib import Path
 import psycopg
 
 from stations.management.commands.serve import daphne_argv
-from stations.simulator import FleetOptions, run_fleet
+from stations.simulator import FleetOptions, LatencyReservoir, latency_summary, run_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARGER_PASSWORD = "bench-password-0123456789"  # 25 characters, as OCPP recommends
@@ -231,6 +234,7 @@ class RunResult:
     calls_per_second: float = 0.0  # over the measured window
     cores: float = 0.0  # server CPU over the measured window
     fleet_cores: float = 0.0  # the simulated fleet's CPU over that window: near 1, it is the bottleneck
+    fleet_lag: dict[str, float] = field(default_factory=dict)  # the fleet's event-loop lag over the window, s
     rows: dict[str, int] | None = None
 
     @property
@@ -248,7 +252,7 @@ class RunResult:
 async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
     options = scenario.fleet(servers.urls, id_prefix="BENCH")
     rss_before, cpu_before, started = servers.rss_bytes(), servers.cpu_seconds(), time.monotonic()
-    rss_peak, accepted, timeline = rss_before, {}, []
+    rss_peak, accepted, timeline, lag = rss_before, {}, [], LatencyReservoir()
     window = {"at": 0.0, "calls": 0, "cpu": cpu_before, "fleet": time.process_time()}
 
     def on_progress(stats):
@@ -263,6 +267,7 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
             gc.freeze()
             window.update(at=elapsed, calls=stats.total_calls(), cpu=servers.cpu_seconds(), fleet=time.process_time())
             stats.latencies.clear()  # latency figures are of the window only
+            window["lag"] = asyncio.create_task(_sample_loop_lag(lag))
         if not accepted and stats.chargers_accepted >= scenario.chargers:
             accepted.update(at=time.monotonic() - started, cpu=servers.cpu_seconds())
 
@@ -270,6 +275,8 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
         report = await run_fleet(options, on_progress=on_progress)
     finally:
         gc.unfreeze()
+        if "lag" in window:
+            window["lag"].cancel()
     wall, cpu = time.monotonic() - started, servers.cpu_seconds()
     held = (cpu - accepted["cpu"]) / (wall - accepted["at"]) if accepted and wall > accepted["at"] else None
     measured = max(wall - window["at"], 1e-9)
@@ -277,7 +284,19 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
                      accepted.get("at"), held, timeline,
                      calls_per_second=(report.stats.total_calls() - window["calls"]) / measured,
                      cores=(cpu - window["cpu"]) / measured,
-                     fleet_cores=(time.process_time() - window["fleet"]) / measured)
+                     fleet_cores=(time.process_time() - window["fleet"]) / measured,
+                     fleet_lag=latency_summary(lag))
+
+
+async def _sample_loop_lag(lag: LatencyReservoir, period: float = 0.01) -> None:
+    """How late the fleet's event loop wakes a 10 ms sleep: every latency the fleet
+    measures includes this delay, whichever server answers."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            due = loop.time() + period
+            await asyncio.sleep(period)
+            lag.add(loop.time() - due)
 
 
 def with_rows(result: RunResult, servers: Servers, before: dict[str, int], settle_s: float = 1.0,
@@ -303,7 +322,7 @@ KEY_ACTIONS = ("BootNotification", "StatusNotification", "Heartbeat", "Authorize
 
 
 def ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+    return "-" if seconds is None or math.isnan(seconds) else f"{seconds * 1000:.0f}"
 
 
 def ratio(value: float | None, reference: float | None) -> str:
@@ -314,8 +333,8 @@ def summary_table(pairs: list[tuple[RunResult, RunResult]]) -> list[str]:
     """One row per scenario and target: load, errors, cost per 1,000 connections, and rows."""
     lines = ["| scenario | target | connected | CALLs/s (×ref) | MeterValues p99 ms (×ref) | errors | timeouts "
              "| server CPU cores (per 1k conn) | server RSS MB (per 1k conn) | fleet CPU cores "
-             "| all accepted after s | frames logged / CALLs sent |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| fleet loop lag p99 ms | all accepted after s | frames logged / CALLs sent |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for reference, csms in pairs:
         for result in (reference, csms) if reference else (csms,):
             lines.append(_summary_row(result, reference))
@@ -326,13 +345,14 @@ def _summary_row(result: RunResult, reference: RunResult | None) -> str:
     """A run's row; ratios to the reference's run of the same step ("-" without one)."""
     stats, per_k = result.report.stats, max(result.connected, 1) / 1000
     cores, rss_mb, rate = result.cores, result.rss_peak / 2**20, result.calls_per_second
+    accepted = "-" if result.all_accepted_after is None else f"{result.all_accepted_after:.1f}"
     rows = "-" if result.rows is None else f"{result.rows['frames in']:,} / {sum(stats.calls_sent.values()):,}"
     return (f"| {result.scenario.name} | {result.target} | {result.connected:,} "
             f"| {rate:.0f} ({ratio(rate, reference and reference.calls_per_second)}) "
             f"| {ms(result.p99())} ({ratio(result.p99(), reference and reference.p99())}) "
             f"| {sum(stats.call_errors.values())} | {sum(stats.timeouts.values())} "
             f"| {cores:.2f} ({cores / per_k:.3f}) | {rss_mb:.0f} ({rss_mb / per_k:.0f}) | {result.fleet_cores:.2f} "
-            f"| {'-' if result.all_accepted_after is None else f'{result.all_accepted_after:.1f}'} | {rows} |")
+            f"| {ms(result.fleet_lag.get('p99'))} | {accepted} | {rows} |")
 
 
 def latency_table(results: list[RunResult]) -> list[str]:
