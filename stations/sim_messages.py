@@ -67,6 +67,17 @@ def loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 
+def next_due(due: float, interval: float) -> float:
+    """The next tick of a periodic message (heartbeat, meter values) on the charger's own clock.
+
+    Counted from the previous tick, not from the CSMS's answer: timers restarted by
+    the answer fall into step behind one slow reply and from then on all fire in
+    the same second, a burst the fleet itself keeps re-creating. A tick already
+    past (the answer took longer than the interval) is sent now, without a backlog.
+    """
+    return max(due + interval, loop_time())
+
+
 # --------------------------------------------------------------------------
 # OCPP request builders
 # --------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from stations.sim_messages import (
     connector_id_tag,
     loop_time,
     meter_values_request,
+    next_due,
     stop_transaction_request,
     utc_timestamp,
 )
@@ -173,8 +174,9 @@ class SessionRunner:
         """Meter every meter_interval until the car is full, the driver's time is
         up or a stop is requested (remote, reset, unlock)."""
         last = loop_time()
+        due = last + self.meter_interval
         while True:
-            await session.wait_for_stop(max(0.0, min(self.meter_interval, session.deadline - last)))
+            await session.wait_for_stop(max(0.0, min(due, session.deadline) - loop_time()))
             now = loop_time()
             sample = self._advance_meter(connector, session, now - last)
             last = now
@@ -185,6 +187,7 @@ class SessionRunner:
                 return
             build = partial(meter_values_request, connector.connector_id, sample)
             await self._send_transaction_message(METER_VALUES, build, session)
+            due = next_due(due, self.meter_interval)
 
     def _advance_meter(self, connector: Connector, session: Session, seconds: float) -> MeterSample:
         energy_wh, power_w, soc = charge_step(session.battery, self.power_limit_w(connector), seconds)

@@ -41,6 +41,8 @@ from stations.sim_messages import (
     charger_id,
     charger_rng,
     charger_url,
+    loop_time,
+    next_due,
     status_notification_request,
 )
 from stations.sim_sessions import Connector, Session, SessionRunner
@@ -302,10 +304,10 @@ class SimulatedCharger(SessionRunner, CommandReactions):
     async def _heartbeat_until_closed(self, link: Link) -> None:
         # The first heartbeat lands at a random point of the interval, so a fleet
         # that booted within a few seconds does not heartbeat in the same second.
-        delay = self.rng.uniform(0.05, 1.0) * self._heartbeat_seconds()
-        while not await link.closed_within(delay):
+        due = loop_time() + self.rng.uniform(0.05, 1.0) * self._heartbeat_seconds()
+        while not await link.closed_within(max(0.0, due - loop_time())):
             await self._call(link, call.Heartbeat())
-            delay = self._heartbeat_seconds()
+            due = next_due(due, self._heartbeat_seconds())
 
     def _heartbeat_seconds(self) -> int:
         return self.heartbeat_interval or DEFAULT_HEARTBEAT_S
