@@ -8,7 +8,6 @@ figures: the fleet takes CPU from the servers it measures, for both targets alik
 
 import asyncio
 import contextlib
-import gc
 import math
 import os
 import subprocess
@@ -262,9 +261,6 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
         if not timeline or elapsed - timeline[-1][0] >= 10:
             timeline.append((elapsed, rss))
         if not window["at"] and scenario.window_starts_at and elapsed >= scenario.window_starts_at:
-            # The fleet's long-lived objects out of the collector's sight: a full collection over
-            # thousands of simulated chargers stalls every one of them, whichever server they talk to.
-            gc.freeze()
             window.update(at=elapsed, calls=stats.total_calls(), cpu=servers.cpu_seconds(), fleet=time.process_time())
             stats.latencies.clear()  # latency figures are of the window only
             window["lag"] = asyncio.create_task(_sample_loop_lag(lag))
@@ -274,7 +270,6 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
     try:
         report = await run_fleet(options, on_progress=on_progress)
     finally:
-        gc.unfreeze()
         if "lag" in window:
             window["lag"].cancel()
     wall, cpu = time.monotonic() - started, servers.cpu_seconds()

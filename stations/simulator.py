@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import random
@@ -37,6 +38,7 @@ LOGGER = logging.getLogger(__name__)
 
 LATENCY_SAMPLES_PER_ACTION = 20_000
 END_SESSIONS_GRACE_S = 10.0  # how long chargers get to stop their sessions when the run ends
+FREEZE_PERIOD_S = 1.0  # how often the fleet's survivors are moved out of the collector's sight
 
 
 @dataclass
@@ -345,6 +347,7 @@ async def run_fleet(
     chargers = [SimulatedCharger(index, options, stats) for index in range(options.chargers)]
     with _quiet_ocpp_logging():
         tasks = [asyncio.create_task(charger.run(), name=charger.id) for charger in chargers]
+        tasks.append(asyncio.create_task(_freeze_survivors()))
         if on_progress is not None:
             tasks.append(asyncio.create_task(_report_progress(stats, on_progress)))
         try:
@@ -354,6 +357,7 @@ async def run_fleet(
         finally:
             stats.connected_at_stop = stats.connected
             await cancel_and_wait(tasks)
+            gc.unfreeze()
     return FleetReport(options=options, stats=stats, elapsed=stats.elapsed())
 
 
@@ -391,6 +395,21 @@ async def _run_until_stopped(duration: float | None, stop: asyncio.Event | None)
     stop = stop or asyncio.Event()  # never set: run for `duration` or until cancelled
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), duration)
+
+
+async def _freeze_survivors(period: float = FREEZE_PERIOD_S) -> None:
+    """Move what has survived until now out of the garbage collector's sight.
+
+    Every charger of the fleet lives in this one process and event loop: a full
+    collection walks all of their sockets and tasks (800 ms at 5,000 chargers),
+    every charger stalls at once, and whatever fell due in that time then goes out
+    together, so their timers stay in step for the rest of the run. Frozen objects
+    are never collected; the run's end gives them back (a cycle that was garbage
+    at a freeze is only freed then).
+    """
+    while True:
+        await asyncio.sleep(period)
+        gc.freeze()
 
 
 async def _report_progress(stats: FleetStats, on_progress: Callable[[FleetStats], None]) -> None:

@@ -16,7 +16,7 @@ from ocpp.messages import Call, validate_payload
 from ocpp.v16 import call
 
 from stations import sim_messages as msg
-from stations import simulated_charger
+from stations import simulated_charger, simulator
 from stations.ev_physics import MeterSample
 from stations.sim_charge_point import SimChargePoint
 from stations.sim_messages import OfflineQueue, meter_values_request, stop_transaction_request
@@ -450,3 +450,43 @@ def test_it_answers_the_remaining_commands_sensibly():
         {"status": "UnknownVendorId"}, {"status": "Accepted"}, {"listVersion": 3},
         {"fileName": "diagnostics-SIM-00001.log"}, {}, {"status": "Accepted"},
     ]
+
+
+# -- timing of periodic messages and of the fleet's collector --------------
+
+
+class ClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock the test sets."""
+
+    now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_it_keeps_periodic_messages_on_the_chargers_own_clock():
+    loop = ClockLoop()
+
+    async def due_after(due: float, interval: float, answered_at: float) -> float:
+        loop.now = answered_at
+        return msg.next_due(due, interval)
+
+    try:
+        # The CSMS answered the 1000.0 s meter values 2 s late: the next still falls due at 1030.0 s.
+        assert loop.run_until_complete(due_after(1000.0, 30.0, answered_at=1002.0)) == 1030.0
+        # An answer later than the whole interval: the next goes at once, with no backlog behind it.
+        assert loop.run_until_complete(due_after(1000.0, 30.0, answered_at=1045.0)) == 1045.0
+    finally:
+        loop.close()
+
+
+def test_it_keeps_the_fleet_out_of_the_collector_while_it_runs():
+    import gc
+
+    frozen_while_running = []
+    fleet = options(chargers=2, duration=1.5)
+
+    asyncio.run(simulator.run_fleet(fleet, on_progress=lambda _: frozen_while_running.append(gc.get_freeze_count())))
+
+    assert frozen_while_running and max(frozen_while_running) > 0
+    assert gc.get_freeze_count() == 0  # given back to the collector when the run ends
