@@ -55,6 +55,7 @@ class Session:
     stop_reason: str | None = None
     stop_sent: bool = False  # the StopTransaction went out (or was queued while offline)
     last_sample: MeterSample | None = None
+    started_at: float = 0.0  # loop time the transaction began: the meter's clock counts from it
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
     def request_stop(self, reason: str) -> None:
@@ -164,6 +165,7 @@ class SessionRunner:
         )
         self.stats.sessions_started += 1
         self.stats.sessions_active += 1
+        session.started_at = loop_time()
         response = await self._send_transaction_message(START, lambda _unused_id: request, session)
         if response is not None:
             session.transaction_id = response.transaction_id
@@ -172,8 +174,10 @@ class SessionRunner:
 
     async def _charge(self, connector: Connector, session: Session) -> None:
         """Meter every meter_interval until the car is full, the driver's time is
-        up or a stop is requested (remote, reset, unlock)."""
-        last = loop_time()
+        up or a stop is requested (remote, reset, unlock). The meter runs from the
+        transaction's start, not from the CSMS's answer to it: a slow answer to a
+        site's session starts must not put their meter values in step."""
+        last = session.started_at
         due = last + self.meter_interval
         while True:
             await session.wait_for_stop(max(0.0, min(due, session.deadline) - loop_time()))

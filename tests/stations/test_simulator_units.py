@@ -490,3 +490,24 @@ def test_it_keeps_the_fleet_out_of_the_collector_while_it_runs():
 
     assert frozen_while_running and max(frozen_while_running) > 0
     assert gc.get_freeze_count() == 0  # given back to the collector when the run ends
+
+
+def test_it_meters_from_the_transactions_start_not_from_the_csmss_answer(monkeypatch):
+    waits = []
+
+    async def stop_at_first_wait(session, seconds):
+        waits.append(seconds)
+        session.request_stop("Local")
+
+    monkeypatch.setattr(simulated_charger.Session, "wait_for_stop", stop_at_first_wait)
+
+    async def scenario():
+        charger = SimulatedCharger(0, options(meter_interval=30), FleetStats(chargers=1))
+        connector = charger.connectors[0]
+        session = charger._claim(connector, "DRIVER")
+        session.started_at = msg.loop_time() - 2.0  # the CSMS took 2 s to answer the StartTransaction
+        await charger._charge(connector, session)
+
+    asyncio.run(scenario())
+
+    assert len(waits) == 1 and 27.9 < waits[0] <= 28.0  # the first sample 30 s after the start itself
