@@ -57,3 +57,15 @@ def test_it_measures_how_late_the_fleets_event_loop_wakes_up():
     assert lag.count > 5
     assert 0.15 < lag.maximum < 1.0
     assert sorted(lag.samples)[len(lag.samples) // 2] < 0.05
+
+
+def test_it_reports_the_knee_as_the_busiest_step_under_200_ms_at_its_windows_rate():
+    from stations.management.commands.bench import Command
+
+    steps = [(run("reference", 300, 20, 900), run("CSMS", 290, 40, 900)),
+             (run("reference", 500, 150, 1500), run("CSMS", 480, 450, 1500))]
+
+    reference_line, csms_line, _ = Command()._knee_lines(steps)
+
+    assert reference_line == "- knee of the reference (last step with p99 < 200 ms): steady: 500 CALLs/s at MeterValues p99 150 ms"
+    assert csms_line == "- knee of the CSMS (last step with p99 < 200 ms): steady: 290 CALLs/s at MeterValues p99 40 ms"

@@ -90,8 +90,8 @@ class Command(BaseCommand):
         lines = []
         for index, target in ((0, "reference"), (1, "CSMS")):
             good = [p[index] for p in knee_pairs if p[index] and (p[index].p99() or 0) < KNEE_GOOD_S]
-            knee = max(good, key=lambda r: r.report.messages_per_second(), default=None)
-            figure = "none" if knee is None else (f"{knee.scenario.name}: {knee.report.messages_per_second():.0f} "
+            knee = max(good, key=lambda r: r.calls_per_second, default=None)
+            figure = "none" if knee is None else (f"{knee.scenario.name}: {knee.calls_per_second:.0f} "
                                                   f"CALLs/s at MeterValues p99 {bench.ms(knee.p99())} ms")
             lines.append(f"- knee of the {target} (last step with p99 < 200 ms): {figure}")
         return lines + [""] if lines else []
