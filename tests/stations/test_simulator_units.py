@@ -16,7 +16,7 @@ from ocpp.messages import Call, validate_payload
 from ocpp.v16 import call
 
 from stations import sim_messages as msg
-from stations import simulated_charger, simulator
+from stations import sim_sessions, simulated_charger, simulator
 from stations.ev_physics import MeterSample
 from stations.sim_charge_point import SimChargePoint
 from stations.sim_messages import OfflineQueue, meter_values_request, stop_transaction_request
@@ -511,3 +511,62 @@ def test_it_meters_from_the_transactions_start_not_from_the_csmss_answer(monkeyp
     asyncio.run(scenario())
 
     assert len(waits) == 1 and 27.9 < waits[0] <= 28.0  # the first sample 30 s after the start itself
+
+
+class SlowCsms:
+    """A clock the test moves: every wait takes the time it asks for, every CALL 2 s."""
+
+    ANSWER_S = 2.0
+
+    def __init__(self, monkeypatch, waits_before_stop: int = 3):
+        self.now, self.waits, self.left = 1000.0, [], waits_before_stop
+        for module in (msg, simulated_charger, sim_sessions):
+            monkeypatch.setattr(module, "loop_time", lambda: self.now)
+
+    def wait(self, seconds: float) -> bool:
+        """True once the test has seen enough waits: the session or the socket ends there."""
+        self.waits.append(round(seconds, 6))
+        self.now += seconds
+        self.left -= 1
+        return self.left == 0
+
+    async def answer(self, *_, **__):
+        self.now += self.ANSWER_S
+
+
+def test_it_sends_meter_values_every_interval_however_slow_the_answers(monkeypatch):
+    csms = SlowCsms(monkeypatch)
+
+    async def wait_for_stop(session, seconds):
+        if csms.wait(seconds):
+            session.request_stop("Local")
+
+    monkeypatch.setattr(simulated_charger.Session, "wait_for_stop", wait_for_stop)
+    monkeypatch.setattr(SimulatedCharger, "_send_transaction_message", csms.answer)
+
+    async def scenario():
+        charger = SimulatedCharger(0, options(meter_interval=30), FleetStats(chargers=1))
+        session = charger._claim(charger.connectors[0], "DRIVER")
+        session.started_at = csms.now
+        await charger._charge(charger.connectors[0], session)
+
+    asyncio.run(scenario())
+
+    assert csms.waits == [30.0, 28.0, 28.0]  # samples at 1030, 1060, 1090: not 2 s later each time
+
+
+def test_it_sends_heartbeats_every_interval_however_slow_the_answers(monkeypatch):
+    csms = SlowCsms(monkeypatch)
+    monkeypatch.setattr(SimulatedCharger, "_call", csms.answer)
+
+    class OpenLink:
+        async def closed_within(self, seconds):
+            return csms.wait(seconds)
+
+    async def scenario():
+        charger = SimulatedCharger(0, options(heartbeat_interval=60), FleetStats(chargers=1))
+        await charger._heartbeat_until_closed(OpenLink())
+
+    asyncio.run(scenario())
+
+    assert csms.waits[1:] == [58.0, 58.0]  # the first lands anywhere in the interval, then every 60 s
