@@ -137,9 +137,9 @@ async def _deliver(command: Command, socket: tuple[str, str], timeout: float) ->
     delivered = await mailbox.post(*socket, {
         "type": "ocpp.command", "command_id": command.pk, "reply_to": reply_to, "timeout": timeout,
     })
-    ack_seconds = settings.OCPP_COMMAND_ACK_SECONDS
     if not delivered:
         return Outcome.offline("the server process that held the charger's socket is gone (its mailbox is full)")
+    ack_seconds = settings.OCPP_COMMAND_ACK_SECONDS
     if await _receive(layer, reply_to, ack_seconds) is None:
         # is_connected said yes, but no process holds the socket (e.g. it crashed).
         return Outcome.offline(f"no server process holds the charger's socket (no reply in {ack_seconds:g} s)")
