@@ -17,12 +17,11 @@ from billing import pricing
 from billing.models import Account, InsufficientBalance, LedgerEntry, SessionCharge, Tariff, TariffAssignment
 from billing.money import DEFAULT_CURRENCY, check_top_up_amount, quantize_money
 from rfid.models import IdTag, normalise_id_tag
-from stations.models import MeterValue, Transaction
+from stations.models import Transaction
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
-ENERGY_REGISTER = "Energy.Active.Import.Register"
 Kind = LedgerEntry.Kind
 
 
@@ -240,19 +239,12 @@ def meter_readings(session: Transaction) -> list[pricing.Reading]:
     """
     low, high = session.meter_start, max(session.meter_start, session.meter_stop or session.meter_start)
     readings = [pricing.Reading(session.started_at, Decimal(low))]
-    for sample in _energy_samples(session):
+    for sample in session.energy_register_samples():
         wh = sample.numeric_value * (1000 if sample.unit.lower() == "kwh" else 1)
         clamped = min(max(wh, readings[-1].wh), Decimal(high))  # a register never runs backwards
         readings.append(pricing.Reading(sample.timestamp, clamped))
     readings.append(pricing.Reading(session.stopped_at, Decimal(high)))
     return readings
-
-
-def _energy_samples(session: Transaction):
-    return MeterValue.objects.filter(
-        transaction=session, measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False,
-        timestamp__gt=session.started_at, timestamp__lt=session.stopped_at,
-    ).order_by("timestamp", "id")
 
 
 # Statements ----------------------------------------------------------------
@@ -267,14 +259,4 @@ def statement(account: Account | None) -> list[LedgerEntry]:
 
 def consumption(id_tags: list[str]):
     """Sessions of these idTags, newest first, with their charge when priced."""
-    return (sessions_of(id_tags).select_related("charger", "charge").order_by("-started_at"))
-
-
-def sessions_of(id_tags: list):
-    """Sessions of these (normalised) idTags; transactions store them normalised, indexed."""
-    return Transaction.objects.filter(id_tag__in=id_tags)
-
-
-def charging_sessions_of(id_tags: list):
-    """Their accepted sessions still open: what makes another start ConcurrentTx."""
-    return sessions_of(id_tags).filter(stopped_at__isnull=True, id_tag_status="Accepted")
+    return Transaction.objects.of_id_tags(id_tags).select_related("charger", "charge").order_by("-started_at")

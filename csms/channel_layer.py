@@ -15,7 +15,7 @@ class RedisChannelLayer(BaseRedisChannelLayer):
 
     redis-py 8 caps an asyncio pool at 100 connections and raises
     MaxConnectionsError beyond that. A site's chargers coming back at once
-    after a power cut each notify the socket they replace (stations.mailbox),
+    after a power cut each notify the socket they replace (stations.gateway.mailbox),
     and past that cap the burst crashed consumers right after their handshake.
     A blocking pool makes the burst queue for a connection instead.
     Connections are opened on demand up to that size, so a burst opens many

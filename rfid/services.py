@@ -11,7 +11,7 @@ from django.db.models import Exists, OuterRef, Q
 from billing import services as billing_services
 from billing.money import format_money
 from rfid.models import MAX_ID_TAG_LENGTH, AuthorizationRefusal, IdTag, normalise_id_tag
-from stations.ocpp_time import utc_iso
+from stations.models import Transaction
 
 Status = IdTag.Status
 
@@ -61,7 +61,7 @@ _PROBE = "(probe idTag)"  # stands for the idTag while the query is compiled; ne
 
 @functools.cache
 def _card_lookup_sql() -> tuple[str, tuple, int]:
-    charging = Exists(billing_services.charging_sessions_of([OuterRef("id_tag")]))
+    charging = Exists(Transaction.objects.of_id_tags([OuterRef("id_tag")]).charging())
     query = IdTag.objects.filter(id_tag=_PROBE).annotate(charging_now=charging).order_by().query
     sql, params = query.sql_with_params()
     return sql, params, params.index(_PROBE)
@@ -112,27 +112,14 @@ def _charging_elsewhere(card: IdTag) -> bool:
     if card.charging_now or card.replaces_id is None:
         return bool(card.charging_now)
     tags = [c.id_tag for c in card.lineage()]
-    return billing_services.charging_sessions_of(tags).exists()
+    return Transaction.objects.of_id_tags(tags).charging().exists()
 
 
-def local_authorization_list() -> list[dict]:
-    """OCPP 1.6 SendLocalList `localAuthorizationList` entries, built from the same cards."""
+def local_list_decisions() -> list[tuple[str, Authorization]]:
+    """Every card with the decision a charger's local list keeps for it (no session context)."""
     tariff = billing_services.tariff_for()
-    entries = []
-    for card in IdTag.objects.select_related("account").order_by("id_tag"):
-        decision = card_refusal(card, tariff) or Authorization("Accepted", card.expires_at, card.parent_id_tag)
-        entries.append({"idTag": card.id_tag, "idTagInfo": id_tag_info(decision)})
-    return entries
-
-
-def id_tag_info(decision: Authorization) -> dict:
-    """OCPP IdTagInfo: absent fields are left out, never null; times in UTC with a 'Z'."""
-    info = {"status": decision.status}
-    if decision.expiry_date:
-        info["expiryDate"] = utc_iso(decision.expiry_date)
-    if decision.parent_id_tag:
-        info["parentIdTag"] = decision.parent_id_tag
-    return info
+    return [(card.id_tag, card_refusal(card, tariff) or Authorization("Accepted", card.expires_at, card.parent_id_tag))
+            for card in IdTag.objects.select_related("account").order_by("id_tag")]
 
 
 # The front desk's card work -------------------------------------------------

@@ -6,8 +6,6 @@ class StationsConfig(AppConfig):
     verbose_name = "Charging stations"
 
     def ready(self):
-        import ocpp.messages
+        from csms import library_patches
 
-        # Schema validation takes microseconds; the library's default hands each
-        # one to a thread pool, which costs more than the validation itself.
-        ocpp.messages.ASYNC_VALIDATION = False
+        library_patches.apply()

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from stations import remote
+from stations import payloads
 from stations.models import Charger
 from stations.ocpp_time import utc_iso
 
@@ -64,7 +64,7 @@ class RemoteStartForm(OperationForm):
         data = self.cleaned_data
         payload = {"connectorId": data["connector"], "idTag": data["id_tag"]}
         if data["limit"] is not None:
-            payload["chargingProfile"] = remote.remote_start_profile(limit=data["limit"], unit=data["unit"])
+            payload["chargingProfile"] = payloads.remote_start_profile(limit=data["limit"], unit=data["unit"])
         return payload
 
 
@@ -166,7 +166,7 @@ class PowerLimitForm(OperationForm):
 
     def payload(self, charger):
         data = self.cleaned_data
-        return remote.power_limit_payload(connector_id=data["connector"], limit=data["limit"], unit=data["unit"])
+        return payloads.power_limit_payload(connector_id=data["connector"], limit=data["limit"], unit=data["unit"])
 
 
 class ClearLimitForm(OperationForm):
@@ -174,7 +174,7 @@ class ClearLimitForm(OperationForm):
     connector = connector_field(minimum=0, initial=0, help_text="0: the whole charger")
 
     def payload(self, charger):
-        return remote.clear_power_limit_payload(connector_id=self.cleaned_data["connector"])
+        return payloads.clear_power_limit_payload(connector_id=self.cleaned_data["connector"])
 
 
 class CompositeScheduleForm(OperationForm):
@@ -190,7 +190,7 @@ class SendLocalListForm(OperationForm):
     action, title, button = "SendLocalList", "Send the local authorization list (all cards)", "Send list"
 
     def payload(self, charger):
-        return remote.local_list_payload(charger=charger)
+        return payloads.local_list_payload(charger=charger)
 
 
 class LocalListVersionForm(OperationForm):

@@ -8,6 +8,10 @@ from django.db import models, transaction
 from django.utils import timezone
 
 
+# OCPP identities are at most 48 characters (OCPP 2.0.1 identifierString).
+MAX_CHARGE_POINT_ID_LENGTH = 48
+ENERGY_REGISTER = "Energy.Active.Import.Register"  # the measurand of the meter's Wh register
+
 CHARGER_HASHER = "pbkdf2_sha256_charger"  # stations.hashers.ChargerPasswordHasher, for short passwords
 CHARGER_KEY_HASHER = "pbkdf2_sha256_charger_key"  # stations.hashers.ChargerKeyHasher
 CHARGER_KEY_LENGTH = 16  # OCPP 2.0.1 BasicAuthPassword: 16 to 40 characters (1.6 whitepaper: a 20-byte key)
@@ -68,8 +72,7 @@ class Charger(models.Model):
         PENDING = "pending"
         REJECTED = "rejected"
 
-    # OCPP identities are at most 48 characters (OCPP 2.0.1 identifierString).
-    charge_point_id = models.CharField("charge point id", max_length=48, unique=True)
+    charge_point_id = models.CharField("charge point id", max_length=MAX_CHARGE_POINT_ID_LENGTH, unique=True)
     name = models.CharField(max_length=100, blank=True)
     # Django password hash; empty means the charger connects without HTTP Basic auth.
     password = models.CharField(max_length=128, blank=True)
@@ -91,7 +94,7 @@ class Charger(models.Model):
     # old one's late disconnect must not mark the charger offline.
     connection_id = models.CharField(max_length=36, blank=True)
     # The channel-layer address of the server process holding that socket
-    # (stations.mailbox): commands and the replace notice go there.
+    # (stations.gateway.mailbox): commands and the replace notice go there.
     channel_name = models.CharField(max_length=200, blank=True, editable=False)
     connected_since = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)
@@ -226,8 +229,20 @@ class StatusNotification(models.Model):
         ordering = ["-received_at", "-id"]
 
 
+class TransactionQuerySet(models.QuerySet):
+    def of_id_tags(self, id_tags: list) -> "TransactionQuerySet":
+        """Sessions of these (normalised) idTags; transactions store them normalised, indexed."""
+        return self.filter(id_tag__in=id_tags)
+
+    def charging(self) -> "TransactionQuerySet":
+        """Accepted sessions still open: what makes another start of their card ConcurrentTx."""
+        return self.filter(stopped_at__isnull=True, id_tag_status="Accepted")
+
+
 class Transaction(models.Model):
     """A charging session. Its primary key is the OCPP 1.6 transactionId the CSMS assigns."""
+
+    objects = TransactionQuerySet.as_manager()
 
     charger = models.ForeignKey(Charger, on_delete=models.PROTECT, related_name="transactions")
     connector_id = models.PositiveIntegerField()
@@ -288,6 +303,13 @@ class Transaction(models.Model):
             self.refresh_from_db()
         return bool(updated)
 
+    def energy_register_samples(self):
+        """The session's numeric Wh-register samples strictly inside it, in order: what pricing reads."""
+        return self.meter_values.filter(
+            measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False,
+            timestamp__gt=self.started_at, timestamp__lt=self.stopped_at,
+        ).order_by("timestamp", "id")
+
 
 class UnknownTransactionStop(models.Model):
     """A StopTransaction for a transactionId we never issued, kept for staff to look at."""
@@ -320,7 +342,7 @@ class MeterValue(models.Model):
         Transaction, on_delete=models.CASCADE, null=True, blank=True, related_name="meter_values"
     )
     timestamp = models.DateTimeField()
-    measurand = models.CharField(max_length=40, default="Energy.Active.Import.Register")
+    measurand = models.CharField(max_length=40, default=ENERGY_REGISTER)
     phase = models.CharField(max_length=8, blank=True)
     unit = models.CharField(max_length=12, default="Wh")
     context = models.CharField(max_length=24, default="Sample.Periodic")
@@ -388,7 +410,7 @@ class MessageLog(models.Model):
         IN = "in", "charger → CSMS"
         OUT = "out", "CSMS → charger"
 
-    charge_point_id = models.CharField(max_length=48, db_index=True)
+    charge_point_id = models.CharField(max_length=MAX_CHARGE_POINT_ID_LENGTH, db_index=True)
     direction = models.CharField(max_length=3, choices=Direction.choices)
     message_type = models.PositiveSmallIntegerField(null=True, help_text="2 CALL, 3 CALLRESULT, 4 CALLERROR")
     message_id = models.CharField(max_length=64, blank=True, db_index=True)
@@ -474,9 +496,9 @@ class Command(models.Model):
     def claim(self, *, connection_id: str) -> bool:
         """Let exactly one socket run this command.
 
-        Guards the reconnect race: for a moment two sockets of one charger are in
-        its group and both receive the command; only the first to claim sends it.
-        It also skips a command the requester already gave up on.
+        Guards the reconnect race: a command sent while the charger reconnects
+        may reach its old socket and, resent, its new one; only the first to
+        claim sends it. It also skips a command the requester already gave up on.
         """
         return bool(Command.objects.filter(pk=self.pk, status=self.Status.PENDING, handled_by="").update(
             handled_by=connection_id
@@ -511,8 +533,28 @@ class ChargerConfigurationKey(models.Model):
         return f"{self.charger} {self.key}={self.value}"
 
 
+class ReservationQuerySet(models.QuerySet):
+    def expire_overdue(self, *, now=None) -> int:
+        """Mark open reservations past their expiry as expired; returns how many."""
+        now = now or timezone.now()
+        return self.filter(status__in=Reservation.OPEN, expires_at__lte=now).update(
+            status=Reservation.Status.EXPIRED, updated_at=timezone.now()
+        )
+
+    def use(self, *, charger: Charger, reservation_id: int) -> bool:
+        """A StartTransaction named this reservation; only an active one of this charger becomes used.
+
+        A conditional UPDATE: a start racing the expiry task or a cancel uses it at most once.
+        """
+        return bool(self.filter(pk=reservation_id, charger=charger, status=Reservation.Status.ACTIVE).update(
+            status=Reservation.Status.USED, updated_at=timezone.now()
+        ))
+
+
 class Reservation(models.Model):
     """A ReserveNow; its primary key is the OCPP reservationId."""
+
+    objects = ReservationQuerySet.as_manager()
 
     class Status(models.TextChoices):
         REQUESTED = "requested", "requested (waiting for the charger)"

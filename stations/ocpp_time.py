@@ -1,15 +1,17 @@
-"""OCPP timestamps: UTC on the wire with a 'Z', aware datetimes inside."""
+"""OCPP timestamps: UTC on the wire with a 'Z', aware datetimes inside.
+
+Imports nothing from Django: the fleet simulator (stations.simulator) writes
+its chargers' timestamps with the same function.
+"""
 
 from datetime import UTC, datetime
 
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from ocpp.exceptions import FormatViolationError
 
 
 def utc_iso(moment: datetime | None = None) -> str:
     """Strict chargers reject '+00:00' and naive times: always '...Z', milliseconds."""
-    moment = (moment or timezone.now()).astimezone(UTC)
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -20,11 +22,9 @@ def parse_timestamp(value: str) -> datetime:
     so a garbage timestamp is caught here and answered as FormatViolation.
     """
     try:
-        moment = parse_datetime(value)
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise FormatViolationError(details={"cause": f"'{value}' is not an ISO 8601 date-time"})
-    if timezone.is_naive(moment):
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise FormatViolationError(details={"cause": f"'{value}' is not an ISO 8601 date-time"}) from None
+    if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment

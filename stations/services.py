@@ -14,12 +14,13 @@ from billing import services as billing_services
 from rfid import services as rfid_services
 from rfid.models import normalise_id_tag
 from rfid.services import Authorization
-from stations import remote
 from stations.models import (
+    MAX_CHARGE_POINT_ID_LENGTH,
     Charger,
     ConnectionAttempt,
     DataTransferMessage,
     MeterValue,
+    Reservation,
     SiteConfiguration,
     Transaction,
     UnknownTransactionStop,
@@ -60,7 +61,7 @@ def admit_charger(
     """Decide at the handshake whether this charger may connect; if so, make this socket its live one.
 
     One database visit per handshake: the decision, and the connection mark
-    (`channel_name` is the address of this server process, stations.mailbox);
+    (`channel_name` is the address of this server process, stations.gateway.mailbox);
     the old socket (if any) is told about. The attempt is returned unsaved.
     """
     admission = _decide_admission(charge_point_id, password, offered)
@@ -95,7 +96,7 @@ def _decide_admission(charge_point_id: str, password: str | None, offered: list[
 
 
 def _admit_unknown(charge_point_id: str) -> Admission:
-    if not SiteConfiguration.load().accept_unknown_chargers or len(charge_point_id) > 48:
+    if not SiteConfiguration.load().accept_unknown_chargers or len(charge_point_id) > MAX_CHARGE_POINT_ID_LENGTH:
         return Admission(None, ConnectionAttempt.Outcome.UNKNOWN)
     charger, _ = Charger.objects.get_or_create(
         charge_point_id=charge_point_id, defaults={"approval": Charger.Approval.PENDING}
@@ -137,7 +138,7 @@ def start_transaction(
                 started_at=timestamp, reservation_id=reservation_id, id_tag_status=authorization.status,
             )
             if reservation_id is not None:
-                remote.use_reservation(charger=charger, reservation_id=reservation_id)
+                Reservation.objects.use(charger=charger, reservation_id=reservation_id)
         return started, authorization
     except IntegrityError:  # resent, or the same start arrived on another socket at the same moment
         earlier = _find_start(charger, connector_id, timestamp, meter_start)

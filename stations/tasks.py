@@ -1,6 +1,8 @@
 from celery import shared_task
 from django.core.management import call_command
 
+from stations.models import Reservation
+
 
 @shared_task
 def prune_message_log():
@@ -11,6 +13,4 @@ def prune_message_log():
 @shared_task
 def expire_reservations():
     """Run every minute by Celery beat: open reservations past their expiry become expired."""
-    from stations import remote
-
-    return remote.expire_reservations()
+    return Reservation.objects.expire_overdue()

@@ -6,7 +6,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from stations import commands, remote
+from stations import commands, outcomes
 from stations.forms import OPERATIONS
 from stations.models import Charger, Command
 
@@ -68,7 +68,7 @@ def _detail_context(request, charger: Charger, invalid=None) -> dict:
         "connectors": charger.connectors.all(),
         "active_transactions": charger.transactions.filter(stopped_at__isnull=True),
         "configuration": charger.configuration.all(),
-        "unknown_keys": remote.unknown_configuration_keys(charger),
+        "unknown_keys": outcomes.unknown_configuration_keys(charger),
         "reservations": charger.reservations.select_related("requested_by")[:20],
         "history": charger.commands.select_related("requested_by")[:50],
         "forms": forms.items(),

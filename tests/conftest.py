@@ -11,7 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
 
-from stations.orm import close_connections
+from stations.gateway.orm_pool import close_connections
+from tests import personas
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,3 +120,31 @@ def csms(csms_server, transactional_db):
     """The live server, with a database the test and the server both see committed."""
     yield csms_server
     flush_after_server_writes()
+
+
+# --- the cast (tests.personas), as fixtures ------------------------------------------
+
+
+@pytest.fixture
+def driver(db):
+    return personas.driver()
+
+
+@pytest.fixture
+def operator(db):
+    return personas.operator()
+
+
+@pytest.fixture
+def clerk(db):
+    return personas.clerk()
+
+
+@pytest.fixture
+def admin(db):
+    return personas.admin()
+
+
+@pytest.fixture
+def outsider(db):
+    return personas.outsider()

@@ -1,10 +1,7 @@
-"""Named people and things of the money tests: a driver, a clerk, an operator, cards, tariffs, sessions."""
+"""Named things of the money tests: cards, tariffs, sessions (the people are in tests.personas)."""
 
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 
 from billing import services as billing_services
 from billing.models import Tariff, TariffPeriod
@@ -12,27 +9,9 @@ from rfid import services as rfid_services
 from rfid.models import IdTag
 from stations.models import Charger, MeterValue, Transaction
 from tests.factories import register_charger
+from tests.personas import clerk, driver, operator, outsider  # noqa: F401  (the cast, for these tests)
 
 T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)  # a Monday
-
-
-def driver(username="dana", **fields):
-    fields = {"name": "Dana Driver", "phone": "+49 170 5550101", "email": "dana@example.org", **fields}
-    return get_user_model().objects.create_user(username, password="driver-pass-1", **fields)
-
-
-def clerk(username="clerk"):
-    user = get_user_model().objects.create_user(username, password="clerk-pass-1", name="Claire Clerk")
-    user.groups.add(Group.objects.get(name="Front desk"))
-    return user
-
-
-def operator(username="operator"):
-    return get_user_model().objects.create_superuser(username, password="operator-pass-1", name="Olga Operator")
-
-
-def outsider(username="mallory"):
-    return get_user_model().objects.create_user(username, password="outsider-pass-1", name="Mallory")
 
 
 def default_tariff(**fields) -> Tariff:

@@ -9,6 +9,7 @@ from django.test import Client
 from billing import services
 from billing.models import LedgerEntry, Tariff
 from rfid.models import IdTag
+from tests import personas
 from tests.billing.builders import (
     balance, clerk, default_tariff, driver, finished_session, operator, outsider, prepaid_card,
 )
@@ -137,9 +138,9 @@ def test_it_refuses_a_clerk_who_is_also_staff_the_tariff_and_charger_admin(db):
     assert not claire.has_perm("billing.change_tariff") and not claire.has_perm("stations.change_charger")
 
 
-def test_it_lets_an_operator_change_tariffs_and_use_the_desk(db):
-    tariff, olga = default_tariff(), operator()
-    admin = signed_in(olga)
+def test_it_lets_the_site_admin_change_tariffs_and_use_the_desk(db):
+    tariff, ada = default_tariff(), personas.admin()
+    admin = signed_in(ada)
 
     assert admin.get(f"/admin/billing/tariff/{tariff.pk}/change/").status_code == 200
     assert admin.get("/desk/").status_code == 200
@@ -158,7 +159,7 @@ def test_it_refuses_someone_from_outside(db):
 
 def test_it_keeps_ledger_entries_read_only_in_the_admin(db):
     prepaid_card("ADMIN-1", balance="10")
-    admin = signed_in(operator())
+    admin = signed_in(personas.admin())
     entry = LedgerEntry.objects.get()
 
     assert admin.get("/admin/billing/ledgerentry/").status_code == 200

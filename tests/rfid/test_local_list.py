@@ -7,7 +7,7 @@ from decimal import Decimal
 from ocpp.messages import Call, validate_payload
 
 from rfid.models import IdTag
-from rfid.services import local_authorization_list
+from stations.payloads import local_authorization_list
 from tests.billing.builders import default_tariff, personal_card, prepaid_card
 
 

@@ -1,13 +1,8 @@
-"""Fixtures of the stations tests: a server on a Redis channel layer, and the staff personas."""
+"""Fixtures of the stations tests: a server on a Redis channel layer."""
 
-import importlib
 import os
 
 import pytest
-from django.apps import apps
-from django.contrib.auth.models import Group
-
-from accounts.models import User
 from tests.conftest import ServerProcess, flush_after_server_writes, server_env
 
 
@@ -45,29 +40,9 @@ def remote_csms(remote_csms_server, transactional_db, settings):
     flush_after_server_writes()
 
 
-# --- personas for remote-command tests -------------------------------------------------
-
-
-def operators_group():
-    """The "Operators" group, made by the data migration's own code (a flushed test DB lost it)."""
-    migration = importlib.import_module("stations.migrations.0003_operators_group")
-    migration.create_group(apps, None)
-    return Group.objects.get(name=migration.OPERATORS)
-
-
 @pytest.fixture
-def operator(transactional_db):
-    user = User.objects.create_user("olga", password="operator-pass-1", is_staff=True, name="Olga Operator")
-    user.groups.add(operators_group())
-    return user
-
-
-@pytest.fixture
-def clerk(transactional_db):
-    """Front-desk staff: may look at chargers, may not operate them."""
-    return User.objects.create_user("fred", password="clerk-pass-1", is_staff=True, name="Fred Desk")
-
-
-@pytest.fixture
-def outsider(transactional_db):
-    return User.objects.create_user("dave", password="driver-pass-1", name="Dave Driver")
+def clerk(clerk):
+    """Claire with a staff account: the charger pages are open to all staff to look at, not to operate."""
+    clerk.is_staff = True
+    clerk.save(update_fields=["is_staff"])
+    return clerk

@@ -7,11 +7,6 @@ from stations.models import Charger, MessageLog, MeterValue, Transaction
 
 
 @pytest.fixture
-def operator(django_user_model):
-    return django_user_model.objects.create_superuser("olivia", password="pw-olivia-1", name="Olivia Operator")
-
-
-@pytest.fixture
 def session(db):
     charger = Charger.objects.create(charge_point_id="CP-1", is_connected=True, vendor="Alfen")
     started = Transaction.objects.create(charger=charger, connector_id=1, id_tag="TAG", id_tag_status="Accepted",
@@ -29,28 +24,28 @@ def session(db):
     "/admin/stations/metervalue/", "/admin/stations/messagelog/?q=Heartbeat", "/admin/stations/statusnotification/",
     "/admin/stations/connectionattempt/", "/admin/stations/connector/",
 ])
-def test_it_shows_an_operator_the_station_pages(client, operator, session, page):
-    client.force_login(operator)
+def test_it_shows_an_operator_the_station_pages(client, admin, session, page):
+    client.force_login(admin)
     assert client.get(page).status_code == 200
 
 
-def test_it_shows_a_session_with_its_meter_values(client, operator, session):
-    client.force_login(operator)
+def test_it_shows_a_session_with_its_meter_values(client, admin, session):
+    client.force_login(admin)
 
     page = client.get(f"/admin/stations/transaction/{session.pk}/change/").content.decode()
 
     assert "12345" in page and "Energy.Active.Import.Register" in page
 
 
-def test_it_finds_messages_by_charger(client, operator, session):
-    client.force_login(operator)
+def test_it_finds_messages_by_charger(client, admin, session):
+    client.force_login(admin)
     page = client.get("/admin/stations/messagelog/?q=CP-1").content.decode()
     assert "m1" in page
 
 
-def test_it_approves_pending_chargers_in_bulk(client, operator, db):
+def test_it_approves_pending_chargers_in_bulk(client, admin, db):
     pending = Charger.objects.create(charge_point_id="NEW", approval=Charger.Approval.PENDING)
-    client.force_login(operator)
+    client.force_login(admin)
 
     client.post("/admin/stations/charger/", {"action": "approve", "_selected_action": [pending.pk]})
 
@@ -58,9 +53,9 @@ def test_it_approves_pending_chargers_in_bulk(client, operator, db):
     assert pending.approval == "accepted"
 
 
-def test_it_stores_a_password_typed_in_the_admin_hashed(client, operator, db):
+def test_it_stores_a_password_typed_in_the_admin_hashed(client, admin, db):
     charger = Charger.objects.create(charge_point_id="CP-9")
-    client.force_login(operator)
+    client.force_login(admin)
 
     client.post(f"/admin/stations/charger/{charger.pk}/change/",
                 {"charge_point_id": "CP-9", "name": "", "approval": "accepted", "new_password": "typed-pw",
@@ -75,11 +70,11 @@ def test_it_sends_someone_from_outside_to_the_login_page(client, session):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_it_tells_staff_when_a_connected_charger_has_gone_silent(client, operator, db, time_machine):
+def test_it_tells_staff_when_a_connected_charger_has_gone_silent(client, admin, db, time_machine):
     time_machine.move_to("2026-11-21 10:00:00Z", tick=False)
     Charger.objects.create(charge_point_id="CP-SILENT", is_connected=True, connected_since=timezone.now(),
                            last_seen_at=timezone.now())
-    client.force_login(operator)
+    client.force_login(admin)
     assert "online since" in client.get("/chargers/CP-SILENT/").content.decode()
 
     time_machine.move_to("2026-11-21 10:11:00Z", tick=False)  # two 300 s heartbeats and 30 s missed

@@ -80,7 +80,7 @@ def test_it_upgrades_a_slow_legacy_hash_when_the_charger_logs_in(db):
 
 
 def test_it_never_closes_a_charger_for_having_been_connected_long():
-    from stations.management.commands.serve import daphne_argv
+    from csms.server import daphne_argv
 
     argv = daphne_argv("127.0.0.1", 8000)
 
@@ -89,7 +89,7 @@ def test_it_never_closes_a_charger_for_having_been_connected_long():
 
 
 def test_it_gives_a_handshake_as_long_as_a_charger_waits_for_it():
-    from stations.management.commands.serve import daphne_argv
+    from csms.server import daphne_argv
 
     argv = daphne_argv("127.0.0.1", 8000)
 
@@ -101,17 +101,17 @@ def test_it_lets_go_of_the_http_request_once_a_socket_is_upgraded():
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet.testing import StringTransport
 
-    from csms import asgi
+    from csms import library_patches
 
     transport = StringTransport()
     transport.registerProducer(object(), True)  # daphne's upgraded HTTP channel, as it leaves it
     socket, opened = SimpleNamespace(transport=transport), []
 
-    asgi._releasing_the_upgraded_request(opened.append)(socket)
+    library_patches.releasing_the_upgraded_request(opened.append)(socket)
 
     assert transport.producer is None
     assert opened == [socket]  # daphne's own onOpen still runs
-    assert "_releasing_the_upgraded_request" in WebSocketProtocol.onOpen.__qualname__  # and is what daphne runs
+    assert "releasing_the_upgraded_request" in WebSocketProtocol.onOpen.__qualname__  # and is what daphne runs
 
 
 def test_it_skips_the_slow_hash_for_a_password_it_verified_before(db, monkeypatch):

@@ -7,7 +7,7 @@ from django.test import Client
 from stations.models import Command
 from tests.factories import register_charger
 from tests.ocpp_client import AnsweringCharger, connected_charger, orm
-from tests.stations.conftest import operators_group
+from tests.personas import operators_group
 
 
 def run_action(user, action, chargers):

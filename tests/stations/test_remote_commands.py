@@ -7,7 +7,7 @@ import pytest
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
-from stations import commands, remote
+from stations import commands, outcomes, payloads
 from stations.models import ChargerConfigurationKey, Command
 from tests.factories import register_charger
 from tests.ocpp_client import AnsweringCharger, connected_charger, orm
@@ -28,7 +28,7 @@ EVERY_OPERATION = [
     ("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}),
     ("UpdateFirmware", {"location": "https://fw.example/v2.bin", "retrieveDate": "2026-11-22T03:00:00.000Z"}),
     ("GetDiagnostics", {"location": "ftp://logs.example/upload/"}),
-    ("SetChargingProfile", remote.power_limit_payload(connector_id=0, limit=11, unit="kW")),
+    ("SetChargingProfile", payloads.power_limit_payload(connector_id=0, limit=11, unit="kW")),
     ("ClearChargingProfile", {"id": 900}),
     ("GetCompositeSchedule", {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"}),
     ("SendLocalList", {"listVersion": 2, "updateType": "Full",
@@ -84,7 +84,7 @@ def test_it_keeps_the_configuration_the_charger_reports(remote_csms):
 
     stored = {(c.key, c.value, c.readonly) for c in charger.configuration.all()}
     assert stored == {("HeartbeatInterval", "60", False), ("NumberOfConnectors", "2", True)}
-    assert remote.unknown_configuration_keys(charger) == ["NoSuchKey"]
+    assert outcomes.unknown_configuration_keys(charger) == ["NoSuchKey"]
     assert changed.status == Command.Status.ACCEPTED and changed.reboot_required
     assert changed.outcome_text == "accepted — reboot required"
 
@@ -172,10 +172,10 @@ def test_it_times_out_while_the_charger_keeps_being_served(remote_csms):
 
 def test_it_never_lets_a_late_answer_overwrite_a_timeout(remote_csms):
     charger = register_charger("CP-1")
-    command = remote.create_command(charger=charger, action="Reset", payload={"type": "Soft"}, source="api")
-    assert remote.settle(command=command, outcome=remote.Outcome.timed_out(30))
+    command = commands.record(charger=charger, action="Reset", payload={"type": "Soft"}, source="api")
+    assert outcomes.settle(command=command, outcome=outcomes.Outcome.timed_out(30))
 
-    late = remote.settle(command=command, outcome=remote.Outcome.answered({"status": "Accepted"}))
+    late = outcomes.settle(command=command, outcome=outcomes.Outcome.answered({"status": "Accepted"}))
 
     assert late is False
     command.refresh_from_db()

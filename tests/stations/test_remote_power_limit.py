@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from stations import commands, remote
+from stations import commands, payloads
+from stations.ocpp_schemas import call_schema_errors
 from stations.forms import PowerLimitForm
 from stations.models import Command
 from tests.factories import register_charger
@@ -13,14 +14,14 @@ from tests.ocpp_client import AnsweringCharger, connected_charger, orm
 
 
 def test_it_limits_the_whole_charger_in_watts_for_a_kw_limit():
-    payload = remote.power_limit_payload(connector_id=0, limit=Decimal("7.4"), unit="kW")
+    payload = payloads.power_limit_payload(connector_id=0, limit=Decimal("7.4"), unit="kW")
 
     assert payload == {"connectorId": 0, "csChargingProfiles": {
         "chargingProfileId": 900, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
         "chargingProfileKind": "Absolute",
         "chargingSchedule": {"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400}]},
     }}
-    assert commands.schema_errors("SetChargingProfile", payload) == {}
+    assert call_schema_errors("SetChargingProfile", payload) == {}
 
 
 @pytest.mark.parametrize("limit,unit,rate_unit,sent", [
@@ -28,20 +29,20 @@ def test_it_limits_the_whole_charger_in_watts_for_a_kw_limit():
     ("3.68", "kW", "W", 3680), ("0.00005", "kW", "W", 0), ("22.22229", "kW", "W", 22222.2),
 ])
 def test_it_sends_a_connector_limit_with_at_most_one_decimal_rounded_down(limit, unit, rate_unit, sent):
-    payload = remote.power_limit_payload(connector_id=2, limit=Decimal(limit), unit=unit)
+    payload = payloads.power_limit_payload(connector_id=2, limit=Decimal(limit), unit=unit)
 
     profile = payload["csChargingProfiles"]
     assert (profile["chargingProfilePurpose"], profile["chargingProfileId"]) == ("TxDefaultProfile", 902)
     assert profile["chargingSchedule"] == {"chargingRateUnit": rate_unit,
                                            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": sent}]}
-    assert commands.schema_errors("SetChargingProfile", payload) == {}
+    assert call_schema_errors("SetChargingProfile", payload) == {}
 
 
 def test_it_shows_the_schema_would_refuse_two_decimals():
-    payload = remote.power_limit_payload(connector_id=1, limit=Decimal("16"), unit="A")
+    payload = payloads.power_limit_payload(connector_id=1, limit=Decimal("16"), unit="A")
     payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] = 16.25
 
-    assert list(commands.schema_errors("SetChargingProfile", payload)) == [
+    assert list(call_schema_errors("SetChargingProfile", payload)) == [
         "csChargingProfiles.chargingSchedule.chargingSchedulePeriod.0.limit"
     ]
 
@@ -61,7 +62,7 @@ def test_it_limits_a_live_charger_from_the_form(remote_csms, operator):
     command, received = asyncio.run(scenario())
 
     assert command.status == Command.Status.ACCEPTED
-    assert received == [remote.power_limit_payload(connector_id=1, limit=Decimal(11), unit="kW")]
+    assert received == [payloads.power_limit_payload(connector_id=1, limit=Decimal(11), unit="kW")]
     assert received[0]["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"] == [
         {"startPeriod": 0, "limit": 11000}
     ]

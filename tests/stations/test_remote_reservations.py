@@ -6,7 +6,7 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from stations import commands, remote
+from stations import commands
 from stations.models import Command, Reservation
 from stations.tasks import expire_reservations
 from tests.factories import register_charger
@@ -94,8 +94,8 @@ def test_it_uses_an_active_reservation_once_and_only_on_its_charger(remote_csms)
         expires_at=timezone.now() + timedelta(minutes=30),
     )
 
-    assert not remote.use_reservation(charger=other, reservation_id=reservation.pk)
-    assert remote.use_reservation(charger=charger, reservation_id=reservation.pk)
-    assert not remote.use_reservation(charger=charger, reservation_id=reservation.pk)
+    assert not Reservation.objects.use(charger=other, reservation_id=reservation.pk)
+    assert Reservation.objects.use(charger=charger, reservation_id=reservation.pk)
+    assert not Reservation.objects.use(charger=charger, reservation_id=reservation.pk)
     reservation.refresh_from_db()
     assert reservation.status == "used"

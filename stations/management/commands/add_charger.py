@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from stations.models import Charger
+from stations.models import MAX_CHARGE_POINT_ID_LENGTH, Charger
 
 RECOMMENDED_PASSWORD_LENGTH = 16
 
@@ -14,8 +14,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, charge_point_ids, password, **options):
         for charge_point_id in charge_point_ids:
-            if not 0 < len(charge_point_id) <= 48:
-                raise CommandError(f"{charge_point_id!r}: a charge point id has 1 to 48 characters")
+            if not 0 < len(charge_point_id) <= MAX_CHARGE_POINT_ID_LENGTH:
+                raise CommandError(
+                    f"{charge_point_id!r}: a charge point id has 1 to {MAX_CHARGE_POINT_ID_LENGTH} characters"
+                )
         if password is not None and len(password) < RECOMMENDED_PASSWORD_LENGTH:
             self.stderr.write(f"Warning: a charger password shorter than {RECOMMENDED_PASSWORD_LENGTH} "
                               "characters is easy to guess; OCPP recommends 16 to 40 random characters.")

@@ -7,7 +7,7 @@ import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from stations import bench
+from stations.simulator import bench
 
 SCENARIOS = ("steady", "aggressive", "knee", "storm", "idle")  # the default run
 EXTRA_SCENARIOS = ("soak",)  # 30 minutes of the steady mix: memory drift

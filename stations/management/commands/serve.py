@@ -1,31 +1,9 @@
 import os
 import sys
 
-from daphne.endpoints import build_endpoint_description_strings
 from django.core.management.base import BaseCommand
 
-
-# Twisted listens with a backlog of 50 by default: a site's chargers all
-# reconnecting after a power cut would see refused connections.
-LISTEN_BACKLOG = 4096
-HANDSHAKE_TIMEOUT_S = 30
-
-
-def daphne_argv(host: str, port: int) -> list[str]:
-    """The one place the server's flags live (also used by deploy/ and the benchmark)."""
-    [endpoint] = build_endpoint_description_strings(host=host, port=port)
-    return [
-        sys.executable, "-m", "daphne",
-        "--endpoint", f"{endpoint}:backlog={LISTEN_BACKLOG}",
-        # daphne closes every WebSocket after 24 h by default; a charger must never be dropped for that.
-        "--websocket_timeout", "-1",
-        # daphne drops a handshake not finished within 5 s by default. When a site's chargers all
-        # come back at once, handshakes queue for longer than that: each dropped one came back
-        # for another try, and the retries buried the server. Chargers themselves wait ~30 s.
-        "--websocket_connect_timeout", str(HANDSHAKE_TIMEOUT_S),
-        "--proxy-headers",
-        "csms.asgi:application",
-    ]
+from csms.server import daphne_argv
 
 
 class Command(BaseCommand):

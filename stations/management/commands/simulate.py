@@ -12,12 +12,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from rfid.models import IdTag, normalise_id_tag
-from stations.models import Charger
-from stations.simulator import FleetOptions, FleetReport, FleetStats, run_fleet
+from stations.models import MAX_CHARGE_POINT_ID_LENGTH, Charger
+from stations.simulator.fleet import FleetOptions, FleetReport, FleetStats, run_fleet
 
 DEFAULT_URL = "ws://127.0.0.1:8000/ocpp/"
 PROGRESS_EVERY_S = 10.0  # when stdout is not a terminal: one line this often
-MAX_CHARGE_POINT_ID = 48  # stations.models.Charger.charge_point_id
 
 # FleetOptions field -> the option that sets it, so a ValueError names what the user typed.
 OPTION_OF_FIELD = {
@@ -85,8 +84,8 @@ class Command(BaseCommand):
 
     def _register(self, fleet: FleetOptions) -> None:
         charger_ids, id_tags = fleet.charger_ids(), fleet.driver_id_tags()
-        if len(charger_ids[-1]) > MAX_CHARGE_POINT_ID:
-            raise CommandError(f"charger id {charger_ids[-1]!r} is over {MAX_CHARGE_POINT_ID} characters")
+        if len(charger_ids[-1]) > MAX_CHARGE_POINT_ID_LENGTH:
+            raise CommandError(f"charger id {charger_ids[-1]!r} is over {MAX_CHARGE_POINT_ID_LENGTH} characters")
         register_fleet(charger_ids, fleet.password, id_tags)
         self.stdout.write(f"Registered {len(charger_ids)} chargers and {len(id_tags)} idTags.")
 

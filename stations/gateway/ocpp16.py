@@ -1,0 +1,135 @@
+"""OCPP 1.6J charger→CSMS actions: payload in, domain call, payload out. Nothing else.
+
+stations.gateway.dispatch has already checked each payload against the official
+schema and turned its keys into snake_case when a handler here runs.
+"""
+
+from django.utils import timezone
+from ocpp.routing import create_route_map, on
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
+
+from stations import services
+from stations.gateway import writebehind
+from stations.gateway.orm_pool import in_pool
+from stations.models import ENERGY_REGISTER, Charger, MeterValue, StatusNotification
+from stations.ocpp_time import parse_timestamp, utc_iso
+from stations.payloads import id_tag_info
+
+
+def meter_samples(charger: Charger, connector_id: int, meter_values: list, transaction_id=None) -> list[MeterValue]:
+    """Flatten OCPP MeterValue[] into rows, with the spec's defaults written out."""
+    rows = []
+    for meter_value in meter_values or []:
+        timestamp = parse_timestamp(meter_value["timestamp"])
+        for sampled in meter_value["sampled_value"]:
+            rows.append(_sample_row(charger, connector_id, transaction_id, timestamp, sampled))
+    return rows
+
+
+def _sample_row(charger, connector_id, transaction_id, timestamp, sampled: dict) -> MeterValue:
+    return MeterValue(
+        charger=charger, connector_id=connector_id, transaction_id=transaction_id, timestamp=timestamp,
+        value=sampled["value"], numeric_value=MeterValue.parse_number(sampled["value"]),
+        measurand=sampled.get("measurand", ENERGY_REGISTER),
+        phase=sampled.get("phase", ""), unit=sampled.get("unit", "Wh"),
+        context=sampled.get("context", "Sample.Periodic"), location=sampled.get("location", "Outlet"),
+        format=sampled.get("format", "Raw"),
+    )
+
+
+class ChargePoint16:
+    """The CSMS side of one OCPP 1.6J connection: a handler `@on` each charger action.
+
+    Not the library's ChargePoint: stations.gateway.dispatch runs the handlers, so
+    a socket needs none of its locks, queues and per-instance route map (one
+    of these per charger, ten thousand on a large site).
+    """
+
+    __slots__ = ("charger",)
+
+    def __init__(self, charger: Charger):
+        self.charger = charger
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, charge_point_vendor, charge_point_model, **optional):
+        status = await in_pool(services.record_boot)(
+            charger=self.charger, vendor=charge_point_vendor, model=charge_point_model,
+            serial_number=optional.get("charge_point_serial_number"),
+            charge_box_serial_number=optional.get("charge_box_serial_number"),
+            firmware_version=optional.get("firmware_version"),
+            iccid=optional.get("iccid"), imsi=optional.get("imsi"),
+            meter_type=optional.get("meter_type"), meter_serial_number=optional.get("meter_serial_number"),
+        )
+        return call_result.BootNotification(
+            current_time=utc_iso(), interval=services.heartbeat_interval(), status=status
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self):
+        writebehind.note_heartbeat(self.charger.pk, timezone.now())
+        return call_result.Heartbeat(current_time=utc_iso())
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, connector_id, error_code, status, **optional):
+        timestamp = optional.get("timestamp")
+        writebehind.add_status(StatusNotification(
+            charger=self.charger, connector_id=connector_id, error_code=error_code, status=status,
+            timestamp=parse_timestamp(timestamp) if timestamp else None, info=optional.get("info", ""),
+            vendor_id=optional.get("vendor_id", ""), vendor_error_code=optional.get("vendor_error_code", ""),
+        ))
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag):
+        authorization = await in_pool(services.authorize)(charger=self.charger, id_tag=id_tag)
+        return call_result.Authorize(id_tag_info=id_tag_info(authorization))
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, reservation_id=None):
+        session, authorization = await in_pool(services.start_transaction)(
+            charger=self.charger, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
+            timestamp=parse_timestamp(timestamp), reservation_id=reservation_id,
+        )
+        return call_result.StartTransaction(transaction_id=session.pk, id_tag_info=id_tag_info(authorization))
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, connector_id, meter_value, transaction_id=None):
+        writebehind.add_meter_values(meter_samples(self.charger, connector_id, meter_value, transaction_id))
+        return call_result.MeterValues()
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(self, meter_stop, timestamp, transaction_id, **optional):
+        samples = meter_samples(self.charger, 0, optional.get("transaction_data"), transaction_id)
+        await writebehind.flush()  # the session's earlier meter values are stored before it is closed
+        authorization = await in_pool(services.stop_transaction)(
+            charger=self.charger, transaction_id=transaction_id, meter_stop=meter_stop,
+            timestamp=parse_timestamp(timestamp), reason=optional.get("reason", "Local"),
+            id_tag=optional.get("id_tag", ""), transaction_data=optional.get("transaction_data"),
+            samples=samples,
+        )
+        if authorization is None:
+            return call_result.StopTransaction()
+        return call_result.StopTransaction(id_tag_info=id_tag_info(authorization))
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id, message_id="", data=""):
+        await in_pool(services.record_data_transfer)(
+            charger=self.charger, vendor_id=vendor_id, message_id=message_id, data=data
+        )
+        # Nothing here understands vendor messages; Accepted means "stored".
+        return call_result.DataTransfer(status="Accepted")
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(self, status):
+        await in_pool(services.record_diagnostics_status)(charger=self.charger, status=status)
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status):
+        await in_pool(services.record_firmware_status)(charger=self.charger, status=status)
+        return call_result.FirmwareStatusNotification()
+
+
+# Action -> {"_on_action": the handler function, ...}, as the library builds it, once per process.
+ROUTES = create_route_map(ChargePoint16)

@@ -1,0 +1,125 @@
+"""What a command's outcome is, and what an answer changes in our records.
+
+The outcome of every command is stored here, once (`settle`), together with
+its side effect: the configuration a charger reported or accepted, the
+reservation it took or refused. Plain synchronous functions; commands reach
+a charger's socket through stations.commands.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+
+from stations.models import Charger, ChargerConfigurationKey, Command, Reservation
+
+# Answers whose `status` means the charger took the command on (RebootRequired:
+# takes effect after a reboot; Scheduled: after the running transaction).
+ACCEPTING_ANSWERS = {"Accepted", "RebootRequired", "Unlocked", "Scheduled"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    response: dict | None = None
+    error_code: str = ""
+    error_description: str = ""
+    sent_at: datetime | None = None
+
+    @classmethod
+    def answered(cls, response: dict, sent_at=None) -> "Outcome":
+        return cls(status_of_answer(response), response=response, sent_at=sent_at)
+
+    @classmethod
+    def call_error(cls, code: str, description: str, details, sent_at=None) -> "Outcome":
+        return cls(Command.Status.ERROR, response={"errorDetails": details} if details else None,
+                   error_code=code, error_description=description, sent_at=sent_at)
+
+    @classmethod
+    def timed_out(cls, seconds: float, sent_at=None) -> "Outcome":
+        return cls(Command.Status.TIMEOUT, error_description=f"no answer within {seconds:g} s", sent_at=sent_at)
+
+    @classmethod
+    def offline(cls, reason: str, sent_at=None) -> "Outcome":
+        return cls(Command.Status.OFFLINE, error_description=reason, sent_at=sent_at)
+
+
+def status_of_answer(response: dict) -> str:
+    """accepted/rejected from the answer's `status`; answers without one (GetConfiguration…) are accepted."""
+    status = response.get("status") if isinstance(response, dict) else None
+    if status is None or status in ACCEPTING_ANSWERS:
+        return Command.Status.ACCEPTED
+    return Command.Status.REJECTED
+
+
+@transaction.atomic
+def settle(*, command: Command, outcome: Outcome) -> bool:
+    """Store the outcome of a pending command and apply what it changes; False if it was already closed.
+
+    One transaction: a command is never recorded as accepted without its effect
+    (the configuration kept, the reservation made active).
+    """
+    fields = {"response": outcome.response, "error_code": outcome.error_code,
+              "error_description": outcome.error_description}
+    if outcome.sent_at:
+        fields["sent_at"] = outcome.sent_at
+    if not command.finish(status=outcome.status, **fields):
+        return False
+    AFTER_OUTCOME.get(command.action, lambda command: None)(command)
+    return True
+
+
+def _after_get_configuration(command: Command) -> None:
+    if command.status == Command.Status.ACCEPTED:
+        store_configuration(charger=command.charger, response=command.response,
+                            complete=not command.payload.get("key"))
+
+
+def _after_change_configuration(command: Command) -> None:
+    if command.status == Command.Status.ACCEPTED:
+        ChargerConfigurationKey.objects.update_or_create(
+            charger=command.charger, key=command.payload["key"], defaults={"value": command.payload["value"]}
+        )
+
+
+def _after_reserve_now(command: Command) -> None:
+    reservation = Reservation.objects.get(pk=command.payload["reservationId"])
+    if command.status == Command.Status.ACCEPTED:
+        reservation.move(to=Reservation.Status.ACTIVE, allowed_from=[Reservation.Status.REQUESTED])
+    else:
+        reservation.move(to=Reservation.Status.FAILED, allowed_from=[Reservation.Status.REQUESTED])
+
+
+def _after_cancel_reservation(command: Command) -> None:
+    reservation = Reservation.objects.filter(
+        pk=command.payload["reservationId"], charger=command.charger
+    ).first()
+    if reservation and command.status == Command.Status.ACCEPTED:
+        reservation.move(to=Reservation.Status.CANCELLED, allowed_from=Reservation.OPEN)
+
+
+AFTER_OUTCOME = {
+    "GetConfiguration": _after_get_configuration,
+    "ChangeConfiguration": _after_change_configuration,
+    "ReserveNow": _after_reserve_now,
+    "CancelReservation": _after_cancel_reservation,
+}
+
+
+@transaction.atomic
+def store_configuration(*, charger: Charger, response: dict, complete: bool) -> None:
+    """Keep a GetConfiguration answer; a complete listing (no keys asked) replaces what we knew."""
+    entries = response.get("configurationKey") or []
+    for entry in entries:
+        ChargerConfigurationKey.objects.update_or_create(
+            charger=charger, key=entry["key"],
+            defaults={"value": entry.get("value", ""), "readonly": entry.get("readonly", False)},
+        )
+    if complete:
+        charger.configuration.exclude(key__in=[entry["key"] for entry in entries]).delete()
+
+
+def unknown_configuration_keys(charger: Charger) -> list[str]:
+    """Keys the charger said it does not know, in its latest GetConfiguration answer."""
+    latest = charger.commands.filter(action="GetConfiguration", status=Command.Status.ACCEPTED).first()
+    return (latest.response or {}).get("unknownKey", []) if latest else []

@@ -1,0 +1,122 @@
+"""`manage.py simulate`: a simulated fleet against the real server, judged by what the CSMS stored."""
+
+import os
+import signal
+import threading
+import time
+from io import StringIO
+from itertools import pairwise
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from rfid.models import IdTag
+from stations.models import Charger, MeterValue, StatusNotification, Transaction
+from stations.simulator.messages import VENDOR
+from tests.conftest import free_port
+from tests.ocpp_client import wait_until
+
+ENERGY = "Energy.Active.Import.Register"
+
+
+def simulate(*args) -> str:
+    out = StringIO()
+    call_command("simulate", *args, stdout=out)
+    return out.getvalue()
+
+
+def sessions_settled() -> bool:
+    """The server stores with write-behind: wait until every started session has its meter values."""
+    transactions = Transaction.objects.all()
+    return transactions.exists() and all(t.meter_values.exists() for t in transactions)
+
+
+def energy_registers(charger: Charger, connector_id: int) -> list:
+    rows = MeterValue.objects.filter(charger=charger, connector_id=connector_id, measurand=ENERGY)
+    return [row.numeric_value for row in rows.order_by("timestamp", "id")]
+
+
+def test_it_runs_a_registered_fleet_that_boots_charges_and_meters(csms):
+    output = simulate(
+        "--url", csms.ws_url, "--chargers", "3", "--register", "--duration", "6", "--meter-interval", "1",
+        "--charging-share", "1", "--session-seconds", "2", "3", "--idle-seconds", "0", "1",
+        "--seed", "7", "--ramp-up", "100",
+    )
+
+    assert "Registered 3 chargers and 6 idTags." in output
+    assert "Fleet: 3 chargers against" in output and "3 chargers accepted" in output
+    assert IdTag.objects.filter(id_tag="SIM-00003-2").exists()
+    assert wait_until(sessions_settled)
+    chargers = list(Charger.objects.filter(charge_point_id__startswith="SIM-"))
+    assert [c.charge_point_id for c in chargers] == ["SIM-00001", "SIM-00002", "SIM-00003"]
+    assert all(c.last_boot_at is not None and c.vendor == VENDOR for c in chargers)
+    assert all(StatusNotification.objects.filter(charger=c).exists() for c in chargers)
+    assert MeterValue.objects.filter(transaction__isnull=False, measurand=ENERGY).exists()
+    assert Transaction.objects.filter(stopped_at__isnull=False).exists()  # 2-3 s sessions in a 6 s run
+    for stopped in Transaction.objects.filter(stopped_at__isnull=False):
+        assert stopped.meter_stop >= stopped.meter_start
+    for charger in chargers:
+        for connector_id in (1, 2):
+            registers = energy_registers(charger, connector_id)
+            assert all(earlier <= later for earlier, later in pairwise(registers)), registers
+
+
+def interrupt_once_running() -> None:
+    """Ctrl-C, as soon as the command has installed its handler (else pytest would get it)."""
+    running = wait_until(lambda: getattr(signal.getsignal(signal.SIGINT), "__name__", "") == "request_stop",
+                         timeout=20)
+    if running:
+        time.sleep(1.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_it_stops_on_ctrl_c_and_still_prints_the_summary(csms):
+    handler_before = signal.getsignal(signal.SIGINT)
+    interrupter = threading.Thread(target=interrupt_once_running)
+    interrupter.start()
+    started = time.monotonic()
+    output = simulate("--url", csms.ws_url, "--chargers", "2", "--register", "--duration", "60",
+                      "--ramp-up", "100", "--charging-share", "0")
+    interrupter.join()
+
+    assert time.monotonic() - started < 15
+    assert "Fleet: 2 chargers against" in output and "2 chargers accepted" in output
+    assert signal.getsignal(signal.SIGINT) is handler_before  # restored
+
+
+def test_it_fails_when_no_charger_gets_through():
+    with pytest.raises(CommandError, match="no charger was accepted"):
+        simulate("--url", f"ws://127.0.0.1:{free_port()}/ocpp/", "--chargers", "1", "--duration", "1")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--charging-share", "2"], "--charging-share must be in"),
+    (["--session-seconds", "60", "10"], "--session-seconds must be"),
+    (["--url", "http://127.0.0.1:8000/ocpp/"], "is not a ws:// or wss:// URL"),
+    (["--chargers", "0"], "--chargers must be >= 1"),
+    (["--chargers", "ten"], "invalid int value"),
+    (["--id-tag", "X" * 21], "idTags are 1-20 chars"),
+    (["--id-prefix", "A-VERY-LONG-PREFIX"], "shorten --id-prefix"),
+    (["--duration", "0"], "--duration must be > 0"),
+])
+def test_it_rejects_bad_options(args, message):
+    with pytest.raises(CommandError, match=message):
+        simulate(*args)
+
+
+def test_it_ends_its_sessions_when_the_run_ends_so_the_next_run_can_charge(csms):
+    from rfid.models import AuthorizationRefusal
+
+    run = ("--url", csms.ws_url, "--chargers", "2", "--register", "--duration", "4", "--meter-interval", "1",
+           "--charging-share", "1", "--session-seconds", "600", "600", "--idle-seconds", "0", "0.5",
+           "--seed", "3", "--ramp-up", "100")
+
+    simulate(*run)
+
+    assert Transaction.objects.exists()
+    assert not Transaction.objects.filter(stopped_at__isnull=True).exists(), "sessions left open in the CSMS"
+
+    simulate(*run)
+
+    assert Transaction.objects.count() >= 6
+    assert not AuthorizationRefusal.objects.exists(), "the second run's drivers were refused"
