@@ -15,12 +15,42 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.getenv("CSMS_VAR_DIR", BASE_DIR / "var"))
 
 
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
 def envbool(name: str, default: str) -> bool:
-    return os.getenv(name, default).strip().lower() in ("1", "true", "yes", "on")
+    """A switch; anything but the usual words stops the start, so a typo is never read as "off"."""
+    value = os.getenv(name, default).strip().lower()
+    if value not in TRUE_WORDS + FALSE_WORDS:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a switch: use one of {', '.join(TRUE_WORDS[:2])} "
+                                   f"or {', '.join(FALSE_WORDS[:2])}")
+    return value in TRUE_WORDS
 
 
-def envint(name: str, default: str) -> int:
-    return int(os.getenv(name, default))
+def envint(name: str, default: str, minimum: int | None = None) -> int:
+    return _env_number(name, default, int, minimum)
+
+
+def envfloat(name: str, default: str, minimum: float | None = None) -> float:
+    return _env_number(name, default, float, minimum)
+
+
+def _env_number(name: str, default: str, kind, minimum):
+    raw = os.getenv(name, default).strip()
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if value != value or (minimum is not None and value < minimum):  # NaN, or below what makes sense
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a number of at least {minimum}")
+    return value
+
+
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.getenv(name, default).strip()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -51,6 +81,8 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_NAME = os.getenv("SITE_NAME", "EV charging site")
 CSMS_CURRENCY = os.getenv("CSMS_CURRENCY", "EUR")  # ISO 4217 code of the site's money
+if not (len(CSMS_CURRENCY) == 3 and CSMS_CURRENCY.isascii() and CSMS_CURRENCY.isupper()):
+    raise ImproperlyConfigured(f"CSMS_CURRENCY={CSMS_CURRENCY!r} is not an ISO 4217 code such as EUR")
 
 INSTALLED_APPS = [
     "daphne",
@@ -104,7 +136,7 @@ def _database() -> dict:
     url = os.getenv("DATABASE_URL", f"sqlite:///{VAR_DIR / 'csms.sqlite3'}")
     # Channels closes connections older than CONN_MAX_AGE around every ORM call:
     # with 0, each OCPP frame would open a new PostgreSQL connection.
-    config = dj_database_url.parse(url, conn_max_age=envint("DB_CONN_MAX_AGE", "600"), conn_health_checks=True)
+    config = dj_database_url.parse(url, conn_max_age=envint("DB_CONN_MAX_AGE", "600", minimum=0), conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # WAL and IMMEDIATE transactions let the server and manage.py commands
@@ -155,8 +187,8 @@ SERVE_STATIC = envbool("SERVE_STATIC", "True")
 LOGIN_URL = "admin:login"
 
 REDIS_URL = os.getenv("REDIS_URL", "")
-REDIS_POOL_SIZE = envint("REDIS_POOL_SIZE", "200")  # Redis connections per server process, at most
-REDIS_POOL_TIMEOUT = envint("REDIS_POOL_TIMEOUT", "30")  # seconds to wait for a free one
+REDIS_POOL_SIZE = envint("REDIS_POOL_SIZE", "200", minimum=1)  # Redis connections per server process, at most
+REDIS_POOL_TIMEOUT = envint("REDIS_POOL_TIMEOUT", "30", minimum=1)  # seconds to wait for a free one
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -185,31 +217,32 @@ REST_FRAMEWORK = {
 }
 
 # OCPP
-OCPP_HEARTBEAT_INTERVAL = envint("OCPP_HEARTBEAT_INTERVAL", "300")  # seconds
-OCPP_MAX_FRAME_BYTES = envint("OCPP_MAX_FRAME_BYTES", "65536")
-OCPP_MESSAGE_LOG_RETENTION_DAYS = envint("OCPP_MESSAGE_LOG_RETENTION_DAYS", "90")
+OCPP_HEARTBEAT_INTERVAL = envint("OCPP_HEARTBEAT_INTERVAL", "300", minimum=1)  # seconds
+OCPP_MAX_FRAME_BYTES = envint("OCPP_MAX_FRAME_BYTES", "65536", minimum=1024)
+OCPP_MESSAGE_LOG_RETENTION_DAYS = envint("OCPP_MESSAGE_LOG_RETENTION_DAYS", "90", minimum=1)
 # Meter values and the message log are written in batches this often (ms),
 # off the reply path; Start/StopTransaction are always committed before the reply.
-OCPP_WRITE_BEHIND_MS = envint("OCPP_WRITE_BEHIND_MS", "200")
+OCPP_WRITE_BEHIND_MS = envint("OCPP_WRITE_BEHIND_MS", "200", minimum=1)
 # A charger's "last seen" is written at most this often (seconds).
-OCPP_LAST_SEEN_RESOLUTION = envint("OCPP_LAST_SEEN_RESOLUTION", "30")
+OCPP_LAST_SEEN_RESOLUTION = envint("OCPP_LAST_SEEN_RESOLUTION", "30", minimum=0)
 # Threads (each with its own database connection) doing the ORM work of OCPP traffic, per process.
-OCPP_ORM_THREADS = envint("OCPP_ORM_THREADS", "8")
+OCPP_ORM_THREADS = envint("OCPP_ORM_THREADS", "8", minimum=1)
 # Commands to chargers (stations.commands): how long the process holding the socket
 # has to acknowledge (none: nobody holds it, "offline"), and how long the charger has to answer.
-OCPP_COMMAND_ACK_SECONDS = float(os.getenv("OCPP_COMMAND_ACK_SECONDS", "2"))
-OCPP_COMMAND_TIMEOUT_SECONDS = float(os.getenv("OCPP_COMMAND_TIMEOUT_SECONDS", "30"))
+OCPP_COMMAND_ACK_SECONDS = envfloat("OCPP_COMMAND_ACK_SECONDS", "2", minimum=0.1)
+OCPP_COMMAND_TIMEOUT_SECONDS = envfloat("OCPP_COMMAND_TIMEOUT_SECONDS", "30", minimum=0.1)
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "False")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": envchoice("LOG_LEVEL", "INFO", LOG_LEVELS)},
     "loggers": {
         # The ocpp library logs every frame at INFO; our message log keeps them.
         "ocpp": {"level": "WARNING"},
