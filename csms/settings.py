@@ -133,7 +133,7 @@ TEMPLATES = [
 
 
 def _database() -> dict:
-    url = os.getenv("DATABASE_URL", f"sqlite:///{VAR_DIR / 'csms.sqlite3'}")
+    url = os.getenv("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'csms.sqlite3'}"
     # Channels closes connections older than CONN_MAX_AGE around every ORM call:
     # with 0, each OCPP frame would open a new PostgreSQL connection.
     config = dj_database_url.parse(url, conn_max_age=envint("DB_CONN_MAX_AGE", "600", minimum=0), conn_health_checks=True)

@@ -11,6 +11,7 @@ from stations.models import (
     DataTransferMessage,
     MessageLog,
     MeterValue,
+    RefusedRecord,
     Reservation,
     SiteConfiguration,
     StatusNotification,
@@ -210,6 +211,16 @@ class MessageLogAdmin(ReadOnlyAdmin):
     @admin.display(description="payload")
     def short_payload(self, entry):
         return format_html("<code>{}</code>", entry.payload[:120])
+
+
+@admin.register(RefusedRecord)
+class RefusedRecordAdmin(ReadOnlyAdmin):
+    """What the database refused to store from a charger, and why; everything else of its batch was stored."""
+
+    list_display = ("created_at", "charge_point_id", "kind", "error")
+    list_filter = ("kind",)
+    search_fields = ("=charge_point_id",)
+    date_hierarchy = "created_at"
 
 
 @admin.register(Command)

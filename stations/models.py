@@ -1,5 +1,7 @@
 import hashlib
 import hmac
+import json
+import logging
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -7,6 +9,8 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import models, transaction
 from django.utils import timezone
 
+
+logger = logging.getLogger(__name__)
 
 # OCPP identities are at most 48 characters (OCPP 2.0.1 identifierString).
 MAX_CHARGE_POINT_ID_LENGTH = 48
@@ -406,6 +410,9 @@ class ConnectionAttempt(models.Model):
 class MessageLog(models.Model):
     """Every OCPP-J frame in and out, per charger."""
 
+    # A frame's row as plain values, in this order (the write-behind keeps no instance per frame).
+    VALUE_FIELDS = ("charge_point_id", "direction", "message_type", "message_id", "action", "payload", "created_at")
+
     class Direction(models.TextChoices):
         IN = "in", "charger → CSMS"
         OUT = "out", "CSMS → charger"
@@ -424,6 +431,54 @@ class MessageLog(models.Model):
 
     def __str__(self):
         return f"{self.charge_point_id} {self.direction} {self.action or self.message_type}"
+
+
+class RefusedRecord(models.Model):
+    """A record the database refused to store (the write-behind's dead letters), kept with its error.
+
+    One bad row from one charger costs only itself: the rest of its batch is
+    written, and staff can see here what was refused and why.
+    """
+
+    kind = models.CharField(max_length=40)
+    charge_point_id = models.CharField(max_length=MAX_CHARGE_POINT_ID_LENGTH, blank=True, db_index=True)
+    row = models.TextField(help_text="The refused values, with unstorable characters escaped")
+    error = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.kind} of {self.charge_point_id or '?'}: {self.error[:60]}"
+
+    @classmethod
+    def keep(cls, *, kind: str, row, error: Exception) -> None:
+        """Store a refused row as text that any database can hold; log it once, without a traceback."""
+        values = _values_of(row)
+        charge_point_id = str(values.get("charge_point_id") or values.get("charger") or "")
+        text = storable_text(json.dumps(values, default=str, ensure_ascii=False))
+        logger.warning("refused %s of %r: %s", kind, charge_point_id, error)
+        cls.objects.create(kind=kind, charge_point_id=storable_text(charge_point_id)[:MAX_CHARGE_POINT_ID_LENGTH],
+                           row=text[:20_000], error=storable_text(f"{type(error).__name__}: {error}")[:2_000])
+
+
+def _values_of(row) -> dict:
+    """A write-behind row as a dict: a model instance, a message-log tuple or a (pk, times) tuple."""
+    if isinstance(row, models.Model):
+        values = {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
+        if isinstance(row, (MeterValue, StatusNotification)):
+            values["charger"] = Charger.objects.filter(pk=row.charger_id).values_list(
+                "charge_point_id", flat=True).first()
+        return values
+    if isinstance(row, tuple) and len(row) == len(MessageLog.VALUE_FIELDS):
+        return dict(zip(MessageLog.VALUE_FIELDS, row))
+    return {"values": list(row) if isinstance(row, tuple) else row}
+
+
+def storable_text(text: str) -> str:
+    """`text` with what no text column takes escaped: unpaired surrogates (UTF-8) and NUL (PostgreSQL)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 class Command(models.Model):

@@ -14,7 +14,7 @@ import asyncio
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 
 from stations.models import (
     Charger,
@@ -22,6 +22,7 @@ from stations.models import (
     Connector,
     MessageLog,
     MeterValue,
+    RefusedRecord,
     StatusNotification,
     Transaction,
 )
@@ -30,8 +31,13 @@ from stations.gateway.orm_pool import in_pool
 
 logger = logging.getLogger(__name__)
 
+# The database is gone or restarting, not refusing a row: the batch waits for the next flush.
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+# Rows kept for the next flush while the database cannot be reached, at most; older ones go first.
+MAX_PENDING_ROWS = 200_000
+
 # A frame's log row as plain values, in this order: no model instance per frame on the event loop.
-LOG_FIELDS = ("charge_point_id", "direction", "message_type", "message_id", "action", "payload", "created_at")
+LOG_FIELDS = MessageLog.VALUE_FIELDS
 _pending_logs: list[tuple] = []
 _pending_attempts: list[ConnectionAttempt] = []
 _pending_samples: list[MeterValue] = []
@@ -80,8 +86,13 @@ async def flush() -> None:
         _flush_lock = asyncio.Lock()
     async with _flush_lock:
         batch = _take_pending()
-        if any(batch):
+        if not any(batch):
+            return
+        try:
             await in_pool(_write)(*batch)
+        except CONNECTION_ERRORS:
+            _put_back(batch)  # nothing of it was committed: the next flush writes it
+            raise
 
 
 def _has_pending() -> bool:
@@ -98,6 +109,29 @@ def _take_pending() -> tuple[list, list, list, list, dict, dict]:
     for part in pending:
         part.clear()
     return batch
+
+
+def _put_back(batch: tuple) -> None:
+    """Return an unwritten batch in front of what arrived meanwhile, within MAX_PENDING_ROWS."""
+    for pending, taken in zip(_all_pending(), batch):
+        if isinstance(pending, dict):
+            for key, value in taken.items():
+                pending.setdefault(key, value)  # a newer time that arrived meanwhile wins
+        else:
+            pending[:0] = taken
+    _trim_to_limit()
+
+
+def _trim_to_limit() -> None:
+    # The log goes first and meter values last: they are what sessions are priced from.
+    parts = (_pending_logs, _pending_attempts, _pending_statuses, _pending_samples)
+    for part in parts:
+        excess = sum(len(each) for each in parts) - MAX_PENDING_ROWS
+        if excess <= 0:
+            return
+        dropped = min(excess, len(part))
+        del part[:dropped]
+        logger.error("the database stays unreachable: %d buffered records dropped", dropped)
 
 
 def _ensure_flusher() -> None:
@@ -118,18 +152,62 @@ async def _flush_forever() -> None:
 
 def _write(logs: list[tuple], attempts: list[ConnectionAttempt], samples: list[MeterValue], statuses: list,
            heartbeats: dict, seen: dict) -> None:
-    with transaction.atomic():
-        append_values(MessageLog, LOG_FIELDS, logs)
-        append_rows(ConnectionAttempt, attempts)
-        _drop_unknown_transactions(samples)
-        # A charger replaying queued MeterValues sends the same samples again:
-        # the unique constraint on a sample makes the replay a no-op.
-        append_rows(MeterValue, samples, ignore_conflicts=True)
-        _write_statuses(statuses)
-        # A heartbeat is also a sign of life; a charger only seen keeps its last heartbeat (None).
-        times = [(pk, at, at) for pk, at in heartbeats.items()]
-        times += [(pk, None, at) for pk, at in seen.items() if pk not in heartbeats]
-        update_by_pk(Charger, ("last_heartbeat_at", "last_seen_at"), times)
+    """Write a batch in one transaction; if the database refuses a row, write the rest without it.
+
+    A batch holds every charger's records: one bad row (a value a column
+    cannot hold, a NUL in a text) must cost only itself, never another
+    charger's data nor the StopTransaction that flushes next. The refused row
+    is kept as a RefusedRecord with its error. A lost connection is no bad row:
+    it is raised, and flush() keeps the batch for the next try.
+    """
+    parts = _parts(logs, attempts, samples, statuses, heartbeats, seen)
+    try:
+        with transaction.atomic():
+            for _kind, rows, write in parts:
+                write(rows)
+    except CONNECTION_ERRORS:
+        raise
+    except Exception:  # which row it was is found below, a part and a half at a time
+        for kind, rows, write in parts:
+            _write_surviving(kind, rows, write)
+
+
+def _parts(logs, attempts, samples, statuses, heartbeats, seen) -> list[tuple[str, list, object]]:
+    # A heartbeat is also a sign of life; a charger only seen keeps its last heartbeat (None).
+    times = [(pk, at, at) for pk, at in heartbeats.items()]
+    times += [(pk, None, at) for pk, at in seen.items() if pk not in heartbeats]
+    return [
+        ("message log", logs, lambda rows: append_values(MessageLog, LOG_FIELDS, rows)),
+        ("connection attempt", attempts, lambda rows: append_rows(ConnectionAttempt, rows)),
+        ("meter value", samples, _write_samples),
+        ("status notification", statuses, _write_statuses),
+        ("charger times", times, lambda rows: update_by_pk(Charger, ("last_heartbeat_at", "last_seen_at"), rows)),
+    ]
+
+
+def _write_surviving(kind: str, rows: list, write) -> None:
+    """Write `rows`; on a refusal, each half on its own, down to the refused rows (O(k log n) statements)."""
+    if not rows:
+        return
+    try:
+        with transaction.atomic():
+            write(rows)
+    except CONNECTION_ERRORS:
+        raise
+    except Exception as error:
+        if len(rows) == 1:
+            RefusedRecord.keep(kind=kind, row=rows[0], error=error)
+            return
+        middle = len(rows) // 2
+        _write_surviving(kind, rows[:middle], write)
+        _write_surviving(kind, rows[middle:], write)
+
+
+def _write_samples(samples: list[MeterValue]) -> None:
+    _drop_unknown_transactions(samples)
+    # A charger replaying queued MeterValues sends the same samples again:
+    # the unique constraint on a sample makes the replay a no-op.
+    append_rows(MeterValue, samples, ignore_conflicts=True)
 
 
 STATUS_FIELDS = ["status", "error_code", "info", "vendor_id", "vendor_error_code", "status_at"]
