@@ -1,3 +1,5 @@
+import string
+
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
@@ -5,9 +7,14 @@ from django.utils import timezone
 MAX_ID_TAG_LENGTH = 20  # OCPP 1.6 IdToken is CiString20Type
 
 
+# Only ASCII letters change case: str.upper() turns "ß" into "SS", and an idTag at OCPP's
+# 20-character limit would no longer fit any idTag column.
+_ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+
+
 def normalise_id_tag(raw: str) -> str:
-    """One spelling per card: readers differ in case and padding of the UID."""
-    return raw.strip().upper()
+    """One spelling per card: readers differ in case and padding of the UID (hex, ASCII)."""
+    return raw.strip().translate(_ASCII_UPPER)
 
 
 class IdTag(models.Model):

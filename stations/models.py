@@ -354,6 +354,7 @@ class MeterValue(models.Model):
     format = models.CharField(max_length=12, default="Raw")
     value = models.TextField(help_text="As sent; SignedData values are kept verbatim")
     numeric_value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    NUMERIC_LIMIT = Decimal(10) ** (24 - 6)
 
     class Meta:
         ordering = ["timestamp", "id"]
@@ -371,7 +372,8 @@ class MeterValue(models.Model):
             number = Decimal(value)
         except (InvalidOperation, TypeError):
             return None
-        return number if number.is_finite() else None
+        # numeric_value holds 18 digits before the point: a larger reading is kept as text only.
+        return number if number.is_finite() and abs(number) < MeterValue.NUMERIC_LIMIT else None
 
 
 class DataTransferMessage(models.Model):
@@ -596,14 +598,16 @@ class ReservationQuerySet(models.QuerySet):
             status=Reservation.Status.EXPIRED, updated_at=timezone.now()
         )
 
-    def use(self, *, charger: Charger, reservation_id: int) -> bool:
-        """A StartTransaction named this reservation; only an active one of this charger becomes used.
+    def use(self, *, charger: Charger, reservation_id: int, at=None) -> bool:
+        """A session started `at` (now) named this reservation: only an active, unexpired one of this charger
+        becomes used, whether or not the expiry task has run since.
 
         A conditional UPDATE: a start racing the expiry task or a cancel uses it at most once.
         """
-        return bool(self.filter(pk=reservation_id, charger=charger, status=Reservation.Status.ACTIVE).update(
-            status=Reservation.Status.USED, updated_at=timezone.now()
-        ))
+        at = at or timezone.now()
+        return bool(self.filter(
+            pk=reservation_id, charger=charger, status=Reservation.Status.ACTIVE, expires_at__gt=at,
+        ).update(status=Reservation.Status.USED, updated_at=timezone.now()))
 
 
 class Reservation(models.Model):

@@ -138,7 +138,7 @@ def start_transaction(
                 started_at=timestamp, reservation_id=reservation_id, id_tag_status=authorization.status,
             )
             if reservation_id is not None:
-                Reservation.objects.use(charger=charger, reservation_id=reservation_id)
+                Reservation.objects.use(charger=charger, reservation_id=reservation_id, at=timestamp)
         return started, authorization
     except IntegrityError:  # resent, or the same start arrived on another socket at the same moment
         earlier = _find_start(charger, connector_id, timestamp, meter_start)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from ocpp.exceptions import FormatViolationError, NotImplementedError, OCPPError, ProtocolError
 from ocpp.messages import Call, CallError, CallResult, MessageType, validate_payload
 
-from stations.gateway import dispatch, writebehind
+from stations.gateway import bounds, dispatch, writebehind
 from stations.gateway.ocpp16 import ROUTES, ChargePoint16
 from stations.models import Charger
 
@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 # Enough of a frame to answer it: [2,"<id>"... even when the rest is broken.
 _MESSAGE_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
 MAX_MESSAGE_ID = 36  # OCPP-J: the unique id is at most 36 characters
+LOGGED_TYPES = frozenset((MessageType.Call, MessageType.CallResult, MessageType.CallError))
 
 
 class FrameError(Exception):
@@ -45,6 +46,8 @@ def parse_frame(raw: str) -> Call | CallResult | CallError:
         frame = json.loads(raw)
     except ValueError:
         raise FrameError(FormatViolationError(description="Frame is not valid JSON"), readable_message_id(raw))
+    except RecursionError:  # nested deeper than the interpreter's stack: no OCPP message is
+        raise FrameError(FormatViolationError(description="Frame is nested too deeply"), readable_message_id(raw))
     if not isinstance(frame, list) or len(frame) < 3:
         raise FrameError(ProtocolError(description="Frame is not an OCPP-J message array"), None)
     message_type, message_id = frame[0], frame[1]
@@ -171,8 +174,9 @@ class ChargerConnection:
 
     def _log(self, direction: str, raw: str, summary: tuple[int | None, str, str]) -> None:
         message_type, message_id, action = summary
-        writebehind.log_frame(self.charger.charge_point_id, direction, message_type, message_id[:64], action[:50], raw,
-                              timezone.now())
+        message_type = message_type if message_type in LOGGED_TYPES else None  # -1 or 99999: no such type
+        writebehind.log_frame(self.charger.charge_point_id, direction, message_type,
+                              bounds.text(message_id[:64]), bounds.text(action[:50]), bounds.text(raw), timezone.now())
 
     def seen_now_due(self) -> bool:
         """Whether 'last seen' is stale enough to write; saves an UPDATE per frame."""
@@ -190,5 +194,5 @@ def _summarise(raw: str) -> tuple[int | None, str, str]:
         message_type, message_id = int(frame[0]), str(frame[1])[:64]
         action = frame[2] if message_type == MessageType.Call and isinstance(frame[2], str) else ""
         return message_type, message_id, action[:50]
-    except (ValueError, TypeError, IndexError, KeyError):
+    except (ValueError, TypeError, IndexError, KeyError, RecursionError, OverflowError):
         return None, readable_message_id(raw) or "", ""

@@ -17,6 +17,7 @@ import logging
 
 import fastjsonschema
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallResult, get_validator, validate_payload
 
 from stations.ocpp_schemas import uses_decimals
@@ -26,12 +27,14 @@ logger = logging.getLogger(__name__)
 async def answer(handler, routes: dict, message: Call, ocpp_version: str) -> str:
     """The CALLRESULT text answering `message`, from the function of `routes` `@on` its action.
 
-    Raises OCPPError for a payload the schema refuses; any other failure of
-    the handler becomes an InternalError answer, as with the library.
+    Raises OCPPError for a payload the schema or a handler refuses; any other
+    failure of the handler becomes an InternalError answer, as with the library.
     """
     await validate(message, ocpp_version)
     try:
         response = await routes[message.action]["_on_action"](handler, **snake_case(message.payload))
+    except OCPPError:  # a value the handler refused (stations.gateway.bounds): its own CALLERROR, no traceback
+        raise
     except Exception as error:
         logger.exception("%s: error while handling %s", handler.charger.charge_point_id, message.action)
         return message.create_call_error(error).to_json()

@@ -10,7 +10,7 @@ from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
 from stations import services
-from stations.gateway import writebehind
+from stations.gateway import bounds, writebehind
 from stations.gateway.orm_pool import in_pool
 from stations.models import ENERGY_REGISTER, Charger, MeterValue, StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
@@ -18,7 +18,9 @@ from stations.payloads import id_tag_info
 
 
 def meter_samples(charger: Charger, connector_id: int, meter_values: list, transaction_id=None) -> list[MeterValue]:
-    """Flatten OCPP MeterValue[] into rows, with the spec's defaults written out."""
+    """Flatten OCPP MeterValue[] into rows, with the spec's defaults written out; bounded to the columns."""
+    connector_id = bounds.connector_id(connector_id)
+    transaction_id = bounds.optional_int32(transaction_id, "transactionId")
     rows = []
     for meter_value in meter_values or []:
         timestamp = parse_timestamp(meter_value["timestamp"])
@@ -30,7 +32,7 @@ def meter_samples(charger: Charger, connector_id: int, meter_values: list, trans
 def _sample_row(charger, connector_id, transaction_id, timestamp, sampled: dict) -> MeterValue:
     return MeterValue(
         charger=charger, connector_id=connector_id, transaction_id=transaction_id, timestamp=timestamp,
-        value=sampled["value"], numeric_value=MeterValue.parse_number(sampled["value"]),
+        value=bounds.text(sampled["value"]), numeric_value=MeterValue.parse_number(sampled["value"]),
         measurand=sampled.get("measurand", ENERGY_REGISTER),
         phase=sampled.get("phase", ""), unit=sampled.get("unit", "Wh"),
         context=sampled.get("context", "Sample.Periodic"), location=sampled.get("location", "Outlet"),
@@ -53,13 +55,13 @@ class ChargePoint16:
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor, charge_point_model, **optional):
+        text = {key: bounds.text(value) for key, value in optional.items()}
         status = await in_pool(services.record_boot)(
-            charger=self.charger, vendor=charge_point_vendor, model=charge_point_model,
-            serial_number=optional.get("charge_point_serial_number"),
-            charge_box_serial_number=optional.get("charge_box_serial_number"),
-            firmware_version=optional.get("firmware_version"),
-            iccid=optional.get("iccid"), imsi=optional.get("imsi"),
-            meter_type=optional.get("meter_type"), meter_serial_number=optional.get("meter_serial_number"),
+            charger=self.charger, vendor=bounds.text(charge_point_vendor), model=bounds.text(charge_point_model),
+            serial_number=text.get("charge_point_serial_number"),
+            charge_box_serial_number=text.get("charge_box_serial_number"),
+            firmware_version=text.get("firmware_version"), iccid=text.get("iccid"), imsi=text.get("imsi"),
+            meter_type=text.get("meter_type"), meter_serial_number=text.get("meter_serial_number"),
         )
         return call_result.BootNotification(
             current_time=utc_iso(), interval=services.heartbeat_interval(), status=status
@@ -74,22 +76,24 @@ class ChargePoint16:
     async def on_status_notification(self, connector_id, error_code, status, **optional):
         timestamp = optional.get("timestamp")
         writebehind.add_status(StatusNotification(
-            charger=self.charger, connector_id=connector_id, error_code=error_code, status=status,
-            timestamp=parse_timestamp(timestamp) if timestamp else None, info=optional.get("info", ""),
-            vendor_id=optional.get("vendor_id", ""), vendor_error_code=optional.get("vendor_error_code", ""),
+            charger=self.charger, connector_id=bounds.connector_id(connector_id), error_code=error_code,
+            status=status, timestamp=parse_timestamp(timestamp) if timestamp else None,
+            info=bounds.text(optional.get("info")), vendor_id=bounds.text(optional.get("vendor_id")),
+            vendor_error_code=bounds.text(optional.get("vendor_error_code")),
         ))
         return call_result.StatusNotification()
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag):
-        authorization = await in_pool(services.authorize)(charger=self.charger, id_tag=id_tag)
+        authorization = await in_pool(services.authorize)(charger=self.charger, id_tag=bounds.id_tag(id_tag))
         return call_result.Authorize(id_tag_info=id_tag_info(authorization))
 
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, reservation_id=None):
         session, authorization = await in_pool(services.start_transaction)(
-            charger=self.charger, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
-            timestamp=parse_timestamp(timestamp), reservation_id=reservation_id,
+            charger=self.charger, connector_id=bounds.connector_id(connector_id), id_tag=bounds.id_tag(id_tag),
+            meter_start=bounds.int64(meter_start, "meterStart"), timestamp=parse_timestamp(timestamp),
+            reservation_id=bounds.optional_int32(reservation_id, "reservationId"),
         )
         return call_result.StartTransaction(transaction_id=session.pk, id_tag_info=id_tag_info(authorization))
 
@@ -101,12 +105,12 @@ class ChargePoint16:
     @on(Action.stop_transaction)
     async def on_stop_transaction(self, meter_stop, timestamp, transaction_id, **optional):
         samples = meter_samples(self.charger, 0, optional.get("transaction_data"), transaction_id)
+        stop = {"transaction_id": bounds.int32(transaction_id, "transactionId"), "timestamp": parse_timestamp(timestamp),
+                "meter_stop": bounds.int64(meter_stop, "meterStop"), "id_tag": _usable_id_tag(optional.get("id_tag"))}
         await writebehind.flush()  # the session's earlier meter values are stored before it is closed
         authorization = await in_pool(services.stop_transaction)(
-            charger=self.charger, transaction_id=transaction_id, meter_stop=meter_stop,
-            timestamp=parse_timestamp(timestamp), reason=optional.get("reason", "Local"),
-            id_tag=optional.get("id_tag", ""), transaction_data=optional.get("transaction_data"),
-            samples=samples,
+            charger=self.charger, reason=optional.get("reason", "Local"), samples=samples,
+            transaction_data=_storable_json(optional.get("transaction_data")), **stop,
         )
         if authorization is None:
             return call_result.StopTransaction()
@@ -115,7 +119,8 @@ class ChargePoint16:
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id, message_id="", data=""):
         await in_pool(services.record_data_transfer)(
-            charger=self.charger, vendor_id=vendor_id, message_id=message_id, data=data
+            charger=self.charger, vendor_id=bounds.text(vendor_id), message_id=bounds.text(message_id),
+            data=bounds.text(data),
         )
         # Nothing here understands vendor messages; Accepted means "stored".
         return call_result.DataTransfer(status="Accepted")
@@ -129,6 +134,20 @@ class ChargePoint16:
     async def on_firmware_status_notification(self, status):
         await in_pool(services.record_firmware_status)(charger=self.charger, status=status)
         return call_result.FirmwareStatusNotification()
+
+
+def _usable_id_tag(id_tag: str | None) -> str:
+    """A stop's idTag, or none when no card could carry it: the stop is recorded all the same."""
+    return id_tag if id_tag and bounds.text(id_tag) == id_tag else ""
+
+
+def _storable_json(value):
+    """transactionData as sent, with its strings made storable (a JSON column holds text too)."""
+    if isinstance(value, dict):
+        return {bounds.text(key): _storable_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable_json(item) for item in value]
+    return bounds.text(value) if isinstance(value, str) else value
 
 
 # Action -> {"_on_action": the handler function, ...}, as the library builds it, once per process.

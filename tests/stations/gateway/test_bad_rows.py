@@ -1,19 +1,25 @@
-"""A row the database refuses costs only itself: never another charger's data, nor a StopTransaction.
+"""A charger's bad data costs only itself: never another charger's data, nor a StopTransaction.
 
 The write-behind stores every charger's meter values, log lines, statuses and
-handshakes of a batch together. These tests put hostile but schema-valid
-records into the same batch as a good charger's session (the server flushes
-only when a StopTransaction asks, its interval being a minute), then check the
-good charger's stop is answered, its samples priced, and each refused row kept
-as a RefusedRecord with its error.
+handshakes of a batch together. Values no column can hold are refused at the
+handler with a CALLERROR naming the field, or made storable; should a row get
+past that all the same, the batch writer keeps the rest and the row as a
+RefusedRecord. The socket tests put hostile but schema-valid frames into the
+same batch as a good charger's session (the server flushes only when a
+StopTransaction asks, its interval being a minute).
 """
 
 import asyncio
 import json
 
+from decimal import Decimal
+
 import pytest
+from django.utils import timezone
+from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
+from stations.gateway import writebehind
 from stations.models import MessageLog, MeterValue, RefusedRecord, StatusNotification, Transaction
 from tests.conftest import ServerProcess, flush_after_server_writes, server_env
 from tests.factories import register_charger
@@ -52,29 +58,40 @@ async def good_session(server, ready: asyncio.Event, hostile_done: asyncio.Event
         return started.transaction_id, stopped
 
 
-async def hostile_records(server, ready: asyncio.Event, hostile_done: asyncio.Event):
-    """CP-BAD sends what the columns cannot hold, each frame valid by the OCPP schema."""
+HOSTILE = [
+    call.MeterValues(connector_id=1, meter_value=[sample("1e30"), sample("42", "2027-03-01T08:01:00Z")]),
+    call.StatusNotification(connector_id=1, error_code="NoError", status="Available", info="nul\u0000inside"),
+    call.StatusNotification(connector_id=1, error_code="NoError", status="Available", info="lone \ud800 half"),
+    call.MeterValues(connector_id=2_147_483_648, meter_value=[sample("7")]),
+    call.MeterValues(connector_id=1, meter_value=[sample("8", "9999-12-31T23:59:59-12:00")]),
+    call.StartTransaction(connector_id=1, id_tag="BAD\u0000TAG", meter_start=0, timestamp=NOW),
+    call.StartTransaction(connector_id=1, id_tag="ß" * 20, meter_start=-(2**63) - 1, timestamp=NOW),
+]
+
+
+async def hostile_records(server, ready: asyncio.Event, hostile_done: asyncio.Event) -> list[str]:
+    """CP-BAD sends what the columns cannot hold, each frame valid by the OCPP schema; returns its answers."""
     await asyncio.wait_for(ready.wait(), 10)
+    answers = []
     async with connected_charger(server.ws_url, "CP-BAD") as cp:
-        await cp.send(call.MeterValues(connector_id=1, meter_value=[
-            sample("1e30"), sample("42", "2027-03-01T08:01:00Z"),  # a number no meter column holds, then a good one
-        ]))
-        await cp.send(call.StatusNotification(connector_id=1, error_code="NoError", status="Available",
-                                              info="nul\u0000inside"))
-        await cp.send(call.StatusNotification(connector_id=1, error_code="NoError", status="Available",
-                                              info="lone \ud800 surrogate"))
-        await cp.send(call.MeterValues(connector_id=2_147_483_648, meter_value=[sample("7")]))
+        for payload in HOSTILE:
+            try:
+                await cp.send(payload)
+                answers.append("answered")
+            except OCPPError as refused:
+                answers.append(refused.code)
         await cp._connection.send(json.dumps([2, "id-with-\u0000", "Heartbeat", {}]))
-        await cp.send(call.Heartbeat())  # answered after the raw frame: the server has read both
+        await cp._connection.send(json.dumps([-1, "type-minus-one", "Heartbeat", {}]))
+        await cp.send(call.Heartbeat())  # answered after the raw frames: the server has read them all
     hostile_done.set()
+    return answers
 
 
 def run_both(server):
     async def scenario():
         ready, hostile_done = asyncio.Event(), asyncio.Event()
-        good, _ = await asyncio.gather(good_session(server, ready, hostile_done),
-                                       hostile_records(server, ready, hostile_done))
-        return good
+        return await asyncio.gather(good_session(server, ready, hostile_done),
+                                    hostile_records(server, ready, hostile_done))
 
     return asyncio.run(scenario())
 
@@ -82,7 +99,7 @@ def run_both(server):
 def test_it_answers_and_stores_a_good_chargers_stop_whatever_another_charger_sent(server):
     register_charger("CP-GOOD"), register_charger("CP-BAD")
 
-    transaction_id, stopped = run_both(server)
+    (transaction_id, stopped), _ = run_both(server)
 
     assert stopped.id_tag_info is None or stopped.id_tag_info["status"]  # answered, not a CALLERROR
     session = Transaction.objects.get(pk=transaction_id)
@@ -91,23 +108,39 @@ def test_it_answers_and_stores_a_good_chargers_stop_whatever_another_charger_sen
     assert MessageLog.objects.filter(charge_point_id="CP-GOOD", action="StopTransaction").exists()
 
 
-def test_it_keeps_the_rest_of_a_bad_chargers_batch_and_each_refused_row_with_its_error(server):
+def test_it_refuses_each_value_no_column_holds_with_a_callerror_and_stores_the_rest(server):
     register_charger("CP-GOOD"), register_charger("CP-BAD")
 
-    run_both(server)
+    _, answers = run_both(server)
 
+    assert answers == ["answered", "answered", "answered", "PropertyConstraintViolation",
+                       "PropertyConstraintViolation", "PropertyConstraintViolation", "PropertyConstraintViolation"]
+    bad = MeterValue.objects.filter(charger__charge_point_id="CP-BAD")
+    assert sorted(bad.values_list("value", "numeric_value")) == [("1e30", None), ("42", Decimal("42"))]
+    infos = StatusNotification.objects.filter(charger__charge_point_id="CP-BAD").values_list("info", flat=True)
+    assert sorted(infos) == ["lone ? half", "nul\ufffdinside"]
+    assert not Transaction.objects.filter(charger__charge_point_id="CP-BAD").exists()
+    logged = MessageLog.objects.filter(charge_point_id="CP-BAD", direction="in")
+    assert logged.count() == len(HOSTILE) + 3, "every frame is logged, the odd ones made storable"
+    assert not RefusedRecord.objects.exists()
+
+
+def test_it_writes_the_rest_of_a_batch_and_keeps_each_row_the_database_refuses(db):
+    good, bad = register_charger("CP-GOOD"), register_charger("CP-BAD")
+    at = timezone.now()
+    log = (("CP-GOOD", "in", 2, "m-1", "Heartbeat", "[2]", at), ("CP-BAD", "in", -1, "m-2", "", "[-1]", at))
+    samples = [MeterValue(charger=good, connector_id=1, timestamp=at, value="5", numeric_value=5),
+               MeterValue(charger=bad, connector_id=1, timestamp=at, value="half \ud800", numeric_value=None)]
+
+    writebehind._write(list(log), [], samples, [], {good.pk: at}, {})
+
+    assert list(MessageLog.objects.values_list("charge_point_id", flat=True)) == ["CP-GOOD"]
+    assert list(MeterValue.objects.values_list("value", flat=True)) == ["5"]
+    good.refresh_from_db()
+    assert good.last_heartbeat_at == at
     refused = RefusedRecord.objects.filter(charge_point_id="CP-BAD")
-    assert refused.exists() and all(record.error for record in refused)
-    stored_values = set(MeterValue.objects.filter(charger__charge_point_id="CP-BAD").values_list("value", flat=True))
-    refused_samples = [record.row for record in refused.filter(kind="meter value")]
-    assert "42" in stored_values, "the good sample of the same frame is stored"
-    for value in ("1e30", "42", "7"):  # each sample is stored or kept as refused: none silently lost
-        assert value in stored_values or any(f'"value": "{value}"' in row for row in refused_samples), value
-    statuses = StatusNotification.objects.filter(charger__charge_point_id="CP-BAD").count()
-    assert statuses + refused.filter(kind="status notification").count() == 2
-    logged = MessageLog.objects.filter(charge_point_id="CP-BAD", direction="in").count()
-    refused_in = refused.filter(kind="message log", row__contains='"direction": "in"').count()
-    assert logged + refused_in == 6
+    assert sorted(refused.values_list("kind", flat=True)) == ["message log", "meter value"]
+    assert all(record.error for record in refused)
 
 
 def test_it_keeps_a_refused_row_as_text_any_database_can_store(db):
