@@ -11,11 +11,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from csms.proxies import ForwardedClient  # noqa: E402
+
 from stations.gateway.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+application = ForwardedClient(ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
         "websocket": URLRouter(websocket_urlpatterns),
     }
-)
+))

@@ -4,6 +4,7 @@ Without any environment the CSMS runs on its embedded default: a SQLite file
 under var/, the in-memory channel layer and Celery tasks run eagerly.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -27,15 +28,15 @@ def envbool(name: str, default: str) -> bool:
     return value in TRUE_WORDS
 
 
-def envint(name: str, default: str, minimum: int | None = None) -> int:
-    return _env_number(name, default, int, minimum)
+def envint(name: str, default: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    return _env_number(name, default, int, minimum, maximum)
 
 
 def envfloat(name: str, default: str, minimum: float | None = None) -> float:
-    return _env_number(name, default, float, minimum)
+    return _env_number(name, default, float, minimum, None)
 
 
-def _env_number(name: str, default: str, kind, minimum):
+def _env_number(name: str, default: str, kind, minimum, maximum):
     raw = os.getenv(name, default).strip()
     try:
         value = kind(raw)
@@ -43,6 +44,8 @@ def _env_number(name: str, default: str, kind, minimum):
         raise ImproperlyConfigured(f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
     if value != value or (minimum is not None and value < minimum):  # NaN, or below what makes sense
         raise ImproperlyConfigured(f"{name}={raw!r} must be a number of at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a number of at most {maximum}")
     return value
 
 
@@ -55,6 +58,14 @@ def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
 
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
+
+
+def envnetworks(name: str, default: str) -> list:
+    """IP addresses or networks, comma-separated ("127.0.0.1,::1", "10.0.0.0/8")."""
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in envlist(name, default)]
+    except ValueError as problem:
+        raise ImproperlyConfigured(f"{name}: {problem}") from None
 
 
 def _secret_key() -> str:
@@ -78,6 +89,8 @@ def _secret_key() -> str:
 DEBUG = envbool("DEBUG", "False")
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks); none by default.
+TRUSTED_PROXIES = envnetworks("TRUSTED_PROXIES", "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_NAME = os.getenv("SITE_NAME", "EV charging site")
 CSMS_CURRENCY = os.getenv("CSMS_CURRENCY", "EUR")  # ISO 4217 code of the site's money
@@ -218,7 +231,8 @@ REST_FRAMEWORK = {
 
 # OCPP
 OCPP_HEARTBEAT_INTERVAL = envint("OCPP_HEARTBEAT_INTERVAL", "300", minimum=1)  # seconds
-OCPP_MAX_FRAME_BYTES = envint("OCPP_MAX_FRAME_BYTES", "65536", minimum=1024)
+# Below the server's own limit (csms.server.MAX_MESSAGE_BYTES, 16 MiB), so a larger frame gets a CALLERROR.
+OCPP_MAX_FRAME_BYTES = envint("OCPP_MAX_FRAME_BYTES", "65536", minimum=1024, maximum=8 * 1024 * 1024)
 OCPP_MESSAGE_LOG_RETENTION_DAYS = envint("OCPP_MESSAGE_LOG_RETENTION_DAYS", "90", minimum=1)
 # Meter values and the message log are written in batches this often (ms),
 # off the reply path; Start/StopTransaction are always committed before the reply.

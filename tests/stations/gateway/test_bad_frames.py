@@ -113,3 +113,22 @@ def test_it_logs_broken_frames_too(csms, charger):
     assert wait_until(lambda: MessageLog.objects.filter(direction="in", message_id="abc-8").exists())
     reply = wait_until(lambda: MessageLog.objects.filter(direction="out", message_id="abc-8").first())
     assert reply.message_type == 4
+
+
+def test_it_answers_a_frame_larger_than_the_servers_own_old_limit(csms, charger):
+    # daphne dropped messages over 1 MiB before the product's size check could answer them.
+    huge = json.dumps([2, "abc-big", "DataTransfer", {"vendorId": "V", "data": "x" * (2 * 1024 * 1024)}])
+
+    error = only_error(exchange(csms, [huge]))
+
+    assert error[:3] == [4, "abc-big", "FormatViolation"]
+
+
+def test_it_answers_a_deeply_nested_frame_and_marks_the_charger_offline_when_it_leaves(csms, charger):
+    nested = '[2,"abc-deep","DataTransfer",{"vendorId":"V","data":' + "[" * 100_000 + "]" * 100_000 + "}]"
+
+    error = only_error(exchange(csms, [nested]))
+
+    assert error[:3] == [4, "abc-deep", "FormatViolation"]
+    charger.refresh_from_db()
+    assert wait_until(lambda: not type(charger).objects.get(pk=charger.pk).is_connected)
