@@ -12,6 +12,7 @@ flushes the buffer first so the session's meter values are all stored.
 
 import asyncio
 import logging
+import sys
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -45,6 +46,7 @@ _pending_statuses: list[StatusNotification] = []
 _pending_heartbeats: dict[int, object] = {}  # charger pk -> time of its latest heartbeat
 _pending_seen: dict[int, object] = {}  # charger pk -> time a frame of it was last seen
 _flusher: asyncio.Task | None = None
+_registered_for_shutdown = False
 _flush_lock: asyncio.Lock | None = None
 
 
@@ -138,6 +140,33 @@ def _ensure_flusher() -> None:
     global _flusher
     if _flusher is None or _flusher.done():
         _flusher = asyncio.get_running_loop().create_task(_flush_forever())
+        _flush_before_the_server_stops()
+
+
+def _flush_before_the_server_stops() -> None:
+    """On SIGTERM (systemd stop, an upgrade) write what answered frames left buffered before the process exits.
+
+    daphne runs on Twisted's reactor, which waits for the Deferreds of its
+    "before shutdown" triggers. Registered at the first record (after daphne
+    registered its own trigger, which cancels every consumer), so this flush
+    runs once no frame can be answered any more. Elsewhere (tests, other
+    servers) there is no reactor and nothing to register.
+    """
+    global _registered_for_shutdown
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if _registered_for_shutdown or reactor is None or not reactor.running:
+        return
+    from twisted.internet.defer import Deferred
+
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: Deferred.fromFuture(
+        asyncio.ensure_future(_flush_everything())))
+    _registered_for_shutdown = True
+
+
+async def _flush_everything() -> None:
+    await asyncio.sleep(0)  # the consumers daphne just cancelled stop first
+    while _has_pending():
+        await flush()
 
 
 async def _flush_forever() -> None:
