@@ -397,6 +397,7 @@ class ConnectionAttempt(models.Model):
         BAD_PASSWORD = "bad_password", "refused: wrong or missing password"
         REJECTED = "rejected", "refused: charger rejected by staff"
         NO_SUBPROTOCOL = "no_subprotocol", "refused: no supported OCPP version"
+        THROTTLED = "throttled", "refused: too many failed attempts"
 
     charge_point_id = models.CharField(max_length=255, db_index=True)
     remote_address = models.CharField(max_length=64, blank=True)

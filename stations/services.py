@@ -14,6 +14,7 @@ from billing import services as billing_services
 from rfid import services as rfid_services
 from rfid.models import normalise_id_tag
 from rfid.services import Authorization
+from stations.throttle import FailureWindow
 from stations.models import (
     MAX_CHARGE_POINT_ID_LENGTH,
     Charger,
@@ -55,8 +56,8 @@ def ocpp_version(offered: list[str]) -> str:
 
 
 def admit_charger(
-    *, charge_point_id: str, password: str | None, remote_address: str, offered: list[str],
-    connection_id: str, channel_name: str,
+    *, charge_point_id: str, username: str | None, password: str | None, remote_address: str,
+    offered: list[str], connection_id: str, channel_name: str,
 ) -> Admission:
     """Decide at the handshake whether this charger may connect; if so, make this socket its live one.
 
@@ -64,7 +65,7 @@ def admit_charger(
     (`channel_name` is the address of this server process, stations.gateway.mailbox);
     the old socket (if any) is told about. The attempt is returned unsaved.
     """
-    admission = _decide_admission(charge_point_id, password, offered)
+    admission = _decide_admission(charge_point_id, username, password, offered, remote_address)
     attempt = ConnectionAttempt(
         charge_point_id=charge_point_id[:255], remote_address=remote_address,
         subprotocols=",".join(offered)[:100], outcome=admission.outcome,
@@ -79,14 +80,18 @@ def admit_charger(
     return replace(admission, attempt=attempt, replaces=previous)
 
 
-def _decide_admission(charge_point_id: str, password: str | None, offered: list[str]) -> Admission:
+def _decide_admission(charge_point_id: str, username: str | None, password: str | None, offered: list[str],
+                      remote_address: str) -> Admission:
     Outcome = ConnectionAttempt.Outcome
     if choose_subprotocol(offered) is None:
         return Admission(None, Outcome.NO_SUBPROTOCOL)
     charger = Charger.objects.filter(charge_point_id=charge_point_id).first()
+    if _throttled(charge_point_id, remote_address, charger):
+        return Admission(None, Outcome.THROTTLED)
     if charger is None:
-        return _admit_unknown(charge_point_id)
-    if not charger.check_password(password):
+        return _admit_unknown(charge_point_id, remote_address)
+    if not _credentials_match(charger, username, password):
+        _note_failure(charge_point_id, remote_address)
         return Admission(None, Outcome.BAD_PASSWORD)
     if charger.approval == Charger.Approval.REJECTED:
         return Admission(None, Outcome.REJECTED)
@@ -95,8 +100,37 @@ def _decide_admission(charge_point_id: str, password: str | None, offered: list[
     return Admission(charger, Outcome.ACCEPTED)
 
 
-def _admit_unknown(charge_point_id: str) -> Admission:
+def _credentials_match(charger: Charger, username: str | None, password: str | None) -> bool:
+    """OCPP security profile 1: HTTP Basic with the charge point id as user name and the charger's password."""
+    if not charger.password:
+        return True  # registered without a password: it connects without credentials
+    return username == charger.charge_point_id and charger.check_password(password)
+
+
+# Failed handshakes over five minutes, per (charger, address), per address and per charger id. Past a
+# limit, attempts are refused without a password check. A charger's last accepted address is exempt from
+# the wider two, so nobody elsewhere (another site behind the same carrier NAT, an attacker) can lock it out.
+HANDSHAKE_FAILURES = FailureWindow(window_s=300)
+PAIR_LIMIT, ADDRESS_LIMIT, CHARGER_LIMIT = 10, 100, 30
+
+
+def _throttled(charge_point_id: str, remote_address: str, charger: Charger | None) -> bool:
+    if HANDSHAKE_FAILURES.count(("pair", charge_point_id, remote_address)) >= PAIR_LIMIT:
+        return True
+    if charger is not None and charger.remote_address == remote_address and charger.is_approved:
+        return False
+    return (HANDSHAKE_FAILURES.count(("address", remote_address)) >= ADDRESS_LIMIT
+            or HANDSHAKE_FAILURES.count(("charger", charge_point_id)) >= CHARGER_LIMIT)
+
+
+def _note_failure(charge_point_id: str, remote_address: str) -> None:
+    for key in (("pair", charge_point_id, remote_address), ("address", remote_address), ("charger", charge_point_id)):
+        HANDSHAKE_FAILURES.failed(key)
+
+
+def _admit_unknown(charge_point_id: str, remote_address: str) -> Admission:
     if not SiteConfiguration.load().accept_unknown_chargers or len(charge_point_id) > MAX_CHARGE_POINT_ID_LENGTH:
+        _note_failure(charge_point_id, remote_address)
         return Admission(None, ConnectionAttempt.Outcome.UNKNOWN)
     charger, _ = Charger.objects.get_or_create(
         charge_point_id=charge_point_id, defaults={"approval": Charger.Approval.PENDING}

@@ -14,17 +14,17 @@ from stations.gateway.connection import ChargerConnection
 from stations.gateway.orm_pool import in_pool
 
 
-def basic_auth_password(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The password of an HTTP Basic header (OCPP security profile 1), or None."""
+def basic_auth(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """(user name, password) of an HTTP Basic header (OCPP security profile 1), or (None, None)."""
     value = dict(headers).get(b"authorization", b"")
     scheme, _, encoded = value.partition(b" ")
     if scheme.lower() != b"basic":
-        return None
+        return None, None
     try:
-        _, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        username, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        return None
-    return password
+        return None, None
+    return username, password
 
 
 class OCPPConsumer(AsyncWebsocketConsumer):
@@ -62,8 +62,9 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         connection_id = str(uuid.uuid4())
         address = await mailbox.address()
         # On the ORM pool: the password hash takes milliseconds (and releases the GIL).
+        username, password = basic_auth(self.scope["headers"])
         admission = await in_pool(services.admit_charger)(
-            charge_point_id=charge_point_id, password=basic_auth_password(self.scope["headers"]),
+            charge_point_id=charge_point_id, username=username, password=password,
             remote_address=client[0], offered=self.scope["subprotocols"],
             connection_id=connection_id, channel_name=address,
         )
