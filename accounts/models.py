@@ -1,5 +1,11 @@
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+
+
+class PeopleManager(UserManager):
+    def drivers(self):
+        """Customers: no staff or admin account, no role. The front desk sees these and nobody else."""
+        return self.filter(is_staff=False, is_superuser=False, groups__isnull=True)
 
 
 class User(AbstractUser):
@@ -7,6 +13,8 @@ class User(AbstractUser):
 
     name = models.CharField(max_length=150, blank=True)
     phone = models.CharField(max_length=32, blank=True, db_index=True)
+
+    objects = PeopleManager()
 
     def __str__(self):
         return self.name or self.get_full_name() or self.username

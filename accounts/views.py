@@ -13,7 +13,7 @@ from rfid.desk import front_desk_required
 
 @front_desk_required
 def driver_detail(request, user_id):
-    driver = get_object_or_404(get_user_model(), pk=user_id)
+    driver = get_object_or_404(get_user_model().objects.drivers(), pk=user_id)  # never a staff account
     cards = list(driver.cards.all())
     wallet = getattr(driver, "wallet", None)
     tags = [tag.id_tag for card in cards for tag in card.lineage()]

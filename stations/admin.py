@@ -35,7 +35,8 @@ class SiteConfigurationAdmin(admin.ModelAdmin):
     list_display = ("__str__", "accept_unknown_chargers")
 
     def has_add_permission(self, request):
-        return not SiteConfiguration.objects.exists()
+        # The add permission too: a staff account without it once created the row, "accept unknown" on.
+        return super().has_add_permission(request) and not SiteConfiguration.objects.exists()
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -80,6 +81,12 @@ class ChargerAdmin(admin.ModelAdmin):
         )}),
     )
 
+    def lookup_allowed(self, lookup, value, request=None):
+        """Never filter by the password hash: ?password__startswith= read hashes out a character at a time."""
+        if lookup.partition("__")[0] in ("password",):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     def get_form(self, request, obj=None, **kwargs):
         from stations.forms import ChargerAdminForm
 
@@ -90,12 +97,12 @@ class ChargerAdmin(admin.ModelAdmin):
     def online(self, charger):
         return charger.is_connected
 
-    @admin.action(description="Approve selected chargers (Accepted at their next boot)")
+    @admin.action(description="Approve selected chargers (Accepted at their next boot)", permissions=["change"])
     def approve(self, request, queryset):
         count = queryset.update(approval=Charger.Approval.ACCEPTED)
         self.message_user(request, f"{count} charger(s) approved.", messages.SUCCESS)
 
-    @admin.action(description="Reject selected chargers (refused at their next connection)")
+    @admin.action(description="Reject selected chargers (refused at their next connection)", permissions=["change"])
     def reject(self, request, queryset):
         count = queryset.update(approval=Charger.Approval.REJECTED)
         self.message_user(request, f"{count} charger(s) rejected.", messages.WARNING)
