@@ -25,6 +25,7 @@ from stations.models import (
     SiteConfiguration,
     Transaction,
     UnknownTransactionStop,
+    storable_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def admit_charger(
     """
     admission = _decide_admission(charge_point_id, username, password, offered, remote_address)
     attempt = ConnectionAttempt(
-        charge_point_id=charge_point_id[:255], remote_address=remote_address,
+        charge_point_id=storable_text(charge_point_id)[:255], remote_address=remote_address[:64],
         subprotocols=",".join(offered)[:100], outcome=admission.outcome,
     )
     if not admission.admitted:
@@ -85,6 +86,9 @@ def _decide_admission(charge_point_id: str, username: str | None, password: str 
     Outcome = ConnectionAttempt.Outcome
     if choose_subprotocol(offered) is None:
         return Admission(None, Outcome.NO_SUBPROTOCOL)
+    if not is_valid_charge_point_id(charge_point_id):  # no charger has such an id: not even a lookup
+        _note_failure(charge_point_id, remote_address)
+        return Admission(None, Outcome.UNKNOWN)
     charger = Charger.objects.filter(charge_point_id=charge_point_id).first()
     if _throttled(charge_point_id, remote_address, charger):
         return Admission(None, Outcome.THROTTLED)
@@ -128,8 +132,13 @@ def _note_failure(charge_point_id: str, remote_address: str) -> None:
         HANDSHAKE_FAILURES.failed(key)
 
 
+def is_valid_charge_point_id(charge_point_id: str) -> bool:
+    """1 to 48 printable characters (OCPP's CiString48; no control characters, no NUL)."""
+    return 0 < len(charge_point_id) <= MAX_CHARGE_POINT_ID_LENGTH and charge_point_id.isprintable()
+
+
 def _admit_unknown(charge_point_id: str, remote_address: str) -> Admission:
-    if not SiteConfiguration.load().accept_unknown_chargers or len(charge_point_id) > MAX_CHARGE_POINT_ID_LENGTH:
+    if not SiteConfiguration.load().accept_unknown_chargers:
         _note_failure(charge_point_id, remote_address)
         return Admission(None, ConnectionAttempt.Outcome.UNKNOWN)
     charger, _ = Charger.objects.get_or_create(

@@ -109,3 +109,10 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         elif event["type"] == "ocpp.command":
             # Never awaits the charger's answer here: that answer arrives as a frame of this socket.
             await command_runner.take(self.connection, get_channel_layer(), event)
+
+
+class NoSuchEndpoint(AsyncWebsocketConsumer):
+    """A WebSocket to any path but /ocpp/<id>: refused at the handshake (HTTP 403), not a 500."""
+
+    async def connect(self):
+        await self.close()

@@ -94,3 +94,30 @@ def test_it_forgets_failures_after_the_window():
     assert window.count("key", now=1100.0) == 3
     assert window.count("key", now=1301.5) == 1
     assert window.count("key", now=1400.0) == 0
+
+
+@pytest.mark.parametrize("path, recorded_as", [("", ""), ("%00", "\\x00"), ("CP%0D%0A1", "CP\r\n1"), ("x" * 49, "x" * 49)])
+def test_it_refuses_odd_charger_paths_with_a_recorded_attempt(door, path, recorded_as):
+    from stations.models import SiteConfiguration
+
+    SiteConfiguration.objects.create(accept_unknown_chargers=True)  # even then, no such charger is made
+
+    async def handshake():
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(door.ws_url + path, subprotocols=["ocpp1.6"], open_timeout=10):
+                pass
+        return refused.value.response.status_code
+
+    assert asyncio.run(handshake()) == 403
+    assert wait_until(lambda: ConnectionAttempt.objects.filter(charge_point_id=recorded_as).exists(), 10)
+    assert not ConnectionAttempt.objects.filter(outcome="pending").exists()
+
+
+def test_it_refuses_a_socket_to_any_other_path(door):
+    async def handshake():
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(door.ws_url.replace("/ocpp/", "/elsewhere/"), open_timeout=10):
+                pass
+        return refused.value.response.status_code
+
+    assert asyncio.run(handshake()) == 403
