@@ -95,8 +95,12 @@ def money_sum(queryset, field: str, currency: str) -> Decimal:
 
 @transaction.atomic
 def top_up(*, card: IdTag, amount: Decimal, method: str, source: str, by=None, idempotency_key=None) -> LedgerEntry:
-    """Credit a prepaid card; the same idempotency key credits once (a double click)."""
-    if idempotency_key and (earlier := LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()):
+    """Credit a prepaid card; the same idempotency key credits once (a double click).
+
+    A key already used for another card or amount is refused: answering with the
+    first receipt would tell the clerk the second card was credited when it was not.
+    """
+    if idempotency_key and (earlier := _earlier_top_up(idempotency_key, card, amount)):
         return earlier
     _check_can_top_up(card)
     wallet = wallet_for_card(card)
@@ -105,10 +109,18 @@ def top_up(*, card: IdTag, amount: Decimal, method: str, source: str, by=None, i
     except ValueError as problem:
         raise RefusedMovement(str(problem)) from None
     Account.objects.select_for_update().get(pk=wallet.pk)  # a racing twin waits here, then finds the key
-    if idempotency_key and (earlier := LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()):
+    if idempotency_key and (earlier := _earlier_top_up(idempotency_key, card, amount)):
         return earlier
     return wallet.post(kind=Kind.TOP_UP, amount=amount, source=source, created_by=by, card=card,
                        payment_method=method, idempotency_key=idempotency_key)
+
+
+def _earlier_top_up(idempotency_key: str, card: IdTag, amount: Decimal) -> LedgerEntry | None:
+    earlier = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if earlier is not None and (earlier.card_id != card.pk or earlier.amount != Decimal(amount)):
+        raise RefusedMovement("This top-up request was already made for another card or amount; "
+                              "nothing was credited now. Start a new top-up.")
+    return earlier
 
 
 def _check_can_top_up(card: IdTag) -> None:

@@ -39,6 +39,19 @@ def test_it_credits_a_top_up_once_per_idempotency_key(db):
     assert first.balance_after == Decimal("25.00") and first.source == "desk"
 
 
+def test_it_refuses_an_idempotency_key_replayed_on_another_card_or_amount(db):
+    first, second = prepaid_card("TOPUP1"), prepaid_card("TOPUP2")
+    services.top_up(card=first, amount=Decimal("25.00"), method="cash", source="desk", idempotency_key="k1")
+
+    with pytest.raises(services.RefusedMovement, match="another card or amount"):
+        services.top_up(card=second, amount=Decimal("25.00"), method="cash", source="desk", idempotency_key="k1")
+    with pytest.raises(services.RefusedMovement, match="another card or amount"):
+        services.top_up(card=first, amount=Decimal("30.00"), method="cash", source="desk", idempotency_key="k1")
+
+    assert (balance(first), balance(second)) == (Decimal("25.00"), Decimal("0"))
+    assert LedgerEntry.objects.count() == 1
+
+
 @pytest.mark.parametrize("status", [IdTag.Status.BLOCKED, IdTag.Status.LOST])
 def test_it_refuses_to_top_up_a_blocked_or_lost_card(db, status):
     card = prepaid_card("GONE1", balance="5")
