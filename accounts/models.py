@@ -18,3 +18,18 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.name or self.get_full_name() or self.username
+
+
+class FailedSignIn(models.Model):
+    """A sign-in with a wrong password, or refused for too many of them: for staff to see who is guessing."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    remote_address = models.CharField(max_length=64, blank=True)
+    throttled = models.BooleanField(default=False, help_text="Refused without checking the password")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.username} from {self.remote_address or '?'}"

@@ -180,6 +180,9 @@ PASSWORD_HASHERS = [
     "stations.hashers.ChargerKeyHasher",
 ]
 
+# Staff and drivers sign in through a backend that slows down password guessing (accounts.backends).
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

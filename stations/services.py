@@ -14,7 +14,7 @@ from billing import services as billing_services
 from rfid import services as rfid_services
 from rfid.models import normalise_id_tag
 from rfid.services import Authorization
-from stations.throttle import FailureWindow
+from csms.throttle import FailureWindow
 from stations.models import (
     MAX_CHARGE_POINT_ID_LENGTH,
     Charger,

@@ -12,7 +12,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from stations.models import ConnectionAttempt
-from stations.throttle import FailureWindow
+from csms.throttle import FailureWindow
 from tests.conftest import ServerProcess, flush_after_server_writes, server_env
 from tests.factories import register_charger
 from tests.ocpp_client import basic_auth, wait_until

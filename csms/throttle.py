@@ -1,7 +1,7 @@
 """Failed attempts counted per key over a sliding window, in this process's memory.
 
-Slows guessing (a charger's password at the handshake) without a database
-write per attempt. Per process: a site with several server processes allows
+Slows guessing (a charger's password at the handshake, a person's at sign-in)
+without a database write per attempt. Per process: a site with several server processes allows
 that many times the limit, still far from the hundreds of guesses a second it
 took before. Django-free and thread-safe (admission runs on the ORM pool).
 """
@@ -36,3 +36,7 @@ class FailureWindow:
             if not failures:
                 del self._failures[key]
             return len(failures)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
