@@ -19,7 +19,9 @@ from pathlib import Path
 
 import psycopg
 
-from stations.simulator.fleet import FleetOptions, LatencyReservoir, latency_summary, run_fleet
+from stations.simulator.fleet import run_fleet
+from stations.simulator.options import FleetOptions
+from stations.simulator.stats import LatencyReservoir, latency_summary
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: bench runs manage.py there
 CHARGER_PASSWORD = "bench-password-0123456789"  # 25 characters, as OCPP recommends

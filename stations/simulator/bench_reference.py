@@ -14,7 +14,6 @@ import asyncio
 import itertools
 import logging
 
-
 import ocpp.messages
 import websockets
 from ocpp.routing import on

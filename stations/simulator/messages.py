@@ -12,9 +12,9 @@ import asyncio
 import base64
 import random
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 from ocpp.v16 import call

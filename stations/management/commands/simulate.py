@@ -13,7 +13,7 @@ from django.db import transaction
 
 from rfid.models import IdTag, normalise_id_tag
 from stations.models import MAX_CHARGE_POINT_ID_LENGTH, Charger
-from stations.simulator.fleet import FleetOptions, FleetReport, FleetStats, run_fleet
+from stations.simulator import FleetOptions, FleetReport, FleetStats, run_fleet
 
 DEFAULT_URL = "ws://127.0.0.1:8000/ocpp/"
 PROGRESS_EVERY_S = 10.0  # when stdout is not a terminal: one line this often

@@ -5,7 +5,8 @@ import asyncio
 import time
 
 from stations.simulator import bench
-from stations.simulator.fleet import FleetOptions, FleetReport, FleetStats
+from stations.simulator.options import FleetOptions
+from stations.simulator.stats import FleetReport, FleetStats
 
 
 def run(target: str, calls_per_second: float, meter_p99_ms: int, frames: int) -> bench.RunResult:
@@ -41,22 +42,26 @@ def test_it_reports_a_run_without_the_reference():
     assert bench.idle_lines(None, csms) == ["- CSMS: 1,024 connections held, 100.0 KB per connection, idle CPU 10.0 % of a core"]
 
 
+STALL_S, PROBE_PERIOD_S = 0.2, 0.005
+
+
 def test_it_measures_how_late_the_fleets_event_loop_wakes_up():
     lag = bench.LatencyReservoir()
 
     async def stall_the_loop_once():
-        sampler = asyncio.create_task(bench._sample_loop_lag(lag, period=0.005))
+        sampler = asyncio.create_task(bench._sample_loop_lag(lag, period=PROBE_PERIOD_S))
         await asyncio.sleep(0.05)
-        time.sleep(0.2)  # a charger's callback that blocks: every other charger waits for it
+        time.sleep(STALL_S)  # a charger's callback that blocks: every other charger waits for it
         await asyncio.sleep(0.05)
         sampler.cancel()
         await sampler
 
-    asyncio.run(stall_the_loop_once())
+    asyncio.run(asyncio.wait_for(stall_the_loop_once(), timeout=30))
 
     assert lag.count > 5
-    assert 0.15 < lag.maximum < 1.0
-    assert sorted(lag.samples)[len(lag.samples) // 2] < 0.05
+    # The probe's sleep under way when the stall began was due within one period: it woke the stall late.
+    assert lag.maximum >= STALL_S - PROBE_PERIOD_S
+    assert sorted(lag.samples)[len(lag.samples) // 2] < STALL_S  # the stall is the exception, not the rule
 
 
 def test_it_reports_the_knee_as_the_busiest_step_under_200_ms_at_its_windows_rate():

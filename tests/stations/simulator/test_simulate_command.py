@@ -1,9 +1,8 @@
 """`manage.py simulate`: a simulated fleet against the real server, judged by what the CSMS stored."""
 
-import os
 import signal
-import threading
-import time
+import subprocess
+import sys
 from io import StringIO
 from itertools import pairwise
 
@@ -13,7 +12,7 @@ from django.core.management import CommandError, call_command
 from rfid.models import IdTag
 from stations.models import Charger, MeterValue, StatusNotification, Transaction
 from stations.simulator.messages import VENDOR
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port, server_env
 from tests.ocpp_client import wait_until
 
 ENERGY = "Energy.Active.Import.Register"
@@ -61,27 +60,46 @@ def test_it_runs_a_registered_fleet_that_boots_charges_and_meters(csms):
             assert all(earlier <= later for earlier, later in pairwise(registers)), registers
 
 
-def interrupt_once_running() -> None:
-    """Ctrl-C, as soon as the command has installed its handler (else pytest would get it)."""
-    running = wait_until(lambda: getattr(signal.getsignal(signal.SIGINT), "__name__", "") == "request_stop",
-                         timeout=20)
-    if running:
-        time.sleep(1.5)
-        os.kill(os.getpid(), signal.SIGINT)
+# `manage.py simulate` run the way a test can see its SIGINT handler before and after.
+SIMULATE_AND_REPORT_HANDLER = """
+import os, signal, sys, django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csms.settings")
+django.setup()
+from django.core.management import call_command
+handler_before = signal.getsignal(signal.SIGINT)
+call_command("simulate", *sys.argv[1:])
+print("SIGINT handler restored:", signal.getsignal(signal.SIGINT) is handler_before)
+"""
+
+
+def both_accepted() -> bool:
+    """Both chargers reported their last connector, which they do once their boot is accepted:
+    the fleet runs, so its Ctrl-C handler is in place."""
+    reported = StatusNotification.objects.filter(charger__charge_point_id__startswith="SIM-", connector_id=2)
+    return reported.values("charger").distinct().count() == 2
 
 
 def test_it_stops_on_ctrl_c_and_still_prints_the_summary(csms):
-    handler_before = signal.getsignal(signal.SIGINT)
-    interrupter = threading.Thread(target=interrupt_once_running)
-    interrupter.start()
-    started = time.monotonic()
-    output = simulate("--url", csms.ws_url, "--chargers", "2", "--register", "--duration", "60",
-                      "--ramp-up", "100", "--charging-share", "0")
-    interrupter.join()
+    # An hour's run: within the deadline below it can only end because the Ctrl-C was honoured.
+    simulation = subprocess.Popen(
+        [sys.executable, "-c", SIMULATE_AND_REPORT_HANDLER, "--url", csms.ws_url, "--chargers", "2",
+         "--register", "--duration", "3600", "--ramp-up", "100", "--charging-share", "0"],
+        cwd=ROOT, env=server_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(both_accepted, timeout=30), "the fleet never got going"
+        simulation.send_signal(signal.SIGINT)
+        output, errors = simulation.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the fleet ignored Ctrl-C: still running 60 s later")
+    finally:
+        if simulation.poll() is None:  # Ctrl-C ignored: fail here, not after an hour
+            simulation.kill()
+            simulation.communicate()
 
-    assert time.monotonic() - started < 15
+    assert simulation.returncode == 0, errors
+    assert "Stopping (again to abort) ..." in errors  # the path taken: our handler set the stop
     assert "Fleet: 2 chargers against" in output and "2 chargers accepted" in output
-    assert signal.getsignal(signal.SIGINT) is handler_before  # restored
+    assert "SIGINT handler restored: True" in output
 
 
 def test_it_fails_when_no_charger_gets_through():
