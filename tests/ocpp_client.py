@@ -42,8 +42,9 @@ class TestCharger(ChargePoint):
 
     __test__ = False  # not a pytest test class
 
-    async def send(self, payload, suppress=False):
-        return await self.call(payload, suppress=suppress)
+    async def send(self, payload, suppress=False, unique_id=None):
+        """`unique_id`: the message id to send it under (e.g. to find its rows in the message log)."""
+        return await self.call(payload, suppress=suppress, unique_id=unique_id)
 
     async def boot(self, vendor="TestVendor", model="TestModel", **extra):
         return await self.send(call.BootNotification(charge_point_vendor=vendor, charge_point_model=model, **extra))
@@ -81,6 +82,16 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
         time.sleep(interval)
 
 
+async def eventually(predicate, timeout: float = 5.0, interval: float = 0.02):
+    """`wait_until` inside a charger scenario: polls a cheap, ORM-free predicate without blocking the loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(interval)
+
+
 async def orm(function, *args, **kwargs):
     """Run ORM code from inside a charger scenario, closing the thread's connection after.
 
@@ -102,6 +113,8 @@ class AnsweringCharger(TestCharger):
 
     Tests change `answers[action]` (the camelCase CALLRESULT payload), put an
     action in `silent` to never answer it, or in `call_errors` to answer a CALLERROR.
+    `delays[action]` answers after that many seconds; `held[action]` (an asyncio.Event)
+    answers only once the test sets it: late by construction, not by a guess of seconds.
     """
 
     DEFAULT_ANSWERS = {
@@ -140,6 +153,8 @@ class AnsweringCharger(TestCharger):
         self.silent: set[str] = set()
         self.call_errors: dict[str, Exception] = {}
         self.delays: dict[str, float] = {}  # seconds before answering, without blocking this charger
+        self.held: dict[str, asyncio.Event] = {}  # answered once the test sets the event
+        self._answering: set[asyncio.Task] = set()  # asyncio keeps only weak references to tasks
         self.in_flight = self.most_in_flight = 0
 
     async def route_message(self, raw_msg):
@@ -153,13 +168,18 @@ class AnsweringCharger(TestCharger):
         self.received.append((message.action, json.loads(raw_msg)[3]))
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        if message.action in self.delays:
-            asyncio.create_task(self._answer(message, self.delays[message.action]))
+        if message.action in self.delays or message.action in self.held:
+            answering = asyncio.create_task(self._answer(message, self.delays.get(message.action, 0),
+                                                         self.held.get(message.action)))
+            self._answering.add(answering)
+            answering.add_done_callback(self._answering.discard)
         else:
             await self._answer(message)
 
-    async def _answer(self, message, delay: float = 0):
+    async def _answer(self, message, delay: float = 0, release: asyncio.Event | None = None):
         await asyncio.sleep(delay)
+        if release is not None:
+            await release.wait()
         if message.action in self.silent:
             return
         self.in_flight -= 1

@@ -12,11 +12,14 @@ from django.db import connections
 
 from billing import pricing, services
 from billing.models import LedgerEntry, SessionCharge
-from tests.billing.builders import balance, charger, driver, default_tariff, finished_session, prepaid_card
+from tests.billing.builders import balance, charger, default_tariff, driver, finished_session, prepaid_card
 
 
-def run_together(*calls):
-    """Start every call at the same moment, each on its own thread and connection; return results."""
+def run_together(*calls, timeout: float = 30):
+    """Start every call at the same moment, each on its own thread and connection; return results.
+
+    Fails unless every thread finished within `timeout` and none of them raised.
+    """
     barrier, results, errors = threading.Barrier(len(calls)), [None] * len(calls), []
 
     def worker(index, call):
@@ -28,11 +31,14 @@ def run_together(*calls):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
+    threads = [threading.Thread(target=worker, args=(i, call), daemon=True) for i, call in enumerate(calls)]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + timeout
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=max(0, deadline - time.monotonic()))
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"still running after {timeout} s (deadlocked?): {stuck}"
     assert not errors, errors
     return results
 

@@ -1,10 +1,15 @@
+"""Chargers connecting: who is let in, what their boot tells us, one live socket per charger."""
+
 import asyncio
+import time
+from pathlib import Path
 
 import websockets
 
+from stations.gateway import mailbox
 from stations.models import Charger, ConnectionAttempt, SiteConfiguration
 from tests.factories import register_charger
-from tests.ocpp_client import connected_charger, orm, raw_socket, wait_until
+from tests.ocpp_client import connected_charger, eventually, orm, raw_socket, wait_until
 
 
 def test_it_accepts_a_registered_charger_and_stores_its_identity(csms):
@@ -148,26 +153,55 @@ def test_it_tracks_connection_state(csms):
     assert charger.ocpp_version == "1.6"
 
 
-def test_it_replaces_the_old_socket_when_a_charger_reconnects(csms):
+def test_it_replaces_the_old_socket_when_a_charger_reconnects(remote_csms):
     register_charger("CP-5")
 
     async def scenario():
-        async with raw_socket(csms.ws_url, "CP-5") as old:
-            async with connected_charger(csms.ws_url, "CP-5") as cp:
-                await old.wait_closed()
+        async with raw_socket(remote_csms.ws_url, "CP-5") as old:
+            old_socket = await orm(socket_of, "CP-5")  # admitted before the handshake was answered
+            async with connected_charger(remote_csms.ws_url, "CP-5") as cp:
+                new_socket = await orm(socket_of, "CP-5")
+                await asyncio.wait_for(old.wait_closed(), 10)
                 answer = await cp.boot()
-                return old.close_code, answer.status, await orm(_is_connected, "CP-5")
+                let_go = await server_let_go_of(remote_csms, *old_socket)
+                charger = await orm(Charger.objects.get, charge_point_id="CP-5")
+                return old.close_code, answer.status, old_socket, new_socket, let_go, charger
 
-    close_code, status, connected = asyncio.run(scenario())
+    close_code, status, old_socket, new_socket, let_go, charger = asyncio.run(scenario())
 
     assert close_code == 4000
     assert status == "Accepted"
-    assert connected, "the old socket's disconnect must not mark the charger offline"
+    assert old_socket[1] != new_socket[1]
+    assert let_go, "the server never finished handling the old socket's disconnect"
+    # The old socket's disconnect has been handled: it must not have marked the charger offline.
+    assert (charger.is_connected, charger.channel_name, charger.connection_id) == (True, *new_socket)
+    assert charger.disconnected_at is None
+
+
+def socket_of(charge_point_id) -> tuple[str, str]:
+    """(address of the server process holding the charger's socket, the socket's connection id)."""
+    return Charger.objects.values_list("channel_name", "connection_id").get(charge_point_id=charge_point_id)
+
+
+async def server_let_go_of(server, address, connection_id, timeout=10.0) -> bool:
+    """Whether the server has finished handling the disconnect of socket `connection_id`.
+
+    Closing the socket's mailbox box is the consumer's very last step, after
+    Charger.mark_disconnected; from then on the server drops (and logs) any
+    event for that socket. So: post a probe event until the server says it dropped one.
+    """
+    probe = f"probe.{connection_id}"  # an event type the consumer ignores while its socket is open
+    dropped = f"event {probe} for a socket this process no longer holds"
+    log, deadline = Path(server.log.name), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await mailbox.post(address, connection_id, {"type": probe})
+        if await eventually(lambda: dropped in log.read_text(), timeout=0.5):
+            return True
+    return False
 
 
 def _is_connected(charge_point_id):
     return Charger.objects.get(charge_point_id=charge_point_id).is_connected
-
 
 
 def test_it_keeps_only_what_the_handlers_read_of_a_connected_charger(db):

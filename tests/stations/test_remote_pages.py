@@ -55,7 +55,8 @@ def test_it_shows_the_page_but_no_operations_to_a_clerk_and_refuses_their_posts(
     page = browser(clerk).get("/chargers/CP-1/")
     refused = browser(clerk).post("/chargers/CP-1/operate/reset/", {"reset-type": "Hard"})
 
-    assert page.status_code == 200 and "Operate" not in page.content.decode()
+    assert page.status_code == 200 and "CP-1" in page.content.decode()
+    assert "Operate" not in page.content.decode()
     assert refused.status_code == 403
     assert not Command.objects.exists()
 
