@@ -606,8 +606,10 @@ class ReservationQuerySet(models.QuerySet):
         A conditional UPDATE: a start racing the expiry task or a cancel uses it at most once.
         """
         at = at or timezone.now()
+        # EXPIRED too: a start dated before the expiry may arrive (queued offline) after the expiry task ran.
         return bool(self.filter(
-            pk=reservation_id, charger=charger, status=Reservation.Status.ACTIVE, expires_at__gt=at,
+            pk=reservation_id, charger=charger, status__in=[Reservation.Status.ACTIVE, Reservation.Status.EXPIRED],
+            expires_at__gt=at,
         ).update(status=Reservation.Status.USED, updated_at=timezone.now()))
 
 

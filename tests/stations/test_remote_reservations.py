@@ -143,6 +143,20 @@ def test_it_uses_a_reservation_for_a_start_made_before_its_expiry_that_arrives_a
     reservation.refresh_from_db()
     assert reservation.status == "used"
 
+
+def test_it_uses_a_reservation_the_expiry_task_closed_for_a_start_made_before_its_expiry(remote_csms):
+    charger = register_charger("CP-1")
+    IdTag.objects.create(id_tag="DRIVER-1")
+    reservation = Reservation.objects.create(charger=charger, connector_id=1, id_tag="DRIVER-1", status="active",
+                                             expires_at=timezone.now() - timedelta(minutes=1))
+    assert Reservation.objects.expire_overdue() == 1  # the every-minute task ran before the queued start came
+
+    start_on_reservation(remote_csms, charger, reservation, timestamp=utc_iso(timezone.now() - timedelta(minutes=5)))
+
+    reservation.refresh_from_db()
+    assert reservation.status == "used"
+
+
 def test_it_uses_an_active_reservation_once_and_only_on_its_charger(remote_csms):
     charger, other = register_charger("CP-1"), register_charger("CP-2")
     reservation = Reservation.objects.create(
