@@ -176,8 +176,10 @@ def settle_transaction(*, transaction: Transaction) -> SessionCharge | None:
     try:
         with _atomic():
             return _settle(transaction.pk)
-    except IntegrityError:  # the racing twin committed first
-        return None
+    except IntegrityError:
+        if SessionCharge.objects.filter(transaction_id=transaction.pk).exists():
+            return None  # the racing twin committed first
+        raise  # anything else must fail the stop, so that the charger's resent stop bills it
 
 
 def _atomic():

@@ -7,6 +7,7 @@ under var/, the in-memory channel layer and Celery tasks run eagerly.
 import ipaddress
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -80,10 +81,29 @@ def _secret_key() -> str:
         return "development-only-key-never-used-with-debug-off"
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        _write_key_once(key_file)
     return key_file.read_text().strip()
+
+
+def _write_key_once(key_file: Path) -> None:
+    """Create the key file atomically, readable by this user only.
+
+    Several processes start together on a fresh install (the server, a
+    manage.py command, Celery): each must end up with the same key, so the
+    key is written to a private temporary file and linked into place; a
+    process that loses the race uses the winner's key. Nobody ever reads a
+    half-written or world-readable key.
+    """
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    descriptor, draft = tempfile.mkstemp(dir=VAR_DIR, prefix=".secret_key.")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w") as draft_file:
+            draft_file.write(secrets.token_urlsafe(50))
+        os.link(draft, key_file)
+    except FileExistsError:
+        pass  # another process linked its key first: that one counts
+    finally:
+        os.unlink(draft)
 
 
 DEBUG = envbool("DEBUG", "False")
