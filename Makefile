@@ -1,7 +1,8 @@
-# `make run` and `make test` are the two commands of the README.
+# `make run` and `make test` are the two commands of the README; `make lint` is CI's first step.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+REDIS_SERVER ?= /usr/bin/redis-server
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +13,30 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-.PHONY: run test
+.PHONY: run test lint redis-server
 run: $(VENV)/.runtime
 	$(PY) manage.py quickstart
 
-test: $(VENV)/.dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Exit status 5 means pytest collected no tests: never a pass, so say so instead of a bare "Error 5".
+test: $(VENV)/.dev redis-server
+	@echo "$(PY) -m pytest $(PYTEST_ARGS)"
+	@$(PY) -m pytest $(PYTEST_ARGS) || { status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
+	  exit $$status; }
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The tests that use a Redis channel layer start a throwaway redis-server of their own (tests/redis_server.py),
+# unless REDIS_URL names a running one. Only installs when it is missing.
+redis-server:
+	@if [ -z "$$REDIS_URL" ] && ! command -v redis-server >/dev/null && [ ! -x $(REDIS_SERVER) ]; then \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "make test needs redis-server (the Redis tests start their own): install Debian's package," \
+	         "e.g. 'sudo apt-get install redis-server', or set REDIS_URL to a running Redis." >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "Installing redis-server (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi

@@ -8,11 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
+from channels.layers import channel_layers
+from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
 
 from stations.gateway.orm_pool import close_connections
 from tests import personas
+from tests.redis_server import CHANNEL_LAYER_DB, SharedRedis, free_port, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,12 +31,6 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class ServerProcess:
     """`manage.py serve` in a child process, as an operator would run it."""
 
@@ -41,12 +38,17 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ocpp/"
+        (ROOT / "var").mkdir(exist_ok=True)
         self.log = open(ROOT / "var" / f"test-server-{self.port}.log", "w+")
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--port", str(self.port)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        self._wait_until_listening()
+        try:
+            self._wait_until_listening()
+        except BaseException:  # also a test timeout meanwhile: a server nobody holds would run on
+            self.stop()
+            raise
 
     def _wait_until_listening(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -65,9 +67,13 @@ class ServerProcess:
         self.log.seek(0)
         return self.log.read()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # a server stuck in shutdown must not outlive the tests
+            self.process.kill()
+            self.process.wait()
         self.log.close()
 
 
@@ -88,9 +94,33 @@ def close_orm_pool_connections(django_db_setup):
     close_connections()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_default_channel_layer():
+    """With REDIS_URL, the test process's own channel layer is on Redis as well: move it to this worker's
+    database, or a test flushing it (which empties the whole database) drops another worker's messages."""
+    if not os.environ.get("REDIS_URL"):
+        yield
+        return
+    shared = django_settings.CHANNEL_LAYERS
+    own_database = SharedRedis(os.environ["REDIS_URL"]).url(CHANNEL_LAYER_DB)
+    default = {**shared["default"], "CONFIG": {**shared["default"]["CONFIG"], "hosts": [own_database]}}
+    django_settings.CHANNEL_LAYERS = {**shared, "default": default}
+    channel_layers.backends = {}  # as Django's setting_changed signal would have it
+    yield
+    django_settings.CHANNEL_LAYERS = shared
+    channel_layers.backends = {}
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """This worker's own throwaway redis-server (or the one REDIS_URL names), for Redis channel layers."""
+    server = start_redis()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def csms_server(django_db_setup, django_db_blocker):
-    (ROOT / "var").mkdir(exist_ok=True)
     with django_db_blocker.unblock():
         server = ServerProcess(server_env())
     yield server

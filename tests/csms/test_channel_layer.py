@@ -3,15 +3,15 @@
 import asyncio
 
 from csms.channel_layer import RedisChannelLayer
-from tests.stations.conftest import redis_url
+from tests.redis_server import CHANNEL_LAYER_DB
 
 BURST = 150  # past redis-py's default pool of 100 connections
 
 
-def test_it_queues_a_burst_larger_than_the_pool_instead_of_failing(settings):
+def test_it_queues_a_burst_larger_than_the_pool_instead_of_failing(settings, redis_server):
     settings.REDIS_POOL_SIZE = 3  # redis-py's own pool would raise MaxConnectionsError past this
     # New channels of one process share one Redis list: room for the whole burst.
-    layer = RedisChannelLayer(hosts=[redis_url(7)], capacity=BURST)
+    layer = RedisChannelLayer(hosts=[redis_server.url(CHANNEL_LAYER_DB)], capacity=BURST)
 
     async def burst():
         channels = [await layer.new_channel() for _ in range(BURST)]
@@ -27,8 +27,8 @@ def test_it_queues_a_burst_larger_than_the_pool_instead_of_failing(settings):
     assert [message["connection_id"] for message in received] == ["x", "x", "x"]
 
 
-def test_it_reads_longer_than_a_blocking_receive_waits(settings):
-    layer = RedisChannelLayer(hosts=[redis_url(7)])
+def test_it_reads_longer_than_a_blocking_receive_waits(settings, redis_server):
+    layer = RedisChannelLayer(hosts=[redis_server.url(CHANNEL_LAYER_DB)])
 
     pool = layer.create_pool(0)
 

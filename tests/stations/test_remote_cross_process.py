@@ -11,14 +11,12 @@ from stations.models import Command
 from tests.conftest import ServerProcess, server_env
 from tests.factories import register_charger
 from tests.ocpp_client import AnsweringCharger, connected_charger
-from tests.stations.conftest import redis_url
-
-CROSS_PROCESS_REDIS_DB = 12  # 12…15 with up to four xdist workers
+from tests.redis_server import CROSS_PROCESS_DB
 
 
 @pytest.fixture
-def two_servers(transactional_db):
-    env = server_env(REDIS_URL=redis_url(CROSS_PROCESS_REDIS_DB), OCPP_COMMAND_TIMEOUT_SECONDS="10")
+def two_servers(transactional_db, redis_server):
+    env = server_env(REDIS_URL=redis_server.url(CROSS_PROCESS_DB), OCPP_COMMAND_TIMEOUT_SECONDS="10")
     first = ServerProcess(env)
     try:
         second = ServerProcess(env)
