@@ -39,7 +39,8 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ocpp/"
         (ROOT / "var").mkdir(exist_ok=True)
-        self.log = open(ROOT / "var" / f"test-server-{self.port}.log", "w+")
+        self.log_path = ROOT / "var" / f"test-server-{self.port}.log"
+        self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--port", str(self.port)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -63,9 +64,9 @@ class ServerProcess:
         raise RuntimeError(f"server did not listen within {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        """What the server printed so far, read through a file of its own: seeking the server's
+        own handle would move the offset it writes at and overwrite the start of its log."""
+        return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 10) -> None:
         self.process.terminate()
@@ -80,7 +81,7 @@ class ServerProcess:
 def server_env(**overrides) -> dict:
     env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
            "OCPP_WRITE_BEHIND_MS": "20", "OCPP_HEARTBEAT_INTERVAL": "120", "DEBUG": "False",
-           "OCPP_ORM_THREADS": "4"}
+           "OCPP_ORM_THREADS": "4", "LOG_LEVEL": "INFO"}  # some tests read the server's INFO lines
     env.pop("REDIS_URL", None)  # one process: the in-memory channel layer; cross-process tests opt in
     env.update(overrides)
     return env
