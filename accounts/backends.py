@@ -31,8 +31,10 @@ class ThrottledModelBackend(ModelBackend):
 
 
 def _over_limit(name: str, address: str) -> bool:
-    return (SIGN_IN_FAILURES.count((name, address)) >= PER_PERSON_AND_ADDRESS
-            or SIGN_IN_FAILURES.count(address) >= PER_ADDRESS)
+    return (
+        SIGN_IN_FAILURES.count((name, address)) >= PER_PERSON_AND_ADDRESS
+        or SIGN_IN_FAILURES.count(address) >= PER_ADDRESS
+    )
 
 
 def _address(request) -> str:

@@ -17,10 +17,17 @@ def driver_detail(request, user_id):
     cards = list(driver.cards.all())
     wallet = getattr(driver, "wallet", None)
     tags = [tag.id_tag for card in cards for tag in card.lineage()]
-    return render(request, "accounts/driver_detail.html", {
-        "driver": driver, "cards": cards, "wallet": wallet,
-        "entries": billing_services.statement(wallet), "sessions": billing_services.consumption(tags),
-    })
+    return render(
+        request,
+        "accounts/driver_detail.html",
+        {
+            "driver": driver,
+            "cards": cards,
+            "wallet": wallet,
+            "entries": billing_services.statement(wallet),
+            "sessions": billing_services.consumption(tags),
+        },
+    )
 
 
 @front_desk_required

@@ -12,8 +12,18 @@ class TariffPeriodInline(admin.TabularInline):
 class TariffAdmin(admin.ModelAdmin):
     """Editable by staff holding billing.change_tariff (not the front desk)."""
 
-    list_display = ("name", "currency", "price_per_kwh", "price_per_hour", "session_fee", "idle_fee_per_hour",
-                    "min_balance_to_start", "tax_percent", "allow_overdraft", "is_default")
+    list_display = (
+        "name",
+        "currency",
+        "price_per_kwh",
+        "price_per_hour",
+        "session_fee",
+        "idle_fee_per_hour",
+        "min_balance_to_start",
+        "tax_percent",
+        "allow_overdraft",
+        "is_default",
+    )
     list_filter = ("currency", "is_default", "allow_overdraft")
     search_fields = ("name",)
     inlines = [TariffPeriodInline]
@@ -50,8 +60,18 @@ class AccountAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "account", "kind", "amount", "balance_after", "card", "payment_method",
-                    "created_by", "source", "reason")
+    list_display = (
+        "created_at",
+        "account",
+        "kind",
+        "amount",
+        "balance_after",
+        "card",
+        "payment_method",
+        "created_by",
+        "source",
+        "reason",
+    )
     list_filter = ("kind", "payment_method", "source")
     search_fields = ("card__id_tag", "account__owner__name", "account__owner__username", "reason", "source")
     date_hierarchy = "created_at"
@@ -60,8 +80,17 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(SessionCharge)
 class SessionChargeAdmin(ReadOnlyAdmin):
-    list_display = ("transaction", "card", "currency", "energy_wh", "total", "charged", "uncollected", "free",
-                    "created_at")
+    list_display = (
+        "transaction",
+        "card",
+        "currency",
+        "energy_wh",
+        "total",
+        "charged",
+        "uncollected",
+        "free",
+        "created_at",
+    )
     list_filter = ("free", "currency")
     search_fields = ("card__id_tag", "transaction__id_tag", "transaction__charger__charge_point_id")
     date_hierarchy = "created_at"

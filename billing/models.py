@@ -21,12 +21,16 @@ class Tariff(models.Model):
     currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY, help_text="ISO 4217 code, e.g. EUR")
     price_per_kwh = models.DecimalField(**RATE_FIELD, default=ZERO, validators=[MinValueValidator(ZERO)])
     price_per_hour = models.DecimalField(
-        **RATE_FIELD, default=ZERO, validators=[MinValueValidator(ZERO)],
+        **RATE_FIELD,
+        default=ZERO,
+        validators=[MinValueValidator(ZERO)],
         help_text="Per hour of charging: from the start until the energy stops flowing",
     )
     session_fee = models.DecimalField(**RATE_FIELD, default=ZERO, validators=[MinValueValidator(ZERO)])
     idle_fee_per_hour = models.DecimalField(
-        **RATE_FIELD, default=ZERO, validators=[MinValueValidator(ZERO)],
+        **RATE_FIELD,
+        default=ZERO,
+        validators=[MinValueValidator(ZERO)],
         help_text="Per hour plugged in after the energy stopped flowing, beyond the grace period; 0 for none",
     )
     idle_grace_minutes = models.PositiveIntegerField(default=0)
@@ -34,19 +38,27 @@ class Tariff(models.Model):
         "minimum balance to start", **MONEY_FIELD, default=ZERO, validators=[MinValueValidator(ZERO)]
     )
     tax_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, default=ZERO, validators=[MinValueValidator(ZERO)],
+        max_digits=5,
+        decimal_places=2,
+        default=ZERO,
+        validators=[MinValueValidator(ZERO)],
         help_text="Added on top of the net price, e.g. 19.00",
     )
     allow_overdraft = models.BooleanField(
-        default=False, help_text="Let a prepaid balance go below zero when a session costs more than it holds",
+        default=False,
+        help_text="Let a prepaid balance go below zero when a session costs more than it holds",
     )
-    is_default = models.BooleanField(default=False, help_text="Used where no charger or connector has its own")
+    is_default = models.BooleanField(
+        default=False, help_text="Used where no charger or connector has its own"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_tariff")
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_tariff"
+            )
         ]
 
     def __str__(self):
@@ -68,14 +80,19 @@ class TariffPeriod(models.Model):
     tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="periods")
     name = models.CharField(max_length=50, help_text="e.g. Peak, Night")
     weekdays = models.CharField(
-        max_length=7, default="1234567", validators=[RegexValidator(r"^[1-7]{1,7}$"), validate_weekdays],
+        max_length=7,
+        default="1234567",
+        validators=[RegexValidator(r"^[1-7]{1,7}$"), validate_weekdays],
         help_text="ISO weekdays the window starts on: 1 = Monday … 7 = Sunday, e.g. 12345",
     )
     start_time = models.TimeField(default=time(0))
     end_time = models.TimeField(default=time(0), help_text="00:00 means midnight at the end of the day")
     price_per_kwh = models.DecimalField(**RATE_FIELD, validators=[MinValueValidator(ZERO)])
     price_per_hour = models.DecimalField(
-        **RATE_FIELD, null=True, blank=True, validators=[MinValueValidator(ZERO)],
+        **RATE_FIELD,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(ZERO)],
         help_text="Empty: the tariff's price per hour",
     )
 
@@ -100,7 +117,9 @@ class TariffPeriod(models.Model):
 class TariffAssignment(models.Model):
     """A charger's own tariff, or a connector's (connector_id set)."""
 
-    charger = models.ForeignKey("stations.Charger", on_delete=models.CASCADE, related_name="tariff_assignments")
+    charger = models.ForeignKey(
+        "stations.Charger", on_delete=models.CASCADE, related_name="tariff_assignments"
+    )
     connector_id = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the whole charger")
     tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="assignments")
 
@@ -146,7 +165,9 @@ class Account(models.Model):
         return format_money(self.balance, self.currency)
 
     @transaction.atomic
-    def post(self, *, kind: str, amount: Decimal, source: str, allow_negative=False, **details) -> "LedgerEntry":
+    def post(
+        self, *, kind: str, amount: Decimal, source: str, allow_negative=False, **details
+    ) -> "LedgerEntry":
         """Append one entry and move the cached balance with it.
 
         Guards the lost-update race of two sessions settling on one wallet at
@@ -155,8 +176,10 @@ class Account(models.Model):
         """
         locked = Account.objects.select_for_update().get(pk=self.pk)
         if locked.balance + amount < 0 and amount < 0 and not allow_negative:
-            raise InsufficientBalance(f"{format_money(-amount, self.currency)} is more than the balance "
-                                      f"{format_money(locked.balance, self.currency)}")
+            raise InsufficientBalance(
+                f"{format_money(-amount, self.currency)} is more than the balance "
+                f"{format_money(locked.balance, self.currency)}"
+            )
         locked.balance += amount
         Account.objects.filter(pk=self.pk).update(balance=locked.balance)
         self.balance = locked.balance
@@ -200,7 +223,9 @@ class LedgerEntry(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     amount = models.DecimalField(**MONEY_FIELD)
-    balance_after = models.DecimalField(**MONEY_FIELD, help_text="The wallet's balance right after this entry")
+    balance_after = models.DecimalField(
+        **MONEY_FIELD, help_text="The wallet's balance right after this entry"
+    )
     card = models.ForeignKey(
         "rfid.IdTag", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
     )
@@ -249,10 +274,18 @@ class LedgerEntry(models.Model):
 class SessionCharge(models.Model):
     """The priced result of one finished transaction: made once, through the unique transaction."""
 
-    transaction = models.OneToOneField("stations.Transaction", on_delete=models.PROTECT, related_name="charge")
-    card = models.ForeignKey("rfid.IdTag", on_delete=models.PROTECT, null=True, blank=True, related_name="charges")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, blank=True, related_name="charges")
-    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, null=True, blank=True, related_name="charges")
+    transaction = models.OneToOneField(
+        "stations.Transaction", on_delete=models.PROTECT, related_name="charge"
+    )
+    card = models.ForeignKey(
+        "rfid.IdTag", on_delete=models.PROTECT, null=True, blank=True, related_name="charges"
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="charges"
+    )
+    tariff = models.ForeignKey(
+        Tariff, on_delete=models.PROTECT, null=True, blank=True, related_name="charges"
+    )
     currency = models.CharField(max_length=3)
     energy_wh = models.DecimalField(max_digits=16, decimal_places=3)
     charging_seconds = models.PositiveIntegerField()
@@ -263,7 +296,9 @@ class SessionCharge(models.Model):
     # What the wallet paid; `uncollected` is what the balance could not cover (no overdraft).
     charged = models.DecimalField(**MONEY_FIELD)
     uncollected = models.DecimalField(**MONEY_FIELD, default=ZERO)
-    free = models.BooleanField(default=False, help_text="A personal card: priced for the record, never charged")
+    free = models.BooleanField(
+        default=False, help_text="A personal card: priced for the record, never charged"
+    )
     breakdown = models.JSONField(default=list, help_text="Lines: label, quantity, unit price, amount")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -272,4 +307,3 @@ class SessionCharge(models.Model):
 
     def __str__(self):
         return f"Transaction {self.transaction_id}: {format_money(self.total, self.currency)}"
-

@@ -47,8 +47,12 @@ def price_session(*, tariff, periods, started_at, stopped_at, readings: list[Rea
     """The price of one session; `readings` run from the start to the stop reading."""
     zone, currency = site_zone(), tariff.currency
     charging_end = end_of_charging(readings, started_at, stopped_at)
-    price = Price(currency, readings[-1].wh - readings[0].wh, _seconds(started_at, charging_end),
-                  _seconds(charging_end, stopped_at))
+    price = Price(
+        currency,
+        readings[-1].wh - readings[0].wh,
+        _seconds(started_at, charging_end),
+        _seconds(charging_end, stopped_at),
+    )
     energy = energy_by_window(readings, periods, zone)
     hours = hours_by_window(started_at, charging_end, periods, zone)
     for window in sorted(set(energy) | set(hours), key=_window_order):
@@ -63,7 +67,9 @@ def price_session(*, tariff, periods, started_at, stopped_at, readings: list[Rea
 def _add_window_lines(price: Price, tariff, window, wh: Decimal, hours: Decimal) -> None:
     name = f" ({window.name})" if window is not BASE else ""
     per_kwh = window.price_per_kwh if window is not BASE else tariff.price_per_kwh
-    per_hour = tariff.price_per_hour if window is BASE or window.price_per_hour is None else window.price_per_hour
+    per_hour = (
+        tariff.price_per_hour if window is BASE or window.price_per_hour is None else window.price_per_hour
+    )
     if wh and per_kwh:
         _line(price, f"Energy{name}", wh / WH_PER_KWH, "kWh", per_kwh)
     if hours and per_hour:
@@ -80,8 +86,15 @@ def _add_fee_lines(price: Price, tariff) -> None:
 
 def _line(price: Price, label: str, quantity: Decimal, unit: str, unit_price: Decimal) -> None:
     amount = quantize_money(quantity * unit_price, price.currency)
-    price.lines.append({"label": label, "quantity": quantity.quantize(Decimal("0.001")), "unit": unit,
-                        "unit_price": unit_price, "amount": amount})
+    price.lines.append(
+        {
+            "label": label,
+            "quantity": quantity.quantize(Decimal("0.001")),
+            "unit": unit,
+            "unit_price": unit_price,
+            "amount": amount,
+        }
+    )
 
 
 def end_of_charging(readings: list[Reading], started_at, stopped_at) -> datetime:
@@ -123,7 +136,9 @@ def hours_by_window(start, end, periods, zone) -> dict:
 
 def split_by_window(start: datetime, end: datetime, periods, zone) -> list[tuple]:
     """[start, end) cut at every window edge and midnight, each piece with its window."""
-    cuts = sorted({start, end, *(edge for edge in window_edges(start, end, periods, zone) if start < edge < end)})
+    cuts = sorted(
+        {start, end, *(edge for edge in window_edges(start, end, periods, zone) if start < edge < end)}
+    )
     return [(a, b, window_at(a + (b - a) / 2, periods, zone)) for a, b in zip(cuts, cuts[1:])]
 
 

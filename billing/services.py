@@ -64,8 +64,10 @@ def wallet_for_card(card: IdTag) -> Account:
     """
     locked = IdTag.objects.select_for_update().get(pk=card.pk)
     if locked.account_id is None:
-        locked.account = wallet_for_owner(locked.owner) if locked.owner_id else Account.objects.create(
-            currency=site_currency()
+        locked.account = (
+            wallet_for_owner(locked.owner)
+            if locked.owner_id
+            else Account.objects.create(currency=site_currency())
         )
         IdTag.objects.filter(pk=card.pk).update(account=locked.account)
     card.account = locked.account
@@ -94,7 +96,9 @@ def money_sum(queryset, field: str, currency: str) -> Decimal:
 
 
 @transaction.atomic
-def top_up(*, card: IdTag, amount: Decimal, method: str, source: str, by=None, idempotency_key=None) -> LedgerEntry:
+def top_up(
+    *, card: IdTag, amount: Decimal, method: str, source: str, by=None, idempotency_key=None
+) -> LedgerEntry:
     """Credit a prepaid card; the same idempotency key credits once (a double click).
 
     A key already used for another card or amount is refused: answering with the
@@ -111,15 +115,24 @@ def top_up(*, card: IdTag, amount: Decimal, method: str, source: str, by=None, i
     Account.objects.select_for_update().get(pk=wallet.pk)  # a racing twin waits here, then finds the key
     if idempotency_key and (earlier := _earlier_top_up(idempotency_key, card, amount)):
         return earlier
-    return wallet.post(kind=Kind.TOP_UP, amount=amount, source=source, created_by=by, card=card,
-                       payment_method=method, idempotency_key=idempotency_key)
+    return wallet.post(
+        kind=Kind.TOP_UP,
+        amount=amount,
+        source=source,
+        created_by=by,
+        card=card,
+        payment_method=method,
+        idempotency_key=idempotency_key,
+    )
 
 
 def _earlier_top_up(idempotency_key: str, card: IdTag, amount: Decimal) -> LedgerEntry | None:
     earlier = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
     if earlier is not None and (earlier.card_id != card.pk or earlier.amount != Decimal(amount)):
-        raise RefusedMovement("This top-up request was already made for another card or amount; "
-                              "nothing was credited now. Start a new top-up.")
+        raise RefusedMovement(
+            "This top-up request was already made for another card or amount; "
+            "nothing was credited now. Start a new top-up."
+        )
     return earlier
 
 
@@ -127,7 +140,9 @@ def _check_can_top_up(card: IdTag) -> None:
     if card.status in (IdTag.Status.BLOCKED, IdTag.Status.LOST):
         raise RefusedMovement(f"Card {card.id_tag} is {card.status}: it cannot be topped up.")
     if not card.is_prepaid:
-        raise RefusedMovement(f"Card {card.id_tag} is a personal card: it charges for free and has no balance.")
+        raise RefusedMovement(
+            f"Card {card.id_tag} is a personal card: it charges for free and has no balance."
+        )
 
 
 @transaction.atomic
@@ -152,9 +167,18 @@ def refund(*, charge: SessionCharge, amount: Decimal, reason: str, by, source: s
     if amount <= 0 or amount != quantize_money(amount, charge.currency):
         raise RefusedMovement("A refund is a positive amount in the currency's minor unit.")
     if refunded + amount > charge.charged:
-        raise RefusedMovement(f"Only {charge.charged - refunded} {charge.currency} of this session is refundable.")
-    return charge.account.post(kind=Kind.REFUND, amount=amount, source=source, created_by=by, reason=reason,
-                               transaction_id=charge.transaction_id, card=charge.card)
+        raise RefusedMovement(
+            f"Only {charge.charged - refunded} {charge.currency} of this session is refundable."
+        )
+    return charge.account.post(
+        kind=Kind.REFUND,
+        amount=amount,
+        source=source,
+        created_by=by,
+        reason=reason,
+        transaction_id=charge.transaction_id,
+        card=charge.card,
+    )
 
 
 # Settling a finished session ---------------------------------------------------
@@ -198,9 +222,15 @@ def _settle(transaction_id: int) -> SessionCharge | None:
     price = _price(session, tariff, payer)
     charge = _record_charge(session, tariff, payer, price)
     if payer.wallet is not None and charge.charged:
-        payer.wallet.post(kind=Kind.SESSION_CHARGE, amount=-charge.charged, source=_source(session),
-                          card=payer.card, transaction=session, idempotency_key=f"session:{session.pk}",
-                          allow_negative=True)
+        payer.wallet.post(
+            kind=Kind.SESSION_CHARGE,
+            amount=-charge.charged,
+            source=_source(session),
+            card=payer.card,
+            transaction=session,
+            idempotency_key=f"session:{session.pk}",
+            allow_negative=True,
+        )
     return charge
 
 
@@ -218,8 +248,13 @@ def _price(session: Transaction, tariff: Tariff | None, payer: _Payer) -> pricin
         periods = []
     else:
         periods = list(tariff.periods.all())
-    return pricing.price_session(tariff=tariff, periods=periods, started_at=session.started_at,
-                                 stopped_at=session.stopped_at, readings=meter_readings(session))
+    return pricing.price_session(
+        tariff=tariff,
+        periods=periods,
+        started_at=session.started_at,
+        stopped_at=session.stopped_at,
+        readings=meter_readings(session),
+    )
 
 
 def _record_charge(session, tariff, payer: _Payer, price: pricing.Price) -> SessionCharge:
@@ -227,10 +262,21 @@ def _record_charge(session, tariff, payer: _Payer, price: pricing.Price) -> Sess
     overdraft = bool(tariff and tariff.allow_overdraft)
     charged = due if overdraft else min(due, max(payer.wallet.balance, ZERO) if payer.wallet else ZERO)
     return SessionCharge.objects.create(
-        transaction=session, card=payer.card, account=payer.wallet, tariff=tariff, currency=price.currency,
-        energy_wh=price.energy_wh, charging_seconds=price.charging_seconds, idle_seconds=price.idle_seconds,
-        net=price.net, tax=price.tax, total=price.total, charged=charged, uncollected=due - charged,
-        free=bool(payer.card and not payer.card.is_prepaid), breakdown=_json_lines(price),
+        transaction=session,
+        card=payer.card,
+        account=payer.wallet,
+        tariff=tariff,
+        currency=price.currency,
+        energy_wh=price.energy_wh,
+        charging_seconds=price.charging_seconds,
+        idle_seconds=price.idle_seconds,
+        net=price.net,
+        tax=price.tax,
+        total=price.total,
+        charged=charged,
+        uncollected=due - charged,
+        free=bool(payer.card and not payer.card.is_prepaid),
+        breakdown=_json_lines(price),
     )
 
 

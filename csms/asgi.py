@@ -12,12 +12,13 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from csms.proxies import ForwardedClient  # noqa: E402
-
 from stations.gateway.routing import websocket_urlpatterns  # noqa: E402
 
-application = ForwardedClient(ProtocolTypeRouter(
-    {
-        "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
-        "websocket": URLRouter(websocket_urlpatterns),
-    }
-))
+application = ForwardedClient(
+    ProtocolTypeRouter(
+        {
+            "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
+            "websocket": URLRouter(websocket_urlpatterns),
+        }
+    )
+)

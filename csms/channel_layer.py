@@ -29,6 +29,10 @@ class RedisChannelLayer(BaseRedisChannelLayer):
     def create_pool(self, index):
         host = dict(self.hosts[index])
         return BlockingConnectionPool.from_url(
-            host.pop("address"), max_connections=settings.REDIS_POOL_SIZE, timeout=settings.REDIS_POOL_TIMEOUT,
-            socket_timeout=self.brpop_timeout + 10, driver_info=DRIVER_INFO, **host,
+            host.pop("address"),
+            max_connections=settings.REDIS_POOL_SIZE,
+            timeout=settings.REDIS_POOL_TIMEOUT,
+            socket_timeout=self.brpop_timeout + 10,
+            driver_info=DRIVER_INFO,
+            **host,
         )

@@ -46,7 +46,9 @@ def _forwarded(scope: dict) -> dict:
     proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").strip().lower()
     if proto in ("http", "https"):
         secure = proto == "https"
-        scope["scheme"] = ("https" if secure else "http") if scope["type"] == "http" else ("wss" if secure else "ws")
+        scope["scheme"] = (
+            ("https" if secure else "http") if scope["type"] == "http" else ("wss" if secure else "ws")
+        )
     return scope
 
 

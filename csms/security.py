@@ -6,17 +6,19 @@ cannot run, and nothing is fetched from elsewhere. Django 5.2 has no CSP
 setting of its own (it arrives in 6.0).
 """
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",  # the dashboard's WebSocket is same-origin (ws: and wss: by 'self' in CSP 3)
-    "frame-ancestors 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "object-src 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",  # the dashboard's WebSocket is same-origin (ws: and wss: by 'self' in CSP 3)
+        "frame-ancestors 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "object-src 'none'",
+    ]
+)
 
 
 def content_security_policy(get_response):

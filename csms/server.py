@@ -22,16 +22,23 @@ def daphne_argv(host: str, port: int) -> list[str]:
     """The daphne command line serving HTTP and the OCPP WebSocket endpoint on host:port."""
     [endpoint] = build_endpoint_description_strings(host=host, port=port)
     return [
-        sys.executable, "-m", "daphne",
-        "--endpoint", f"{endpoint}:backlog={LISTEN_BACKLOG}",
+        sys.executable,
+        "-m",
+        "daphne",
+        "--endpoint",
+        f"{endpoint}:backlog={LISTEN_BACKLOG}",
         # daphne closes every WebSocket after 24 h by default; a charger must never be dropped for that.
-        "--websocket_timeout", "-1",
+        "--websocket_timeout",
+        "-1",
         # daphne drops a handshake not finished within 5 s by default. When a site's chargers all
         # come back at once, handshakes queue for longer than that: each dropped one came back
         # for another try, and the retries buried the server. Chargers themselves wait ~30 s.
-        "--websocket_connect_timeout", str(HANDSHAKE_TIMEOUT_S),
-        "--websocket-max-message-size", str(MAX_MESSAGE_BYTES),
-        "--websocket-max-frame-size", str(MAX_MESSAGE_BYTES),
+        "--websocket_connect_timeout",
+        str(HANDSHAKE_TIMEOUT_S),
+        "--websocket-max-message-size",
+        str(MAX_MESSAGE_BYTES),
+        "--websocket-max-frame-size",
+        str(MAX_MESSAGE_BYTES),
         # No --proxy-headers: daphne would take X-Forwarded-For from anyone (csms.proxies trusts known proxies).
         "csms.asgi:application",
     ]

@@ -24,8 +24,10 @@ def envbool(name: str, default: str) -> bool:
     """A switch; anything but the usual words stops the start, so a typo is never read as "off"."""
     value = os.getenv(name, default).strip().lower()
     if value not in TRUE_WORDS + FALSE_WORDS:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a switch: use one of {', '.join(TRUE_WORDS[:2])} "
-                                   f"or {', '.join(FALSE_WORDS[:2])}")
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a switch: use one of {', '.join(TRUE_WORDS[:2])} "
+            f"or {', '.join(FALSE_WORDS[:2])}"
+        )
     return value in TRUE_WORDS
 
 
@@ -42,7 +44,9 @@ def _env_number(name: str, default: str, kind, minimum, maximum):
     try:
         value = kind(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}"
+        ) from None
     if value != value or (minimum is not None and value < minimum):  # NaN, or below what makes sense
         raise ImproperlyConfigured(f"{name}={raw!r} must be a number of at least {minimum}")
     if maximum is not None and value > maximum:
@@ -170,7 +174,9 @@ def _database() -> dict:
     url = os.getenv("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'csms.sqlite3'}"
     # Channels closes connections older than CONN_MAX_AGE around every ORM call:
     # with 0, each OCPP frame would open a new PostgreSQL connection.
-    config = dj_database_url.parse(url, conn_max_age=envint("DB_CONN_MAX_AGE", "600", minimum=0), conn_health_checks=True)
+    config = dj_database_url.parse(
+        url, conn_max_age=envint("DB_CONN_MAX_AGE", "600", minimum=0), conn_health_checks=True
+    )
     if config["ENGINE"] == "django.db.backends.sqlite3":
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # WAL and IMMEDIATE transactions let the server and manage.py commands

@@ -5,9 +5,25 @@ from rfid.models import AuthorizationRefusal, IdTag
 
 @admin.register(IdTag)
 class IdTagAdmin(admin.ModelAdmin):
-    list_display = ("id_tag", "owner", "mode", "status", "expires_at", "account", "parent_id_tag", "created_at")
+    list_display = (
+        "id_tag",
+        "owner",
+        "mode",
+        "status",
+        "expires_at",
+        "account",
+        "parent_id_tag",
+        "created_at",
+    )
     list_filter = ("status", "mode")
-    search_fields = ("id_tag", "parent_id_tag", "owner__name", "owner__username", "owner__phone", "owner__email")
+    search_fields = (
+        "id_tag",
+        "parent_id_tag",
+        "owner__name",
+        "owner__username",
+        "owner__phone",
+        "owner__email",
+    )
     list_select_related = ("owner", "account")
     autocomplete_fields = ("owner",)
     # The wallet link and the replacement chain carry money; they change only through the desk services.

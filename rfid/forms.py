@@ -17,8 +17,12 @@ class SearchForm(forms.Form):
 
 class TopUpForm(forms.Form):
     amount = forms.DecimalField(min_value=0, max_value=MAX_TOP_UP, decimal_places=3, max_digits=12)
-    method = forms.ChoiceField(label="Payment method", choices=LedgerEntry.PaymentMethod.choices,
-                               widget=forms.RadioSelect, initial=LedgerEntry.PaymentMethod.CASH)
+    method = forms.ChoiceField(
+        label="Payment method",
+        choices=LedgerEntry.PaymentMethod.choices,
+        widget=forms.RadioSelect,
+        initial=LedgerEntry.PaymentMethod.CASH,
+    )
     # A fresh key per rendered form: submitting the same form twice credits once.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
@@ -61,10 +65,16 @@ class ReplaceForm(forms.Form):
 class NewCardForm(forms.Form):
     id_tag = NewIdTagField()
     mode = forms.ChoiceField(choices=IdTag.Mode.choices, initial=IdTag.Mode.PREPAID)
-    owner = forms.ModelChoiceField(queryset=get_user_model().objects.order_by("name", "username"),
-                                   required=False, help_text="Empty: an anonymous prepaid card")
-    expires_on = forms.DateField(required=False, help_text="Valid through this day (site time)",
-                                 widget=forms.DateInput(attrs={"type": "date"}))
+    owner = forms.ModelChoiceField(
+        queryset=get_user_model().objects.order_by("name", "username"),
+        required=False,
+        help_text="Empty: an anonymous prepaid card",
+    )
+    expires_on = forms.DateField(
+        required=False,
+        help_text="Valid through this day (site time)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     def clean_expires_on(self):
         day = self.cleaned_data["expires_on"]

@@ -47,7 +47,11 @@ class IdTag(models.Model):
         "billing.Account", on_delete=models.PROTECT, null=True, blank=True, related_name="cards"
     )
     replaces = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by",
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replaced_by",
         help_text="The lost card this one replaced: its wallet and history carry over",
     )
     status_reason = models.CharField(max_length=200, blank=True)
@@ -72,7 +76,9 @@ class IdTag(models.Model):
 
     @property
     def is_expired(self) -> bool:
-        return self.status == self.Status.EXPIRED or bool(self.expires_at and self.expires_at <= timezone.now())
+        return self.status == self.Status.EXPIRED or bool(
+            self.expires_at and self.expires_at <= timezone.now()
+        )
 
     @property
     def can_be_topped_up(self) -> bool:

@@ -39,8 +39,11 @@ def authorize(*, id_tag: str, charger=None, for_stop: bool = False) -> Authoriza
     decision = _decide(card, charger, for_stop)
     if not decision.accepted:
         AuthorizationRefusal.objects.create(
-            id_tag=normalise_id_tag(id_tag)[:MAX_ID_TAG_LENGTH], card=card, charger=charger,
-            status=decision.status, reason=decision.reason[:200],
+            id_tag=normalise_id_tag(id_tag)[:MAX_ID_TAG_LENGTH],
+            card=card,
+            charger=charger,
+            status=decision.status,
+            reason=decision.reason[:200],
         )
     return decision
 
@@ -53,7 +56,7 @@ def find_card_charging_or_not(id_tag: str) -> IdTag | None:
     starting sessions, building the query each time was half a server's CPU.
     """
     sql, params, probe_at = _card_lookup_sql()
-    return next(iter(IdTag.objects.raw(sql, [*params[:probe_at], id_tag, *params[probe_at + 1:]])), None)
+    return next(iter(IdTag.objects.raw(sql, [*params[:probe_at], id_tag, *params[probe_at + 1 :]])), None)
 
 
 _PROBE = "(probe idTag)"  # stands for the idTag while the query is compiled; never sent
@@ -101,10 +104,14 @@ def _balance_refusal(card: IdTag, tariff) -> Authorization | None:
     if balance >= minimum and (balance > 0 or not needs_something):
         return None
     currency = card.account.currency if card.account_id else billing_services.site_currency()
-    return Authorization("Blocked", card.expires_at, reason=(
-        f"insufficient balance: {format_money(balance, currency)}, "
-        f"the minimum to start is {format_money(minimum, currency)}"
-    ))
+    return Authorization(
+        "Blocked",
+        card.expires_at,
+        reason=(
+            f"insufficient balance: {format_money(balance, currency)}, "
+            f"the minimum to start is {format_money(minimum, currency)}"
+        ),
+    )
 
 
 def _charging_elsewhere(card: IdTag) -> bool:
@@ -118,8 +125,13 @@ def _charging_elsewhere(card: IdTag) -> bool:
 def local_list_decisions() -> list[tuple[str, Authorization]]:
     """Every card with the decision a charger's local list keeps for it (no session context)."""
     tariff = billing_services.tariff_for()
-    return [(card.id_tag, card_refusal(card, tariff) or Authorization("Accepted", card.expires_at, card.parent_id_tag))
-            for card in IdTag.objects.select_related("account").order_by("id_tag")]
+    return [
+        (
+            card.id_tag,
+            card_refusal(card, tariff) or Authorization("Accepted", card.expires_at, card.parent_id_tag),
+        )
+        for card in IdTag.objects.select_related("account").order_by("id_tag")
+    ]
 
 
 # The front desk's card work -------------------------------------------------
@@ -134,7 +146,9 @@ def check_new_id_tag(raw: str) -> str:
     if not id_tag:
         raise CardError("The idTag is empty.")
     if len(id_tag) > MAX_ID_TAG_LENGTH:
-        raise CardError(f"An idTag is at most {MAX_ID_TAG_LENGTH} characters (OCPP 1.6); {id_tag!r} has {len(id_tag)}.")
+        raise CardError(
+            f"An idTag is at most {MAX_ID_TAG_LENGTH} characters (OCPP 1.6); {id_tag!r} has {len(id_tag)}."
+        )
     if IdTag.objects.filter(id_tag=id_tag).exists():
         raise CardError(f"Card {id_tag} already exists.")
     return id_tag
@@ -142,8 +156,13 @@ def check_new_id_tag(raw: str) -> str:
 
 @transaction.atomic
 def issue_card(*, id_tag: str, mode: str, owner=None, expires_at=None, parent_id_tag: str = "") -> IdTag:
-    card = IdTag.objects.create(id_tag=check_new_id_tag(id_tag), mode=mode, owner=owner,
-                                expires_at=expires_at, parent_id_tag=parent_id_tag)
+    card = IdTag.objects.create(
+        id_tag=check_new_id_tag(id_tag),
+        mode=mode,
+        owner=owner,
+        expires_at=expires_at,
+        parent_id_tag=parent_id_tag,
+    )
     billing_services.wallet_for_card(card)
     return card
 
@@ -157,8 +176,15 @@ def replace_card(*, card: IdTag, new_id_tag: str, reason: str = "lost") -> IdTag
         raise CardError(f"Card {old.id_tag} was already replaced by {old.replaced_by.id_tag}.")
     wallet = billing_services.wallet_for_card(old)
     old.set_status(Status.LOST, f"replaced by {new_id_tag}: {reason}")
-    return IdTag.objects.create(id_tag=new_id_tag, owner=old.owner, mode=old.mode, account=wallet,
-                                expires_at=old.expires_at, parent_id_tag=old.parent_id_tag, replaces=old)
+    return IdTag.objects.create(
+        id_tag=new_id_tag,
+        owner=old.owner,
+        mode=old.mode,
+        account=wallet,
+        expires_at=old.expires_at,
+        parent_id_tag=old.parent_id_tag,
+        replaces=old,
+    )
 
 
 def find_cards(query: str):
@@ -166,9 +192,16 @@ def find_cards(query: str):
     query = query.strip()
     if not query:
         return IdTag.objects.none()
-    return IdTag.objects.select_related("owner", "account").filter(
-        Q(id_tag__icontains=normalise_id_tag(query)) | Q(owner__name__icontains=query)
-        | Q(owner__username__icontains=query) | Q(owner__phone__icontains=query)
-        | Q(owner__email__icontains=query) | Q(owner__first_name__icontains=query)
-        | Q(owner__last_name__icontains=query)
-    ).order_by("id_tag")[:50]
+    return (
+        IdTag.objects.select_related("owner", "account")
+        .filter(
+            Q(id_tag__icontains=normalise_id_tag(query))
+            | Q(owner__name__icontains=query)
+            | Q(owner__username__icontains=query)
+            | Q(owner__phone__icontains=query)
+            | Q(owner__email__icontains=query)
+            | Q(owner__first_name__icontains=query)
+            | Q(owner__last_name__icontains=query)
+        )
+        .order_by("id_tag")[:50]
+    )

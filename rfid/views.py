@@ -13,7 +13,9 @@ from rfid.models import IdTag, normalise_id_tag
 
 
 def _card(id_tag: str) -> IdTag:
-    return get_object_or_404(IdTag.objects.select_related("owner", "account"), id_tag=normalise_id_tag(id_tag))
+    return get_object_or_404(
+        IdTag.objects.select_related("owner", "account"), id_tag=normalise_id_tag(id_tag)
+    )
 
 
 @front_desk_required
@@ -27,10 +29,16 @@ def search(request):
 def card_detail(request, id_tag):
     card = _card(id_tag)
     tags = [c.id_tag for c in card.lineage()]
-    return render(request, "rfid/card_detail.html", {
-        "card": card, "entries": billing_services.statement(card.account),
-        "sessions": billing_services.consumption(tags), "refusals": card.refusals.all()[:10],
-    })
+    return render(
+        request,
+        "rfid/card_detail.html",
+        {
+            "card": card,
+            "entries": billing_services.statement(card.account),
+            "sessions": billing_services.consumption(tags),
+            "refusals": card.refusals.all()[:10],
+        },
+    )
 
 
 @front_desk_required
@@ -42,8 +50,12 @@ def card_topup(request, id_tag):
     if request.method == "POST" and form.is_valid():
         try:
             entry = billing_services.top_up(
-                card=card, amount=form.cleaned_data["amount"], method=form.cleaned_data["method"],
-                source="desk", by=request.user, idempotency_key=form.cleaned_data["idempotency_key"],
+                card=card,
+                amount=form.cleaned_data["amount"],
+                method=form.cleaned_data["method"],
+                source="desk",
+                by=request.user,
+                idempotency_key=form.cleaned_data["idempotency_key"],
             )
         except billing_services.RefusedMovement as refusal:
             form.add_error(None, str(refusal))
@@ -56,7 +68,8 @@ def card_topup(request, id_tag):
 def topup_receipt(request, entry_id):
     entry = get_object_or_404(
         LedgerEntry.objects.select_related("account", "card__owner", "created_by"),
-        pk=entry_id, kind=LedgerEntry.Kind.TOP_UP,
+        pk=entry_id,
+        kind=LedgerEntry.Kind.TOP_UP,
     )
     return render(request, "rfid/receipt.html", {"entry": entry})
 
@@ -80,12 +93,15 @@ def card_replace(request, id_tag):
     form = ReplaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            new = services.replace_card(card=card, new_id_tag=form.cleaned_data["new_id_tag"],
-                                        reason=form.cleaned_data["reason"])
+            new = services.replace_card(
+                card=card, new_id_tag=form.cleaned_data["new_id_tag"], reason=form.cleaned_data["reason"]
+            )
         except services.CardError as problem:
             form.add_error(None, str(problem))
         else:
-            messages.success(request, f"Card {new.id_tag} replaces {card.id_tag}, with its balance and history.")
+            messages.success(
+                request, f"Card {new.id_tag} replaces {card.id_tag}, with its balance and history."
+            )
             return redirect("desk:card", id_tag=new.id_tag)
     return render(request, "rfid/replace.html", {"card": card, "form": form})
 
@@ -97,7 +113,9 @@ def card_new(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         card = services.issue_card(
-            id_tag=data["id_tag"], mode=data["mode"], owner=data["owner"],
+            id_tag=data["id_tag"],
+            mode=data["mode"],
+            owner=data["owner"],
             expires_at=end_of_day(data["expires_on"]) if data["expires_on"] else None,
         )
         messages.success(request, f"Card {card.id_tag} issued.")

@@ -45,7 +45,14 @@ class SiteConfigurationAdmin(admin.ModelAdmin):
 class ConnectorInline(admin.TabularInline):
     model = Connector
     extra = 0
-    fields = readonly_fields = ("connector_id", "status", "error_code", "info", "vendor_error_code", "status_at")
+    fields = readonly_fields = (
+        "connector_id",
+        "status",
+        "error_code",
+        "info",
+        "vendor_error_code",
+        "status_at",
+    )
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
@@ -55,30 +62,89 @@ class ConnectorInline(admin.TabularInline):
 @admin.register(Charger)
 class ChargerAdmin(admin.ModelAdmin):
     list_display = (
-        "charge_point_id", "name", "approval", "online", "connected_since", "last_seen_at",
-        "vendor", "model", "firmware_version", "ocpp_version",
+        "charge_point_id",
+        "name",
+        "approval",
+        "online",
+        "connected_since",
+        "last_seen_at",
+        "vendor",
+        "model",
+        "firmware_version",
+        "ocpp_version",
     )
     list_filter = ("approval", "is_connected", "vendor", "ocpp_version")
-    search_fields = ("charge_point_id", "name", "serial_number", "charge_box_serial_number", "vendor", "model")
+    search_fields = (
+        "charge_point_id",
+        "name",
+        "serial_number",
+        "charge_box_serial_number",
+        "vendor",
+        "model",
+    )
     inlines = [ConnectorInline]
     actions = ["approve", "reject", "reset_soft", "clear_cache", "get_configuration", "trigger_status"]
     readonly_fields = (
-        "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
-        "meter_type", "meter_serial_number", "ocpp_version", "is_connected", "connected_since",
-        "disconnected_at", "last_seen_at", "last_boot_at", "last_heartbeat_at", "remote_address",
-        "firmware_status", "firmware_status_at", "diagnostics_status", "diagnostics_status_at", "created_at",
+        "vendor",
+        "model",
+        "serial_number",
+        "charge_box_serial_number",
+        "firmware_version",
+        "iccid",
+        "imsi",
+        "meter_type",
+        "meter_serial_number",
+        "ocpp_version",
+        "is_connected",
+        "connected_since",
+        "disconnected_at",
+        "last_seen_at",
+        "last_boot_at",
+        "last_heartbeat_at",
+        "remote_address",
+        "firmware_status",
+        "firmware_status_at",
+        "diagnostics_status",
+        "diagnostics_status_at",
+        "created_at",
     )
     fieldsets = (
         (None, {"fields": ("charge_point_id", "name", "approval", "new_password", "clear_password")}),
-        ("Connection", {"fields": (
-            "is_connected", "connected_since", "disconnected_at", "last_seen_at", "last_boot_at",
-            "last_heartbeat_at", "remote_address", "ocpp_version",
-        )}),
-        ("Reported by the charger", {"fields": (
-            "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version",
-            "iccid", "imsi", "meter_type", "meter_serial_number",
-            "firmware_status", "firmware_status_at", "diagnostics_status", "diagnostics_status_at",
-        )}),
+        (
+            "Connection",
+            {
+                "fields": (
+                    "is_connected",
+                    "connected_since",
+                    "disconnected_at",
+                    "last_seen_at",
+                    "last_boot_at",
+                    "last_heartbeat_at",
+                    "remote_address",
+                    "ocpp_version",
+                )
+            },
+        ),
+        (
+            "Reported by the charger",
+            {
+                "fields": (
+                    "vendor",
+                    "model",
+                    "serial_number",
+                    "charge_box_serial_number",
+                    "firmware_version",
+                    "iccid",
+                    "imsi",
+                    "meter_type",
+                    "meter_serial_number",
+                    "firmware_status",
+                    "firmware_status_at",
+                    "diagnostics_status",
+                    "diagnostics_status_at",
+                )
+            },
+        ),
     )
 
     def lookup_allowed(self, lookup, value, request=None):
@@ -97,12 +163,16 @@ class ChargerAdmin(admin.ModelAdmin):
     def online(self, charger):
         return charger.is_connected
 
-    @admin.action(description="Approve selected chargers (Accepted at their next boot)", permissions=["change"])
+    @admin.action(
+        description="Approve selected chargers (Accepted at their next boot)", permissions=["change"]
+    )
     def approve(self, request, queryset):
         count = queryset.update(approval=Charger.Approval.ACCEPTED)
         self.message_user(request, f"{count} charger(s) approved.", messages.SUCCESS)
 
-    @admin.action(description="Reject selected chargers (refused at their next connection)", permissions=["change"])
+    @admin.action(
+        description="Reject selected chargers (refused at their next connection)", permissions=["change"]
+    )
     def reject(self, request, queryset):
         count = queryset.update(approval=Charger.Approval.REJECTED)
         self.message_user(request, f"{count} charger(s) rejected.", messages.WARNING)
@@ -129,8 +199,13 @@ class ChargerAdmin(admin.ModelAdmin):
     def _send_to_each(self, request, queryset, action, payload):
         """One command per charger, one after the other; offline chargers answer at once."""
         for charger in queryset:
-            command = commands.send(charger=charger, action=action, payload=payload, user=request.user,
-                                    source=Command.Source.ADMIN)
+            command = commands.send(
+                charger=charger,
+                action=action,
+                payload=payload,
+                user=request.user,
+                source=Command.Source.ADMIN,
+            )
             level = messages.SUCCESS if command.status == Command.Status.ACCEPTED else messages.WARNING
             self.message_user(request, f"{charger.charge_point_id}: {action} {command.outcome_text}", level)
 
@@ -165,8 +240,15 @@ class MeterValueInline(admin.TabularInline):
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
     list_display = (
-        "id", "charger", "connector_id", "id_tag", "id_tag_status", "started_at", "stopped_at",
-        "energy_kwh", "stop_reason",
+        "id",
+        "charger",
+        "connector_id",
+        "id_tag",
+        "id_tag_status",
+        "started_at",
+        "stopped_at",
+        "energy_kwh",
+        "stop_reason",
     )
     list_filter = ("id_tag_status", "stop_reason", ("stopped_at", admin.EmptyFieldListFilter))
     search_fields = ("=id", "id_tag", "charger__charge_point_id")
@@ -181,7 +263,17 @@ class TransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(MeterValue)
 class MeterValueAdmin(ReadOnlyAdmin):
-    list_display = ("timestamp", "charger", "connector_id", "transaction_id", "measurand", "phase", "value", "unit", "context")
+    list_display = (
+        "timestamp",
+        "charger",
+        "connector_id",
+        "transaction_id",
+        "measurand",
+        "phase",
+        "value",
+        "unit",
+        "context",
+    )
     list_filter = ("measurand", "context", "location")
     search_fields = ("charger__charge_point_id", "=transaction__id")
     list_select_related = ("charger",)
@@ -209,7 +301,15 @@ class ConnectionAttemptAdmin(ReadOnlyAdmin):
 
 @admin.register(MessageLog)
 class MessageLogAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "charge_point_id", "direction", "message_type", "action", "message_id", "short_payload")
+    list_display = (
+        "created_at",
+        "charge_point_id",
+        "direction",
+        "message_type",
+        "action",
+        "message_id",
+        "short_payload",
+    )
     list_filter = ("direction", "message_type", "action")
     search_fields = ("=charge_point_id", "=message_id", "payload")
     date_hierarchy = "created_at"

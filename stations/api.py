@@ -18,7 +18,9 @@ class CanOperateChargers(BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        return bool(user and user.is_authenticated and user.is_staff and user.has_perm("stations.operate_charger"))
+        return bool(
+            user and user.is_authenticated and user.is_staff and user.has_perm("stations.operate_charger")
+        )
 
 
 class CommandOutputSerializer(serializers.Serializer):
@@ -65,8 +67,9 @@ class ChargerCommandsApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            command = commands.send(charger=charger, user=request.user, source=Command.Source.API,
-                                    **serializer.validated_data)
+            command = commands.send(
+                charger=charger, user=request.user, source=Command.Source.API, **serializer.validated_data
+            )
         except commands.CommandRefused as refused:
             raise ValidationError(_refusal_detail(refused.errors))
         return Response(self.OutputSerializer(command).data, status=status.HTTP_201_CREATED)

@@ -30,10 +30,25 @@ from stations.outcomes import Outcome
 
 # Every CSMS→charger operation of OCPP 1.6 (core and the optional profiles) we send.
 ACTIONS = (
-    "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "ChangeAvailability",
-    "GetConfiguration", "ChangeConfiguration", "ClearCache", "TriggerMessage", "UpdateFirmware",
-    "GetDiagnostics", "SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule",
-    "SendLocalList", "GetLocalListVersion", "ReserveNow", "CancelReservation", "DataTransfer",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "Reset",
+    "UnlockConnector",
+    "ChangeAvailability",
+    "GetConfiguration",
+    "ChangeConfiguration",
+    "ClearCache",
+    "TriggerMessage",
+    "UpdateFirmware",
+    "GetDiagnostics",
+    "SetChargingProfile",
+    "ClearChargingProfile",
+    "GetCompositeSchedule",
+    "SendLocalList",
+    "GetLocalListVersion",
+    "ReserveNow",
+    "CancelReservation",
+    "DataTransfer",
 )
 
 
@@ -49,8 +64,15 @@ class CommandRefused(ValueError):
         self.errors = errors
 
 
-def send(*, charger: Charger, action: str, payload: dict, user=None, source: str = Command.Source.API,
-         timeout: float | None = None) -> Command:
+def send(
+    *,
+    charger: Charger,
+    action: str,
+    payload: dict,
+    user=None,
+    source: str = Command.Source.API,
+    timeout: float | None = None,
+) -> Command:
     """Send one command and wait for its outcome; returns the stored Command.
 
     Raises CommandRefused before anything is recorded when the request is not valid OCPP.
@@ -92,12 +114,17 @@ def record(*, charger: Charger, action: str, payload: dict, user=None, source: s
     """The pending Command row (and, for ReserveNow, the Reservation it asks for)."""
     if action == "ReserveNow":
         reservation = Reservation.objects.create(
-            charger=charger, connector_id=payload["connectorId"], id_tag=payload["idTag"],
-            parent_id_tag=payload.get("parentIdTag", ""), expires_at=parse_timestamp(payload["expiryDate"]),
+            charger=charger,
+            connector_id=payload["connectorId"],
+            id_tag=payload["idTag"],
+            parent_id_tag=payload.get("parentIdTag", ""),
+            expires_at=parse_timestamp(payload["expiryDate"]),
             requested_by=user,
         )
         payload = {**payload, "reservationId": reservation.pk}
-    return Command.objects.create(charger=charger, action=action, payload=payload, requested_by=user, source=source)
+    return Command.objects.create(
+        charger=charger, action=action, payload=payload, requested_by=user, source=source
+    )
 
 
 async def _deliver(command: Command, socket: tuple[str, str], timeout: float) -> Outcome | None:
@@ -107,15 +134,25 @@ async def _deliver(command: Command, socket: tuple[str, str], timeout: float) ->
     """
     layer = get_channel_layer()
     reply_to = await layer.new_channel()
-    delivered = await mailbox.post(*socket, {
-        "type": "ocpp.command", "command_id": command.pk, "reply_to": reply_to, "timeout": timeout,
-    })
+    delivered = await mailbox.post(
+        *socket,
+        {
+            "type": "ocpp.command",
+            "command_id": command.pk,
+            "reply_to": reply_to,
+            "timeout": timeout,
+        },
+    )
     if not delivered:
-        return Outcome.offline("the server process that held the charger's socket is gone (its mailbox is full)")
+        return Outcome.offline(
+            "the server process that held the charger's socket is gone (its mailbox is full)"
+        )
     ack_seconds = settings.OCPP_COMMAND_ACK_SECONDS
     if await _receive(layer, reply_to, ack_seconds) is None:
         # is_connected said yes, but no process holds the socket (e.g. it crashed).
-        return Outcome.offline(f"no server process holds the charger's socket (no reply in {ack_seconds:g} s)")
+        return Outcome.offline(
+            f"no server process holds the charger's socket (no reply in {ack_seconds:g} s)"
+        )
     # The consumer's own deadline is `timeout`; the margin covers its bookkeeping.
     if await _receive(layer, reply_to, timeout + ack_seconds) is None:
         return Outcome.timed_out(timeout)
@@ -125,5 +162,5 @@ async def _deliver(command: Command, socket: tuple[str, str], timeout: float) ->
 async def _receive(layer, channel: str, seconds: float) -> dict | None:
     try:
         return await asyncio.wait_for(layer.receive(channel), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None

@@ -12,11 +12,14 @@ class ChargerAdminForm(forms.ModelForm):
     """Staff type a charger's password once; only its hash is stored."""
 
     new_password = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="HTTP Basic password the charger must present: 16 to 40 random characters, as OCPP "
-                  "recommends. Leave empty to keep the current one.",
+        "recommends. Leave empty to keep the current one.",
     )
-    clear_password = forms.BooleanField(required=False, help_text="Let the charger connect without a password.")
+    clear_password = forms.BooleanField(
+        required=False, help_text="Let the charger connect without a password."
+    )
 
     class Meta:
         model = Charger
@@ -57,7 +60,9 @@ class RemoteStartForm(OperationForm):
     action, title, button = "RemoteStartTransaction", "Start charging", "Start"
     connector = connector_field()
     id_tag = forms.CharField(max_length=20, label="idTag")
-    limit = forms.DecimalField(required=False, min_value=0, decimal_places=3, help_text="Optional limit for this session")
+    limit = forms.DecimalField(
+        required=False, min_value=0, decimal_places=3, help_text="Optional limit for this session"
+    )
     unit = forms.ChoiceField(choices=LIMIT_UNITS, initial="kW")
 
     def payload(self, charger):
@@ -125,13 +130,22 @@ class ClearCacheForm(OperationForm):
 
 class TriggerForm(OperationForm):
     action, title, button = "TriggerMessage", "Ask for a message", "Trigger"
-    MESSAGES = ["StatusNotification", "Heartbeat", "BootNotification", "MeterValues",
-                "FirmwareStatusNotification", "DiagnosticsStatusNotification"]
+    MESSAGES = [
+        "StatusNotification",
+        "Heartbeat",
+        "BootNotification",
+        "MeterValues",
+        "FirmwareStatusNotification",
+        "DiagnosticsStatusNotification",
+    ]
     message = forms.ChoiceField(choices=[(m, m) for m in MESSAGES])
     connector = forms.IntegerField(min_value=0, required=False, label="Connector", help_text="Optional")
 
     def payload(self, charger):
-        return {"requestedMessage": self.cleaned_data["message"], "connectorId": self.cleaned_data["connector"]}
+        return {
+            "requestedMessage": self.cleaned_data["message"],
+            "connectorId": self.cleaned_data["connector"],
+        }
 
 
 class UpdateFirmwareForm(OperationForm):
@@ -142,8 +156,11 @@ class UpdateFirmwareForm(OperationForm):
 
     def payload(self, charger):
         data = self.cleaned_data
-        return {"location": data["location"], "retrieveDate": utc_iso(data["retrieve_at"] or timezone.now()),
-                "retries": data["retries"]}
+        return {
+            "location": data["location"],
+            "retrieveDate": utc_iso(data["retrieve_at"] or timezone.now()),
+            "retries": data["retries"],
+        }
 
 
 class GetDiagnosticsForm(OperationForm):
@@ -154,8 +171,11 @@ class GetDiagnosticsForm(OperationForm):
 
     def payload(self, charger):
         data = self.cleaned_data
-        return {"location": data["location"], "startTime": data["start"] and utc_iso(data["start"]),
-                "stopTime": data["stop"] and utc_iso(data["stop"])}
+        return {
+            "location": data["location"],
+            "startTime": data["start"] and utc_iso(data["start"]),
+            "stopTime": data["stop"] and utc_iso(data["stop"]),
+        }
 
 
 class PowerLimitForm(OperationForm):
@@ -166,7 +186,9 @@ class PowerLimitForm(OperationForm):
 
     def payload(self, charger):
         data = self.cleaned_data
-        return payloads.power_limit_payload(connector_id=data["connector"], limit=data["limit"], unit=data["unit"])
+        return payloads.power_limit_payload(
+            connector_id=data["connector"], limit=data["limit"], unit=data["unit"]
+        )
 
 
 class ClearLimitForm(OperationForm):
@@ -225,16 +247,32 @@ class DataTransferForm(OperationForm):
 
     def payload(self, charger):
         data = self.cleaned_data
-        return {"vendorId": data["vendor_id"], "messageId": data["message_id"] or None, "data": data["data"] or None}
+        return {
+            "vendorId": data["vendor_id"],
+            "messageId": data["message_id"] or None,
+            "data": data["data"] or None,
+        }
 
 
 # The URL slug of each operation, in the order the page shows them.
 OPERATIONS: dict[str, type[OperationForm]] = {
-    "remote-start": RemoteStartForm, "remote-stop": RemoteStopForm, "limit": PowerLimitForm,
-    "clear-limit": ClearLimitForm, "composite-schedule": CompositeScheduleForm, "reset": ResetForm,
-    "unlock": UnlockForm, "availability": AvailabilityForm, "get-configuration": GetConfigurationForm,
-    "change-configuration": ChangeConfigurationForm, "clear-cache": ClearCacheForm, "trigger": TriggerForm,
-    "update-firmware": UpdateFirmwareForm, "get-diagnostics": GetDiagnosticsForm,
-    "send-local-list": SendLocalListForm, "local-list-version": LocalListVersionForm,
-    "reserve": ReserveForm, "cancel-reservation": CancelReservationForm, "data-transfer": DataTransferForm,
+    "remote-start": RemoteStartForm,
+    "remote-stop": RemoteStopForm,
+    "limit": PowerLimitForm,
+    "clear-limit": ClearLimitForm,
+    "composite-schedule": CompositeScheduleForm,
+    "reset": ResetForm,
+    "unlock": UnlockForm,
+    "availability": AvailabilityForm,
+    "get-configuration": GetConfigurationForm,
+    "change-configuration": ChangeConfigurationForm,
+    "clear-cache": ClearCacheForm,
+    "trigger": TriggerForm,
+    "update-firmware": UpdateFirmwareForm,
+    "get-diagnostics": GetDiagnosticsForm,
+    "send-local-list": SendLocalListForm,
+    "local-list-version": LocalListVersionForm,
+    "reserve": ReserveForm,
+    "cancel-reservation": CancelReservationForm,
+    "data-transfer": DataTransferForm,
 }

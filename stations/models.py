@@ -9,7 +9,6 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import models, transaction
 from django.utils import timezone
 
-
 logger = logging.getLogger(__name__)
 
 # OCPP identities are at most 48 characters (OCPP 2.0.1 identifierString).
@@ -24,6 +23,7 @@ CHARGER_KEY_LENGTH = 16  # OCPP 2.0.1 BasicAuthPassword: 16 to 40 characters (1.
 def charger_hasher(raw_password: str) -> str:
     """A key as long as OCPP asks needs no slow hash; a shorter password keeps a slower one."""
     return CHARGER_KEY_HASHER if len(raw_password) >= CHARGER_KEY_LENGTH else CHARGER_HASHER
+
 
 # Passwords this process has verified against a stored hash. A site's chargers
 # dropping off together (power, network) come back with the same passwords
@@ -134,7 +134,9 @@ class Charger(models.Model):
         site. Another field read on the copy is loaded on first use, in the
         thread that reads it; on the event loop that is an error, not a hidden query.
         """
-        return Charger.from_db(self._state.db, self.SOCKET_FIELDS, [getattr(self, f) for f in self.SOCKET_FIELDS])
+        return Charger.from_db(
+            self._state.db, self.SOCKET_FIELDS, [getattr(self, f) for f in self.SOCKET_FIELDS]
+        )
 
     @property
     def is_silent(self) -> bool:
@@ -149,7 +151,9 @@ class Charger(models.Model):
         return (timezone.now() - self.last_seen_at).total_seconds() > allowed
 
     def set_password(self, raw_password: str | None) -> None:
-        self.password = make_password(raw_password, hasher=charger_hasher(raw_password)) if raw_password else ""
+        self.password = (
+            make_password(raw_password, hasher=charger_hasher(raw_password)) if raw_password else ""
+        )
 
     def check_password(self, raw_password: str | None) -> bool:
         """Whether the presented password is right; an older, slower hash is upgraded on success."""
@@ -169,7 +173,9 @@ class Charger(models.Model):
             _remember_verified(self.password, raw_password)
         return verified
 
-    def mark_connected(self, *, connection_id: str, channel_name: str, ocpp_version: str, remote_address: str) -> None:
+    def mark_connected(
+        self, *, connection_id: str, channel_name: str, ocpp_version: str, remote_address: str
+    ) -> None:
         now = timezone.now()
         Charger.objects.filter(pk=self.pk).update(
             is_connected=True,
@@ -276,7 +282,9 @@ class Transaction(models.Model):
         ]
         indexes = [
             models.Index(fields=["id_tag", "-started_at"], name="transaction_id_tag"),
-            models.Index(fields=["id_tag"], condition=models.Q(stopped_at__isnull=True), name="transaction_open_id_tag"),
+            models.Index(
+                fields=["id_tag"], condition=models.Q(stopped_at__isnull=True), name="transaction_open_id_tag"
+            ),
         ]
 
     def __str__(self):
@@ -300,8 +308,11 @@ class Transaction(models.Model):
         exactly one of two concurrent stops through.
         """
         updated = Transaction.objects.filter(pk=self.pk, stopped_at__isnull=True).update(
-            meter_stop=meter_stop, stopped_at=stopped_at, stop_reason=reason,
-            stop_id_tag=id_tag, transaction_data=data,
+            meter_stop=meter_stop,
+            stopped_at=stopped_at,
+            stop_reason=reason,
+            stop_id_tag=id_tag,
+            transaction_data=data,
         )
         if updated:
             self.refresh_from_db()
@@ -310,8 +321,11 @@ class Transaction(models.Model):
     def energy_register_samples(self):
         """The session's numeric Wh-register samples strictly inside it, in order: what pricing reads."""
         return self.meter_values.filter(
-            measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False,
-            timestamp__gt=self.started_at, timestamp__lt=self.stopped_at,
+            measurand=ENERGY_REGISTER,
+            phase="",
+            numeric_value__isnull=False,
+            timestamp__gt=self.started_at,
+            timestamp__lt=self.stopped_at,
         ).order_by("timestamp", "id")
 
 
@@ -414,7 +428,15 @@ class MessageLog(models.Model):
     """Every OCPP-J frame in and out, per charger."""
 
     # A frame's row as plain values, in this order (the write-behind keeps no instance per frame).
-    VALUE_FIELDS = ("charge_point_id", "direction", "message_type", "message_id", "action", "payload", "created_at")
+    VALUE_FIELDS = (
+        "charge_point_id",
+        "direction",
+        "message_type",
+        "message_id",
+        "action",
+        "payload",
+        "created_at",
+    )
 
     class Direction(models.TextChoices):
         IN = "in", "charger → CSMS"
@@ -462,8 +484,12 @@ class RefusedRecord(models.Model):
         charge_point_id = str(values.get("charge_point_id") or values.get("charger") or "")
         text = storable_text(json.dumps(values, default=str, ensure_ascii=False))
         logger.warning("refused %s of %r: %s", kind, charge_point_id, error)
-        cls.objects.create(kind=kind, charge_point_id=storable_text(charge_point_id)[:MAX_CHARGE_POINT_ID_LENGTH],
-                           row=text[:20_000], error=storable_text(f"{type(error).__name__}: {error}")[:2_000])
+        cls.objects.create(
+            kind=kind,
+            charge_point_id=storable_text(charge_point_id)[:MAX_CHARGE_POINT_ID_LENGTH],
+            row=text[:20_000],
+            error=storable_text(f"{type(error).__name__}: {error}")[:2_000],
+        )
 
 
 def _values_of(row) -> dict:
@@ -471,8 +497,9 @@ def _values_of(row) -> dict:
     if isinstance(row, models.Model):
         values = {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
         if isinstance(row, (MeterValue, StatusNotification)):
-            values["charger"] = Charger.objects.filter(pk=row.charger_id).values_list(
-                "charge_point_id", flat=True).first()
+            values["charger"] = (
+                Charger.objects.filter(pk=row.charger_id).values_list("charge_point_id", flat=True).first()
+            )
         return values
     if isinstance(row, tuple) and len(row) == len(MessageLog.VALUE_FIELDS):
         return dict(zip(MessageLog.VALUE_FIELDS, row))
@@ -558,9 +585,11 @@ class Command(models.Model):
         may reach its old socket and, resent, its new one; only the first to
         claim sends it. It also skips a command the requester already gave up on.
         """
-        return bool(Command.objects.filter(pk=self.pk, status=self.Status.PENDING, handled_by="").update(
-            handled_by=connection_id
-        ))
+        return bool(
+            Command.objects.filter(pk=self.pk, status=self.Status.PENDING, handled_by="").update(
+                handled_by=connection_id
+            )
+        )
 
     def finish(self, *, status: str, **fields) -> bool:
         """Close a pending command; False when something else closed it first.
@@ -569,7 +598,9 @@ class Command(models.Model):
         stored `timeout` (or `offline`) must not overwrite it.
         """
         fields.setdefault("answered_at", timezone.now())
-        updated = Command.objects.filter(pk=self.pk, status=self.Status.PENDING).update(status=status, **fields)
+        updated = Command.objects.filter(pk=self.pk, status=self.Status.PENDING).update(
+            status=status, **fields
+        )
         self.refresh_from_db()
         return bool(updated)
 
@@ -607,10 +638,14 @@ class ReservationQuerySet(models.QuerySet):
         """
         at = at or timezone.now()
         # EXPIRED too: a start dated before the expiry may arrive (queued offline) after the expiry task ran.
-        return bool(self.filter(
-            pk=reservation_id, charger=charger, status__in=[Reservation.Status.ACTIVE, Reservation.Status.EXPIRED],
-            expires_at__gt=at,
-        ).update(status=Reservation.Status.USED, updated_at=timezone.now()))
+        return bool(
+            self.filter(
+                pk=reservation_id,
+                charger=charger,
+                status__in=[Reservation.Status.ACTIVE, Reservation.Status.EXPIRED],
+                expires_at__gt=at,
+            ).update(status=Reservation.Status.USED, updated_at=timezone.now())
+        )
 
 
 class Reservation(models.Model):

@@ -13,7 +13,8 @@ from decimal import Decimal
 from ocpp.messages import MessageType, get_validator
 
 DECIMAL_MESSAGES = {
-    (MessageType.Call, "SetChargingProfile"), (MessageType.Call, "RemoteStartTransaction"),
+    (MessageType.Call, "SetChargingProfile"),
+    (MessageType.Call, "RemoteStartTransaction"),
     (MessageType.CallResult, "GetCompositeSchedule"),
 }
 
@@ -26,7 +27,9 @@ def uses_decimals(message_type_id: int, action: str, ocpp_version: str) -> bool:
 def call_schema_errors(action: str, payload, ocpp_version: str = "1.6") -> dict[str, str]:
     """The fields of a CALL payload the official schema rejects, by path, as the library would."""
     decimals = uses_decimals(MessageType.Call, action, ocpp_version)
-    validator = get_validator(MessageType.Call, action, ocpp_version, parse_float=Decimal if decimals else float)
+    validator = get_validator(
+        MessageType.Call, action, ocpp_version, parse_float=Decimal if decimals else float
+    )
     if decimals:
         payload = _with_decimals(payload)
     return {_field_path(error): error.message for error in validator.iter_errors(payload)}

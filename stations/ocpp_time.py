@@ -36,7 +36,9 @@ def parse_timestamp(value: str) -> datetime:
         moment = None
     if moment is None or not EARLIEST <= moment < LATEST:
         raise PropertyConstraintViolationError(
-            description=f"'{value}' is outside {EARLIEST.year} to {LATEST.year - 1}", details={"timestamp": value})
+            description=f"'{value}' is outside {EARLIEST.year} to {LATEST.year - 1}",
+            details={"timestamp": value},
+        )
     return moment
 
 

@@ -32,12 +32,19 @@ class Outcome:
 
     @classmethod
     def call_error(cls, code: str, description: str, details, sent_at=None) -> "Outcome":
-        return cls(Command.Status.ERROR, response={"errorDetails": details} if details else None,
-                   error_code=code, error_description=description, sent_at=sent_at)
+        return cls(
+            Command.Status.ERROR,
+            response={"errorDetails": details} if details else None,
+            error_code=code,
+            error_description=description,
+            sent_at=sent_at,
+        )
 
     @classmethod
     def timed_out(cls, seconds: float, sent_at=None) -> "Outcome":
-        return cls(Command.Status.TIMEOUT, error_description=f"no answer within {seconds:g} s", sent_at=sent_at)
+        return cls(
+            Command.Status.TIMEOUT, error_description=f"no answer within {seconds:g} s", sent_at=sent_at
+        )
 
     @classmethod
     def offline(cls, reason: str, sent_at=None) -> "Outcome":
@@ -59,8 +66,11 @@ def settle(*, command: Command, outcome: Outcome) -> bool:
     One transaction: a command is never recorded as accepted without its effect
     (the configuration kept, the reservation made active).
     """
-    fields = {"response": outcome.response, "error_code": outcome.error_code,
-              "error_description": outcome.error_description}
+    fields = {
+        "response": outcome.response,
+        "error_code": outcome.error_code,
+        "error_description": outcome.error_description,
+    }
     if outcome.sent_at:
         fields["sent_at"] = outcome.sent_at
     if not command.finish(status=outcome.status, **fields):
@@ -71,8 +81,9 @@ def settle(*, command: Command, outcome: Outcome) -> bool:
 
 def _after_get_configuration(command: Command) -> None:
     if command.status == Command.Status.ACCEPTED:
-        store_configuration(charger=command.charger, response=command.response,
-                            complete=not command.payload.get("key"))
+        store_configuration(
+            charger=command.charger, response=command.response, complete=not command.payload.get("key")
+        )
 
 
 def _after_change_configuration(command: Command) -> None:
@@ -112,7 +123,8 @@ def store_configuration(*, charger: Charger, response: dict, complete: bool) -> 
     entries = response.get("configurationKey") or []
     for entry in entries:
         ChargerConfigurationKey.objects.update_or_create(
-            charger=charger, key=entry["key"],
+            charger=charger,
+            key=entry["key"],
             defaults={"value": entry.get("value", ""), "readonly": entry.get("readonly", False)},
         )
     if complete:

@@ -29,14 +29,19 @@ def id_tag_info(decision: Authorization) -> dict:
 
 def local_authorization_list() -> list[dict]:
     """SendLocalList `localAuthorizationList` entries: every card, decided as at a charger."""
-    return [{"idTag": id_tag, "idTagInfo": id_tag_info(decision)}
-            for id_tag, decision in rfid_services.local_list_decisions()]
+    return [
+        {"idTag": id_tag, "idTagInfo": id_tag_info(decision)}
+        for id_tag, decision in rfid_services.local_list_decisions()
+    ]
 
 
 def local_list_payload(*, charger: Charger) -> dict:
     """A full SendLocalList of every card, with the next list version for this charger."""
-    return {"listVersion": next_local_list_version(charger), "updateType": "Full",
-            "localAuthorizationList": local_authorization_list()}
+    return {
+        "listVersion": next_local_list_version(charger),
+        "updateType": "Full",
+        "localAuthorizationList": local_authorization_list(),
+    }
 
 
 def next_local_list_version(charger: Charger) -> int:
@@ -49,11 +54,16 @@ def next_local_list_version(charger: Charger) -> int:
 def power_limit_payload(*, connector_id: int, limit: Decimal, unit: str) -> dict:
     """SetChargingProfile limiting a connector (0: the whole charger) to `limit` kW or A."""
     purpose = "ChargePointMaxProfile" if connector_id == 0 else "TxDefaultProfile"
-    return {"connectorId": connector_id, "csChargingProfiles": {
-        "chargingProfileId": LIMIT_PROFILE_ID_BASE + connector_id, "stackLevel": 0,
-        "chargingProfilePurpose": purpose, "chargingProfileKind": "Absolute",
-        "chargingSchedule": limit_schedule(limit=limit, unit=unit),
-    }}
+    return {
+        "connectorId": connector_id,
+        "csChargingProfiles": {
+            "chargingProfileId": LIMIT_PROFILE_ID_BASE + connector_id,
+            "stackLevel": 0,
+            "chargingProfilePurpose": purpose,
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": limit_schedule(limit=limit, unit=unit),
+        },
+    }
 
 
 def limit_schedule(*, limit: Decimal, unit: str) -> dict:
@@ -70,8 +80,13 @@ def limit_schedule(*, limit: Decimal, unit: str) -> dict:
 
 def remote_start_profile(*, limit: Decimal, unit: str) -> dict:
     """The optional chargingProfile of a RemoteStartTransaction: a TxProfile, as 1.6 requires there."""
-    return {"chargingProfileId": LIMIT_PROFILE_ID_BASE - 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
-            "chargingProfileKind": "Relative", "chargingSchedule": limit_schedule(limit=limit, unit=unit)}
+    return {
+        "chargingProfileId": LIMIT_PROFILE_ID_BASE - 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": limit_schedule(limit=limit, unit=unit),
+    }
 
 
 def clear_power_limit_payload(*, connector_id: int) -> dict:

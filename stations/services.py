@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import services as billing_services
+from csms.throttle import FailureWindow
 from rfid import services as rfid_services
 from rfid.models import normalise_id_tag
 from rfid.services import Authorization
-from csms.throttle import FailureWindow
 from stations.models import (
     MAX_CHARGE_POINT_ID_LENGTH,
     Charger,
@@ -52,13 +52,19 @@ def choose_subprotocol(offered: list[str]) -> str | None:
 
 
 def ocpp_version(offered: list[str]) -> str:
-    """"1.6" for the subprotocol "ocpp1.6" we chose."""
+    """ "1.6" for the subprotocol "ocpp1.6" we chose."""
     return (choose_subprotocol(offered) or "").removeprefix("ocpp")
 
 
 def admit_charger(
-    *, charge_point_id: str, username: str | None, password: str | None, remote_address: str,
-    offered: list[str], connection_id: str, channel_name: str,
+    *,
+    charge_point_id: str,
+    username: str | None,
+    password: str | None,
+    remote_address: str,
+    offered: list[str],
+    connection_id: str,
+    channel_name: str,
 ) -> Admission:
     """Decide at the handshake whether this charger may connect; if so, make this socket its live one.
 
@@ -68,21 +74,28 @@ def admit_charger(
     """
     admission = _decide_admission(charge_point_id, username, password, offered, remote_address)
     attempt = ConnectionAttempt(
-        charge_point_id=storable_text(charge_point_id)[:255], remote_address=remote_address[:64],
-        subprotocols=",".join(offered)[:100], outcome=admission.outcome,
+        charge_point_id=storable_text(charge_point_id)[:255],
+        remote_address=remote_address[:64],
+        subprotocols=",".join(offered)[:100],
+        outcome=admission.outcome,
     )
     if not admission.admitted:
         logger.warning("refused charger %r from %s: %s", charge_point_id, remote_address, admission.outcome)
         return replace(admission, attempt=attempt)
     charger = admission.charger
     previous = (charger.channel_name, charger.connection_id) if charger.is_connected else None
-    charger.mark_connected(connection_id=connection_id, channel_name=channel_name,
-                           ocpp_version=ocpp_version(offered), remote_address=remote_address)
+    charger.mark_connected(
+        connection_id=connection_id,
+        channel_name=channel_name,
+        ocpp_version=ocpp_version(offered),
+        remote_address=remote_address,
+    )
     return replace(admission, attempt=attempt, replaces=previous)
 
 
-def _decide_admission(charge_point_id: str, username: str | None, password: str | None, offered: list[str],
-                      remote_address: str) -> Admission:
+def _decide_admission(
+    charge_point_id: str, username: str | None, password: str | None, offered: list[str], remote_address: str
+) -> Admission:
     Outcome = ConnectionAttempt.Outcome
     if choose_subprotocol(offered) is None:
         return Admission(None, Outcome.NO_SUBPROTOCOL)
@@ -123,12 +136,18 @@ def _throttled(charge_point_id: str, remote_address: str, charger: Charger | Non
         return True
     if charger is not None and charger.remote_address == remote_address and charger.is_approved:
         return False
-    return (HANDSHAKE_FAILURES.count(("address", remote_address)) >= ADDRESS_LIMIT
-            or HANDSHAKE_FAILURES.count(("charger", charge_point_id)) >= CHARGER_LIMIT)
+    return (
+        HANDSHAKE_FAILURES.count(("address", remote_address)) >= ADDRESS_LIMIT
+        or HANDSHAKE_FAILURES.count(("charger", charge_point_id)) >= CHARGER_LIMIT
+    )
 
 
 def _note_failure(charge_point_id: str, remote_address: str) -> None:
-    for key in (("pair", charge_point_id, remote_address), ("address", remote_address), ("charger", charge_point_id)):
+    for key in (
+        ("pair", charge_point_id, remote_address),
+        ("address", remote_address),
+        ("charger", charge_point_id),
+    ):
         HANDSHAKE_FAILURES.failed(key)
 
 
@@ -162,8 +181,13 @@ def authorize(*, charger: Charger, id_tag: str, for_stop: bool = False) -> Autho
 
 
 def start_transaction(
-    *, charger: Charger, connector_id: int, id_tag: str, meter_start: int,
-    timestamp: datetime, reservation_id: int | None,
+    *,
+    charger: Charger,
+    connector_id: int,
+    id_tag: str,
+    meter_start: int,
+    timestamp: datetime,
+    reservation_id: int | None,
 ) -> tuple[Transaction, Authorization]:
     """Record a session start, once: a resent StartTransaction gets the same transactionId.
 
@@ -177,8 +201,13 @@ def start_transaction(
         with transaction.atomic():
             authorization = authorize(charger=charger, id_tag=id_tag)
             started = Transaction.objects.create(
-                charger=charger, connector_id=connector_id, id_tag=normalise_id_tag(id_tag), meter_start=meter_start,
-                started_at=timestamp, reservation_id=reservation_id, id_tag_status=authorization.status,
+                charger=charger,
+                connector_id=connector_id,
+                id_tag=normalise_id_tag(id_tag),
+                meter_start=meter_start,
+                started_at=timestamp,
+                reservation_id=reservation_id,
+                id_tag_status=authorization.status,
             )
             if reservation_id is not None:
                 Reservation.objects.use(charger=charger, reservation_id=reservation_id, at=timestamp)
@@ -197,8 +226,15 @@ def _find_start(charger, connector_id, timestamp, meter_start) -> Transaction | 
 
 
 def stop_transaction(
-    *, charger: Charger, transaction_id: int, meter_stop: int, timestamp: datetime,
-    reason: str, id_tag: str, transaction_data: list | None, samples: list[MeterValue],
+    *,
+    charger: Charger,
+    transaction_id: int,
+    meter_stop: int,
+    timestamp: datetime,
+    reason: str,
+    id_tag: str,
+    transaction_data: list | None,
+    samples: list[MeterValue],
 ) -> Authorization | None:
     """Record a session stop; a repeated stop changes nothing, an unknown one is kept for staff."""
     session = Transaction.objects.filter(pk=transaction_id, charger=charger).first()
@@ -220,14 +256,19 @@ def _close_session(session, samples, meter_stop, timestamp, reason, id_tag, tran
         sample.transaction, sample.connector_id = session, session.connector_id
     MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
     stop_id_tag = normalise_id_tag(id_tag) if id_tag else ""
-    if session.stop(meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=stop_id_tag, data=transaction_data):
+    if session.stop(
+        meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=stop_id_tag, data=transaction_data
+    ):
         billing_services.settle_transaction(transaction=session)
 
 
 def _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, data) -> None:
     logger.warning("charger %s stopped unknown transaction %s", charger.charge_point_id, transaction_id)
     UnknownTransactionStop.objects.get_or_create(
-        charger=charger, transaction_id=transaction_id, timestamp=timestamp, meter_stop=meter_stop,
+        charger=charger,
+        transaction_id=transaction_id,
+        timestamp=timestamp,
+        meter_stop=meter_stop,
         defaults={"reason": reason, "id_tag": id_tag, "transaction_data": data},
     )
 
@@ -241,7 +282,9 @@ def record_firmware_status(*, charger: Charger, status: str) -> None:
 
 
 def record_diagnostics_status(*, charger: Charger, status: str) -> None:
-    Charger.objects.filter(pk=charger.pk).update(diagnostics_status=status, diagnostics_status_at=timezone.now())
+    Charger.objects.filter(pk=charger.pk).update(
+        diagnostics_status=status, diagnostics_status_at=timezone.now()
+    )
 
 
 def heartbeat_interval() -> int:

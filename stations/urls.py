@@ -7,8 +7,15 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("chargers/", views.charger_list, name="charger_list"),
     # Charge point ids may contain "/" (arriving as %2F): <path:…>, and the longer pattern first.
-    path("chargers/<path:charge_point_id>/operate/<slug:operation>/", views.charger_operate, name="charger_operate"),
+    path(
+        "chargers/<path:charge_point_id>/operate/<slug:operation>/",
+        views.charger_operate,
+        name="charger_operate",
+    ),
     path("chargers/<path:charge_point_id>/", views.charger_detail, name="charger_detail"),
-    path("api/v1/chargers/<path:charge_point_id>/commands/", api.ChargerCommandsApi.as_view(),
-         name="api_charger_commands"),
+    path(
+        "api/v1/chargers/<path:charge_point_id>/commands/",
+        api.ChargerCommandsApi.as_view(),
+        name="api_charger_commands",
+    ),
 ]

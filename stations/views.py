@@ -48,8 +48,13 @@ def charger_operate(request, charge_point_id, operation):
         context = _detail_context(request, charger, invalid=(operation, form))
         return render(request, "stations/charger_detail.html", context, status=400)
     try:
-        command = commands.send(charger=charger, action=form.action, payload=form.payload(charger),
-                                user=request.user, source=Command.Source.WEB)
+        command = commands.send(
+            charger=charger,
+            action=form.action,
+            payload=form.payload(charger),
+            user=request.user,
+            source=Command.Source.WEB,
+        )
     except commands.CommandRefused as refused:
         messages.error(request, f"{form.title}: not sent, {refused}")
     else:

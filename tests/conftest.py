@@ -43,7 +43,10 @@ class ServerProcess:
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         try:
             self._wait_until_listening()
@@ -79,9 +82,15 @@ class ServerProcess:
 
 
 def server_env(**overrides) -> dict:
-    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
-           "OCPP_WRITE_BEHIND_MS": "20", "OCPP_HEARTBEAT_INTERVAL": "120", "DEBUG": "False",
-           "OCPP_ORM_THREADS": "4", "LOG_LEVEL": "INFO"}  # some tests read the server's INFO lines
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "OCPP_WRITE_BEHIND_MS": "20",
+        "OCPP_HEARTBEAT_INTERVAL": "120",
+        "DEBUG": "False",
+        "OCPP_ORM_THREADS": "4",
+        "LOG_LEVEL": "INFO",
+    }  # some tests read the server's INFO lines
     env.pop("REDIS_URL", None)  # one process: the in-memory channel layer; cross-process tests opt in
     env.update(overrides)
     return env

@@ -28,11 +28,15 @@ def basic_auth(charge_point_id: str, password: str) -> dict:
 
 
 @asynccontextmanager
-async def raw_socket(ws_url: str, charge_point_id: str, password: str | None = None, subprotocols=("ocpp1.6",)):
+async def raw_socket(
+    ws_url: str, charge_point_id: str, password: str | None = None, subprotocols=("ocpp1.6",)
+):
     headers = basic_auth(charge_point_id, password) if password is not None else None
     async with websockets.connect(
-        ws_url + quote(charge_point_id, safe=""), subprotocols=list(subprotocols),
-        additional_headers=headers, open_timeout=10,
+        ws_url + quote(charge_point_id, safe=""),
+        subprotocols=list(subprotocols),
+        additional_headers=headers,
+        open_timeout=10,
     ) as ws:
         yield ws
 
@@ -47,18 +51,30 @@ class TestCharger(ChargePoint):
         return await self.call(payload, suppress=suppress, unique_id=unique_id)
 
     async def boot(self, vendor="TestVendor", model="TestModel", **extra):
-        return await self.send(call.BootNotification(charge_point_vendor=vendor, charge_point_model=model, **extra))
+        return await self.send(
+            call.BootNotification(charge_point_vendor=vendor, charge_point_model=model, **extra)
+        )
 
     async def start_transaction(self, connector_id=1, id_tag="TAG1", meter_start=0, timestamp=None, **extra):
-        return await self.send(call.StartTransaction(
-            connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
-            timestamp=timestamp or utc_iso(), **extra,
-        ))
+        return await self.send(
+            call.StartTransaction(
+                connector_id=connector_id,
+                id_tag=id_tag,
+                meter_start=meter_start,
+                timestamp=timestamp or utc_iso(),
+                **extra,
+            )
+        )
 
     async def stop_transaction(self, transaction_id, meter_stop, timestamp=None, **extra):
-        return await self.send(call.StopTransaction(
-            transaction_id=transaction_id, meter_stop=meter_stop, timestamp=timestamp or utc_iso(), **extra,
-        ))
+        return await self.send(
+            call.StopTransaction(
+                transaction_id=transaction_id,
+                meter_stop=meter_stop,
+                timestamp=timestamp or utc_iso(),
+                **extra,
+            )
+        )
 
 
 @asynccontextmanager
@@ -136,9 +152,15 @@ class AnsweringCharger(TestCharger):
         "GetDiagnostics": {"fileName": "diagnostics.zip"},
         "SetChargingProfile": {"status": "Accepted"},
         "ClearChargingProfile": {"status": "Accepted"},
-        "GetCompositeSchedule": {"status": "Accepted", "connectorId": 1, "scheduleStart": "2026-11-21T09:00:00.000Z",
-                                 "chargingSchedule": {"chargingRateUnit": "A",
-                                                      "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}},
+        "GetCompositeSchedule": {
+            "status": "Accepted",
+            "connectorId": 1,
+            "scheduleStart": "2026-11-21T09:00:00.000Z",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+            },
+        },
         "SendLocalList": {"status": "Accepted"},
         "GetLocalListVersion": {"listVersion": 3},
         "ReserveNow": {"status": "Accepted"},
@@ -169,8 +191,9 @@ class AnsweringCharger(TestCharger):
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         if message.action in self.delays or message.action in self.held:
-            answering = asyncio.create_task(self._answer(message, self.delays.get(message.action, 0),
-                                                         self.held.get(message.action)))
+            answering = asyncio.create_task(
+                self._answer(message, self.delays.get(message.action, 0), self.held.get(message.action))
+            )
             self._answering.add(answering)
             answering.add_done_callback(self._answering.discard)
         else:

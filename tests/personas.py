@@ -18,19 +18,26 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-PASSWORDS = {"dana": "driver-pass-1", "olga": "operator-pass-1", "claire": "clerk-pass-1",
-             "ada": "admin-pass-1", "mallory": "outsider-pass-1"}
+PASSWORDS = {
+    "dana": "driver-pass-1",
+    "olga": "operator-pass-1",
+    "claire": "clerk-pass-1",
+    "ada": "admin-pass-1",
+    "mallory": "outsider-pass-1",
+}
 
 
 def driver(username="dana", **fields):
     fields = {"name": "Dana Driver", "phone": "+49 170 5550101", "email": "dana@example.org", **fields}
-    return get_user_model().objects.create_user(username, password=PASSWORDS.get(username, "driver-pass-1"),
-                                                **fields)
+    return get_user_model().objects.create_user(
+        username, password=PASSWORDS.get(username, "driver-pass-1"), **fields
+    )
 
 
 def operator(username="olga"):
-    user = get_user_model().objects.create_user(username, password=PASSWORDS["olga"], is_staff=True,
-                                                name="Olga Operator")
+    user = get_user_model().objects.create_user(
+        username, password=PASSWORDS["olga"], is_staff=True, name="Olga Operator"
+    )
     user.groups.add(operators_group())
     return user
 

@@ -38,8 +38,10 @@ class SharedRedis:
     def url(self, use: int) -> str:
         index = DATABASES_PER_WORKER * xdist_worker_index() + use
         if index >= len(self.free_databases):
-            raise RuntimeError(f"REDIS_URL leaves room for {len(self.free_databases) // DATABASES_PER_WORKER} "
-                               "xdist workers; run with fewer (-n) or without REDIS_URL (own servers)")
+            raise RuntimeError(
+                f"REDIS_URL leaves room for {len(self.free_databases) // DATABASES_PER_WORKER} "
+                "xdist workers; run with fewer (-n) or without REDIS_URL (own servers)"
+            )
         return urlunsplit(self.base._replace(path=f"/{self.free_databases[index]}"))
 
     def stop(self) -> None:
@@ -62,8 +64,9 @@ class ThrowawayRedis:
     def _start(self, attempts: int = 3) -> None:
         for _ in range(attempts):  # another process may take the free port before the server binds it
             self.port = free_port()
-            self.process = subprocess.Popen(self._command(), cwd=self.directory,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self._command(), cwd=self.directory, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            )
             if self._wait_until_answering():
                 return
         raise RuntimeError(f"redis-server did not start ({attempts} attempts):\n{self.output()}")
@@ -72,9 +75,23 @@ class ThrowawayRedis:
         return f"redis://127.0.0.1:{self.port}/{use}"
 
     def _command(self) -> list[str]:
-        return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log"),
-                "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        return [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--logfile",
+            str(self.directory / "redis.log"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
 
     def _wait_until_answering(self, timeout: float = 10) -> bool:
         """True once our server answers; False if it exited (say, the port was taken meanwhile)."""
@@ -110,9 +127,12 @@ def start_redis() -> SharedRedis | ThrowawayRedis:
         return SharedRedis(url)
     binary = shutil.which("redis-server") or REDIS_SERVER
     if not os.access(binary, os.X_OK):  # fail every test that needs it, never skip
-        pytest.fail(f"redis-server not found (on PATH or at {REDIS_SERVER}). The tests that use a Redis channel "
-                    "layer start a throwaway one of their own: install it with `apt-get install redis-server` "
-                    "(`make test` does when run as root), or set REDIS_URL to a running Redis.", pytrace=False)
+        pytest.fail(
+            f"redis-server not found (on PATH or at {REDIS_SERVER}). The tests that use a Redis channel "
+            "layer start a throwaway one of their own: install it with `apt-get install redis-server` "
+            "(`make test` does when run as root), or set REDIS_URL to a running Redis.",
+            pytrace=False,
+        )
     return ThrowawayRedis(binary)
 
 

@@ -28,15 +28,24 @@ PASSWORD_LINE = re.compile(r"as 'admin' with password: (\S+)")
 
 
 def embedded_env(var_dir) -> dict:
-    env = {name: value for name, value in os.environ.items()
-           if name not in ("DATABASE_URL", "SECRET_KEY", "REDIS_URL")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("DATABASE_URL", "SECRET_KEY", "REDIS_URL")
+    }
     env.update(CSMS_VAR_DIR=str(var_dir), DEBUG="False", STATIC_ROOT=str(var_dir / "static"))
     return env
 
 
 def manage(env: dict, *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=COMMAND_DEADLINE)
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_DEADLINE,
+    )
     assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -80,8 +89,12 @@ def test_it_prepares_the_site_once_and_keeps_its_secret_key(first_run):
     assert "password" not in second_output and "existing admin account" in second_output
     assert first_key[0].strip() and first_key[1] == 0o600
     assert key_file_state(var_dir) == first_key
-    assert site_state(env, password) == {"chargers": ["DEMO-CP-1", "DEMO-CP-2"], "id_tags": ["DEMO-TAG-1"],
-                                         "superusers": 1, "admin_signs_in": True}
+    assert site_state(env, password) == {
+        "chargers": ["DEMO-CP-1", "DEMO-CP-2"],
+        "id_tags": ["DEMO-TAG-1"],
+        "superusers": 1,
+        "admin_signs_in": True,
+    }
 
 
 class Browser:

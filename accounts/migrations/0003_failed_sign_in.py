@@ -4,23 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_people_manager'),
+        ("accounts", "0002_people_manager"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FailedSignIn',
+            name="FailedSignIn",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('username', models.CharField(db_index=True, max_length=150)),
-                ('remote_address', models.CharField(blank=True, max_length=64)),
-                ('throttled', models.BooleanField(default=False, help_text='Refused without checking the password')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("username", models.CharField(db_index=True, max_length=150)),
+                ("remote_address", models.CharField(blank=True, max_length=64)),
+                (
+                    "throttled",
+                    models.BooleanField(default=False, help_text="Refused without checking the password"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

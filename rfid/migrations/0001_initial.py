@@ -4,26 +4,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='IdTag',
+            name="IdTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('id_tag', models.CharField(max_length=20, unique=True, verbose_name='idTag')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('blocked', 'Blocked'), ('lost', 'Lost'), ('expired', 'Expired')], default='active', max_length=16)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('parent_id_tag', models.CharField(blank=True, max_length=20, verbose_name='parent idTag')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("id_tag", models.CharField(max_length=20, unique=True, verbose_name="idTag")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("blocked", "Blocked"),
+                            ("lost", "Lost"),
+                            ("expired", "Expired"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("parent_id_tag", models.CharField(blank=True, max_length=20, verbose_name="parent idTag")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'idTag',
-                'ordering': ['id_tag'],
+                "verbose_name": "idTag",
+                "ordering": ["id_tag"],
             },
         ),
     ]

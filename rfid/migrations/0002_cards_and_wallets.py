@@ -6,57 +6,109 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0001_initial'),
-        ('rfid', '0001_initial'),
-        ('stations', '0001_initial'),
+        ("billing", "0001_initial"),
+        ("rfid", "0001_initial"),
+        ("stations", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='idtag',
-            options={'ordering': ['id_tag'], 'permissions': [('use_front_desk', 'Can use the front desk pages')], 'verbose_name': 'idTag'},
+            name="idtag",
+            options={
+                "ordering": ["id_tag"],
+                "permissions": [("use_front_desk", "Can use the front desk pages")],
+                "verbose_name": "idTag",
+            },
         ),
         migrations.AddField(
-            model_name='idtag',
-            name='account',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cards', to='billing.account'),
+            model_name="idtag",
+            name="account",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="cards",
+                to="billing.account",
+            ),
         ),
         migrations.AddField(
-            model_name='idtag',
-            name='mode',
-            field=models.CharField(choices=[('personal', 'personal (free, never charged)'), ('prepaid', 'prepaid (the balance pays each session)')], default='personal', max_length=16),
+            model_name="idtag",
+            name="mode",
+            field=models.CharField(
+                choices=[
+                    ("personal", "personal (free, never charged)"),
+                    ("prepaid", "prepaid (the balance pays each session)"),
+                ],
+                default="personal",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='idtag',
-            name='owner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cards', to=settings.AUTH_USER_MODEL),
+            model_name="idtag",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="cards",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='idtag',
-            name='replaces',
-            field=models.OneToOneField(blank=True, help_text='The lost card this one replaced: its wallet and history carry over', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='replaced_by', to='rfid.idtag'),
+            model_name="idtag",
+            name="replaces",
+            field=models.OneToOneField(
+                blank=True,
+                help_text="The lost card this one replaced: its wallet and history carry over",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="replaced_by",
+                to="rfid.idtag",
+            ),
         ),
         migrations.AddField(
-            model_name='idtag',
-            name='status_reason',
+            model_name="idtag",
+            name="status_reason",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.CreateModel(
-            name='AuthorizationRefusal',
+            name="AuthorizationRefusal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('id_tag', models.CharField(db_index=True, max_length=20, verbose_name='idTag')),
-                ('status', models.CharField(help_text='What the charger was told', max_length=20)),
-                ('reason', models.CharField(max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('card', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='refusals', to='rfid.idtag')),
-                ('charger', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='refusals', to='stations.charger')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("id_tag", models.CharField(db_index=True, max_length=20, verbose_name="idTag")),
+                ("status", models.CharField(help_text="What the charger was told", max_length=20)),
+                ("reason", models.CharField(max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "card",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="refusals",
+                        to="rfid.idtag",
+                    ),
+                ),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="refusals",
+                        to="stations.charger",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

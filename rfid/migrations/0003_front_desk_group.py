@@ -5,9 +5,16 @@ from django.db import migrations
 
 FRONT_DESK = "Front desk"
 PERMISSIONS = [
-    ("rfid", "use_front_desk"), ("rfid", "view_idtag"), ("rfid", "add_idtag"), ("rfid", "change_idtag"),
-    ("billing", "view_account"), ("billing", "view_ledgerentry"), ("billing", "add_ledgerentry"),
-    ("billing", "view_sessioncharge"), ("accounts", "view_user"), ("accounts", "add_user"),
+    ("rfid", "use_front_desk"),
+    ("rfid", "view_idtag"),
+    ("rfid", "add_idtag"),
+    ("rfid", "change_idtag"),
+    ("billing", "view_account"),
+    ("billing", "view_ledgerentry"),
+    ("billing", "add_ledgerentry"),
+    ("billing", "view_sessioncharge"),
+    ("accounts", "view_user"),
+    ("accounts", "add_user"),
 ]
 
 

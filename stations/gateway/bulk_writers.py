@@ -26,12 +26,16 @@ def append_rows(model, objects: list, *, ignore_conflicts: bool = False) -> None
         return
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     table, columns = connection.ops.quote_name(model._meta.db_table), _column_list(connection, fields)
-    rows = ([field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields] for row in objects)
+    rows = (
+        [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields] for row in objects
+    )
     with connection.cursor() as cursor:
         target = _staging_table(cursor, table, columns) if ignore_conflicts else table
         _copy(cursor, target, columns, rows)
         if ignore_conflicts:
-            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT DO NOTHING")
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT DO NOTHING"
+            )
 
 
 def append_values(model, field_names: tuple[str, ...], rows: list[tuple]) -> None:
@@ -73,7 +77,9 @@ def update_by_pk(model, field_names: tuple[str, ...], rows: list[tuple]) -> None
     quote, pk = connection.ops.quote_name, model._meta.pk
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in [pk, *fields])
     names = ", ".join(["pk", *(f"v{i}" for i in range(len(fields)))])
-    assignments = ", ".join(f"{quote(f.column)} = COALESCE(v.v{i}, t.{quote(f.column)})" for i, f in enumerate(fields))
+    assignments = ", ".join(
+        f"{quote(f.column)} = COALESCE(v.v{i}, t.{quote(f.column)})" for i, f in enumerate(fields)
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {quote(model._meta.db_table)} AS t SET {assignments} "
@@ -105,6 +111,8 @@ def _column_list(connection, fields) -> str:
 def _staging_table(cursor, table: str, columns: str) -> str:
     """A temporary table of the same columns, emptied at each commit (one per connection)."""
     staging = f"staging_{table.strip(chr(34))}"
-    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
-                   f"AS SELECT {columns} FROM {table} WITH NO DATA")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
+        f"AS SELECT {columns} FROM {table} WITH NO DATA"
+    )
     return staging

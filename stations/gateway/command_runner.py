@@ -40,7 +40,9 @@ async def _run(connection, channel_layer, event: dict) -> None:
         await in_pool(outcomes.settle)(command=command, outcome=outcome)
         await channel_layer.send(event["reply_to"], {"type": "command.done", "status": command.status})
     except Exception:
-        logger.exception("command %s to %s failed", event.get("command_id"), connection.charger.charge_point_id)
+        logger.exception(
+            "command %s to %s failed", event.get("command_id"), connection.charger.charge_point_id
+        )
 
 
 async def _call(connection, command: Command, timeout: float) -> Outcome:
@@ -51,13 +53,17 @@ async def _call(connection, command: Command, timeout: float) -> Outcome:
 
     try:
         # Waiting behind an earlier call counts against the timeout too.
-        answer = await asyncio.wait_for(connection.call(command.action, command.payload, timeout, note_sent), timeout)
-    except asyncio.TimeoutError:
+        answer = await asyncio.wait_for(
+            connection.call(command.action, command.payload, timeout, note_sent), timeout
+        )
+    except TimeoutError:
         return Outcome.timed_out(timeout, sent.get("at"))
     except ConnectionError as closed:
         return Outcome.offline(str(closed), sent.get("at"))
     except OCPPError as invalid:  # the library's own schema check refused to send it
         return Outcome.call_error(invalid.code, invalid.description, invalid.details)
     if isinstance(answer, CallError):
-        return Outcome.call_error(answer.error_code, answer.error_description, answer.error_details, sent.get("at"))
+        return Outcome.call_error(
+            answer.error_code, answer.error_description, answer.error_details, sent.get("at")
+        )
     return Outcome.answered(answer.payload, sent.get("at"))

@@ -45,9 +45,13 @@ def parse_frame(raw: str) -> Call | CallResult | CallError:
     try:
         frame = json.loads(raw)
     except ValueError:
-        raise FrameError(FormatViolationError(description="Frame is not valid JSON"), readable_message_id(raw))
+        raise FrameError(
+            FormatViolationError(description="Frame is not valid JSON"), readable_message_id(raw)
+        )
     except RecursionError:  # nested deeper than the interpreter's stack: no OCPP message is
-        raise FrameError(FormatViolationError(description="Frame is nested too deeply"), readable_message_id(raw))
+        raise FrameError(
+            FormatViolationError(description="Frame is nested too deeply"), readable_message_id(raw)
+        )
     if not isinstance(frame, list) or len(frame) < 3:
         raise FrameError(ProtocolError(description="Frame is not an OCPP-J message array"), None)
     message_type, message_id = frame[0], frame[1]
@@ -74,7 +78,9 @@ def _build_message(frame: list, message_type, message_id: str):
 class ChargerConnection:
     """Owned by the consumer of one socket; `send_text` writes to that socket."""
 
-    def __init__(self, charger: Charger, send_text, ocpp_version: str = "1.6", connection_id: str | None = None):
+    def __init__(
+        self, charger: Charger, send_text, ocpp_version: str = "1.6", connection_id: str | None = None
+    ):
         self.charger = charger
         self.connection_id = connection_id or str(uuid.uuid4())
         self.ocpp_version = ocpp_version
@@ -107,7 +113,9 @@ class ChargerConnection:
             self._log("in", raw, _summarise(raw))
             return await self._answer_frame_error(problem, raw)
         # Parsed once: the log takes type, id and action from the message itself.
-        self._log("in", raw, (message.message_type_id, message.unique_id, getattr(message, "action", None) or ""))
+        self._log(
+            "in", raw, (message.message_type_id, message.unique_id, getattr(message, "action", None) or "")
+        )
         if isinstance(message, Call):
             await self._handle_call(message)
         else:
@@ -155,15 +163,23 @@ class ChargerConnection:
     def _resolve(self, message: CallResult | CallError) -> None:
         answer = self._pending.get(message.unique_id)
         if answer is None or answer.done():
-            logger.warning("%s answered unknown or late message id %s", self.charger.charge_point_id, message.unique_id)
+            logger.warning(
+                "%s answered unknown or late message id %s", self.charger.charge_point_id, message.unique_id
+            )
             return
         answer.set_result(message)
 
     async def _refuse_oversized(self, raw: str) -> None:
         size, limit = len(raw.encode()), settings.OCPP_MAX_FRAME_BYTES
-        logger.warning("%s sent a %d-byte frame, over the %d-byte limit: refused",
-                       self.charger.charge_point_id, size, limit)
-        problem = FrameError(FormatViolationError(description=f"Frame exceeds {limit} bytes"), readable_message_id(raw))
+        logger.warning(
+            "%s sent a %d-byte frame, over the %d-byte limit: refused",
+            self.charger.charge_point_id,
+            size,
+            limit,
+        )
+        problem = FrameError(
+            FormatViolationError(description=f"Frame exceeds {limit} bytes"), readable_message_id(raw)
+        )
         await self._answer_frame_error(problem, raw)
 
     async def _answer_frame_error(self, problem: FrameError, raw: str) -> None:
@@ -175,8 +191,15 @@ class ChargerConnection:
     def _log(self, direction: str, raw: str, summary: tuple[int | None, str, str]) -> None:
         message_type, message_id, action = summary
         message_type = message_type if message_type in LOGGED_TYPES else None  # -1 or 99999: no such type
-        writebehind.log_frame(self.charger.charge_point_id, direction, message_type,
-                              bounds.text(message_id[:64]), bounds.text(action[:50]), bounds.text(raw), timezone.now())
+        writebehind.log_frame(
+            self.charger.charge_point_id,
+            direction,
+            message_type,
+            bounds.text(message_id[:64]),
+            bounds.text(action[:50]),
+            bounds.text(raw),
+            timezone.now(),
+        )
 
     def seen_now_due(self) -> bool:
         """Whether 'last seen' is stale enough to write; saves an UPDATE per frame."""

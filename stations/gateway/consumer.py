@@ -64,16 +64,21 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         # On the ORM pool: the password hash takes milliseconds (and releases the GIL).
         username, password = basic_auth(self.scope["headers"])
         admission = await in_pool(services.admit_charger)(
-            charge_point_id=charge_point_id, username=username, password=password,
-            remote_address=client[0], offered=self.scope["subprotocols"],
-            connection_id=connection_id, channel_name=address,
+            charge_point_id=charge_point_id,
+            username=username,
+            password=password,
+            remote_address=client[0],
+            offered=self.scope["subprotocols"],
+            connection_id=connection_id,
+            channel_name=address,
         )
         writebehind.add_connection_attempt(admission.attempt)
         if not admission.admitted:
             return await self.close()  # before accept: the handshake is refused with HTTP 403
         version = services.ocpp_version(self.scope["subprotocols"])
-        self.connection = ChargerConnection(admission.charger.for_socket(), self.send,
-                                            connection_id=connection_id, ocpp_version=version)
+        self.connection = ChargerConnection(
+            admission.charger.for_socket(), self.send, connection_id=connection_id, ocpp_version=version
+        )
         mailbox.open_box(connection_id, self.on_event)
         await self.accept(services.choose_subprotocol(self.scope["subprotocols"]))
         if admission.replaces:
@@ -96,9 +101,7 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         if self.connection is None:
             return
         self.connection.close()
-        await in_pool(self.connection.charger.mark_disconnected)(
-            connection_id=self.connection.connection_id
-        )
+        await in_pool(self.connection.charger.mark_disconnected)(connection_id=self.connection.connection_id)
         await writebehind.flush()
 
     async def on_event(self, event: dict) -> None:

@@ -24,6 +24,7 @@ from stations.ocpp_schemas import uses_decimals
 
 logger = logging.getLogger(__name__)
 
+
 async def answer(handler, routes: dict, message: Call, ocpp_version: str) -> str:
     """The CALLRESULT text answering `message`, from the function of `routes` `@on` its action.
 
@@ -33,7 +34,9 @@ async def answer(handler, routes: dict, message: Call, ocpp_version: str) -> str
     await validate(message, ocpp_version)
     try:
         response = await routes[message.action]["_on_action"](handler, **snake_case(message.payload))
-    except OCPPError:  # a value the handler refused (stations.gateway.bounds): its own CALLERROR, no traceback
+    except (
+        OCPPError
+    ):  # a value the handler refused (stations.gateway.bounds): its own CALLERROR, no traceback
         raise
     except Exception as error:
         logger.exception("%s: error while handling %s", handler.charger.charge_point_id, message.action)

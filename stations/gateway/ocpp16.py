@@ -17,7 +17,9 @@ from stations.ocpp_time import parse_timestamp, utc_iso
 from stations.payloads import id_tag_info
 
 
-def meter_samples(charger: Charger, connector_id: int, meter_values: list, transaction_id=None) -> list[MeterValue]:
+def meter_samples(
+    charger: Charger, connector_id: int, meter_values: list, transaction_id=None
+) -> list[MeterValue]:
     """Flatten OCPP MeterValue[] into rows, with the spec's defaults written out; bounded to the columns."""
     connector_id = bounds.connector_id(connector_id)
     transaction_id = bounds.optional_int32(transaction_id, "transactionId")
@@ -31,11 +33,17 @@ def meter_samples(charger: Charger, connector_id: int, meter_values: list, trans
 
 def _sample_row(charger, connector_id, transaction_id, timestamp, sampled: dict) -> MeterValue:
     return MeterValue(
-        charger=charger, connector_id=connector_id, transaction_id=transaction_id, timestamp=timestamp,
-        value=bounds.text(sampled["value"]), numeric_value=MeterValue.parse_number(sampled["value"]),
+        charger=charger,
+        connector_id=connector_id,
+        transaction_id=transaction_id,
+        timestamp=timestamp,
+        value=bounds.text(sampled["value"]),
+        numeric_value=MeterValue.parse_number(sampled["value"]),
         measurand=sampled.get("measurand", ENERGY_REGISTER),
-        phase=sampled.get("phase", ""), unit=sampled.get("unit", "Wh"),
-        context=sampled.get("context", "Sample.Periodic"), location=sampled.get("location", "Outlet"),
+        phase=sampled.get("phase", ""),
+        unit=sampled.get("unit", "Wh"),
+        context=sampled.get("context", "Sample.Periodic"),
+        location=sampled.get("location", "Outlet"),
         format=sampled.get("format", "Raw"),
     )
 
@@ -57,11 +65,16 @@ class ChargePoint16:
     async def on_boot_notification(self, charge_point_vendor, charge_point_model, **optional):
         text = {key: bounds.text(value) for key, value in optional.items()}
         status = await in_pool(services.record_boot)(
-            charger=self.charger, vendor=bounds.text(charge_point_vendor), model=bounds.text(charge_point_model),
+            charger=self.charger,
+            vendor=bounds.text(charge_point_vendor),
+            model=bounds.text(charge_point_model),
             serial_number=text.get("charge_point_serial_number"),
             charge_box_serial_number=text.get("charge_box_serial_number"),
-            firmware_version=text.get("firmware_version"), iccid=text.get("iccid"), imsi=text.get("imsi"),
-            meter_type=text.get("meter_type"), meter_serial_number=text.get("meter_serial_number"),
+            firmware_version=text.get("firmware_version"),
+            iccid=text.get("iccid"),
+            imsi=text.get("imsi"),
+            meter_type=text.get("meter_type"),
+            meter_serial_number=text.get("meter_serial_number"),
         )
         return call_result.BootNotification(
             current_time=utc_iso(), interval=services.heartbeat_interval(), status=status
@@ -75,12 +88,18 @@ class ChargePoint16:
     @on(Action.status_notification)
     async def on_status_notification(self, connector_id, error_code, status, **optional):
         timestamp = optional.get("timestamp")
-        writebehind.add_status(StatusNotification(
-            charger=self.charger, connector_id=bounds.connector_id(connector_id), error_code=error_code,
-            status=status, timestamp=parse_timestamp(timestamp) if timestamp else None,
-            info=bounds.text(optional.get("info")), vendor_id=bounds.text(optional.get("vendor_id")),
-            vendor_error_code=bounds.text(optional.get("vendor_error_code")),
-        ))
+        writebehind.add_status(
+            StatusNotification(
+                charger=self.charger,
+                connector_id=bounds.connector_id(connector_id),
+                error_code=error_code,
+                status=status,
+                timestamp=parse_timestamp(timestamp) if timestamp else None,
+                info=bounds.text(optional.get("info")),
+                vendor_id=bounds.text(optional.get("vendor_id")),
+                vendor_error_code=bounds.text(optional.get("vendor_error_code")),
+            )
+        )
         return call_result.StatusNotification()
 
     @on(Action.authorize)
@@ -91,8 +110,11 @@ class ChargePoint16:
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, reservation_id=None):
         session, authorization = await in_pool(services.start_transaction)(
-            charger=self.charger, connector_id=bounds.connector_id(connector_id), id_tag=bounds.id_tag(id_tag),
-            meter_start=bounds.int64(meter_start, "meterStart"), timestamp=parse_timestamp(timestamp),
+            charger=self.charger,
+            connector_id=bounds.connector_id(connector_id),
+            id_tag=bounds.id_tag(id_tag),
+            meter_start=bounds.int64(meter_start, "meterStart"),
+            timestamp=parse_timestamp(timestamp),
             reservation_id=bounds.optional_int32(reservation_id, "reservationId"),
         )
         return call_result.StartTransaction(transaction_id=session.pk, id_tag_info=id_tag_info(authorization))
@@ -105,12 +127,19 @@ class ChargePoint16:
     @on(Action.stop_transaction)
     async def on_stop_transaction(self, meter_stop, timestamp, transaction_id, **optional):
         samples = meter_samples(self.charger, 0, optional.get("transaction_data"), transaction_id)
-        stop = {"transaction_id": bounds.int32(transaction_id, "transactionId"), "timestamp": parse_timestamp(timestamp),
-                "meter_stop": bounds.int64(meter_stop, "meterStop"), "id_tag": _usable_id_tag(optional.get("id_tag"))}
+        stop = {
+            "transaction_id": bounds.int32(transaction_id, "transactionId"),
+            "timestamp": parse_timestamp(timestamp),
+            "meter_stop": bounds.int64(meter_stop, "meterStop"),
+            "id_tag": _usable_id_tag(optional.get("id_tag")),
+        }
         await writebehind.flush()  # the session's earlier meter values are stored before it is closed
         authorization = await in_pool(services.stop_transaction)(
-            charger=self.charger, reason=optional.get("reason", "Local"), samples=samples,
-            transaction_data=_storable_json(optional.get("transaction_data")), **stop,
+            charger=self.charger,
+            reason=optional.get("reason", "Local"),
+            samples=samples,
+            transaction_data=_storable_json(optional.get("transaction_data")),
+            **stop,
         )
         if authorization is None:
             return call_result.StopTransaction()
@@ -119,7 +148,9 @@ class ChargePoint16:
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id, message_id="", data=""):
         await in_pool(services.record_data_transfer)(
-            charger=self.charger, vendor_id=bounds.text(vendor_id), message_id=bounds.text(message_id),
+            charger=self.charger,
+            vendor_id=bounds.text(vendor_id),
+            message_id=bounds.text(message_id),
             data=bounds.text(data),
         )
         # Nothing here understands vendor messages; Accepted means "stored".

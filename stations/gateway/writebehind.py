@@ -17,6 +17,8 @@ import sys
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 
+from stations.gateway.bulk_writers import append_rows, append_values, update_by_pk
+from stations.gateway.orm_pool import in_pool
 from stations.models import (
     Charger,
     ConnectionAttempt,
@@ -27,8 +29,6 @@ from stations.models import (
     StatusNotification,
     Transaction,
 )
-from stations.gateway.bulk_writers import append_rows, append_values, update_by_pk
-from stations.gateway.orm_pool import in_pool
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,14 @@ def _has_pending() -> bool:
 
 
 def _all_pending() -> tuple:
-    return _pending_logs, _pending_attempts, _pending_samples, _pending_statuses, _pending_heartbeats, _pending_seen
+    return (
+        _pending_logs,
+        _pending_attempts,
+        _pending_samples,
+        _pending_statuses,
+        _pending_heartbeats,
+        _pending_seen,
+    )
 
 
 def _take_pending() -> tuple[list, list, list, list, dict, dict]:
@@ -158,8 +165,9 @@ def _flush_before_the_server_stops() -> None:
         return
     from twisted.internet.defer import Deferred
 
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: Deferred.fromFuture(
-        asyncio.ensure_future(_flush_everything())))
+    reactor.addSystemEventTrigger(
+        "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(_flush_everything()))
+    )
     _registered_for_shutdown = True
 
 
@@ -179,8 +187,14 @@ async def _flush_forever() -> None:
             logger.exception("write-behind flush failed")
 
 
-def _write(logs: list[tuple], attempts: list[ConnectionAttempt], samples: list[MeterValue], statuses: list,
-           heartbeats: dict, seen: dict) -> None:
+def _write(
+    logs: list[tuple],
+    attempts: list[ConnectionAttempt],
+    samples: list[MeterValue],
+    statuses: list,
+    heartbeats: dict,
+    seen: dict,
+) -> None:
     """Write a batch in one transaction; if the database refuses a row, write the rest without it.
 
     A batch holds every charger's records: one bad row (a value a column
@@ -210,7 +224,11 @@ def _parts(logs, attempts, samples, statuses, heartbeats, seen) -> list[tuple[st
         ("connection attempt", attempts, lambda rows: append_rows(ConnectionAttempt, rows)),
         ("meter value", samples, _write_samples),
         ("status notification", statuses, _write_statuses),
-        ("charger times", times, lambda rows: update_by_pk(Charger, ("last_heartbeat_at", "last_seen_at"), rows)),
+        (
+            "charger times",
+            times,
+            lambda rows: update_by_pk(Charger, ("last_heartbeat_at", "last_seen_at"), rows),
+        ),
     ]
 
 
@@ -247,9 +265,18 @@ def _write_statuses(statuses: list[StatusNotification]) -> None:
     append_rows(StatusNotification, statuses)
     latest = {(s.charger_id, s.connector_id): s for s in statuses}  # arrival order: the last one wins
     Connector.objects.bulk_create(
-        [Connector(charger_id=s.charger_id, connector_id=s.connector_id, status_at=s.timestamp or s.received_at,
-                   **{field: getattr(s, field) for field in STATUS_FIELDS[:-1]}) for s in latest.values()],
-        update_conflicts=True, unique_fields=["charger", "connector_id"], update_fields=STATUS_FIELDS,
+        [
+            Connector(
+                charger_id=s.charger_id,
+                connector_id=s.connector_id,
+                status_at=s.timestamp or s.received_at,
+                **{field: getattr(s, field) for field in STATUS_FIELDS[:-1]},
+            )
+            for s in latest.values()
+        ],
+        update_conflicts=True,
+        unique_fields=["charger", "connector_id"],
+        update_fields=STATUS_FIELDS,
     )
 
 

@@ -6,215 +6,381 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Charger',
+            name="Charger",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('charge_point_id', models.CharField(max_length=48, unique=True, verbose_name='charge point id')),
-                ('name', models.CharField(blank=True, max_length=100)),
-                ('password', models.CharField(blank=True, max_length=128)),
-                ('approval', models.CharField(choices=[('accepted', 'Accepted'), ('pending', 'Pending'), ('rejected', 'Rejected')], default='accepted', max_length=16)),
-                ('vendor', models.CharField(blank=True, max_length=20)),
-                ('model', models.CharField(blank=True, max_length=20)),
-                ('serial_number', models.CharField(blank=True, max_length=25, verbose_name='charge point serial')),
-                ('charge_box_serial_number', models.CharField(blank=True, max_length=25)),
-                ('firmware_version', models.CharField(blank=True, max_length=50)),
-                ('iccid', models.CharField(blank=True, max_length=20, verbose_name='ICCID')),
-                ('imsi', models.CharField(blank=True, max_length=20, verbose_name='IMSI')),
-                ('meter_type', models.CharField(blank=True, max_length=25)),
-                ('meter_serial_number', models.CharField(blank=True, max_length=25)),
-                ('ocpp_version', models.CharField(blank=True, max_length=8)),
-                ('is_connected', models.BooleanField(default=False)),
-                ('connection_id', models.CharField(blank=True, max_length=36)),
-                ('connected_since', models.DateTimeField(blank=True, null=True)),
-                ('disconnected_at', models.DateTimeField(blank=True, null=True)),
-                ('last_seen_at', models.DateTimeField(blank=True, null=True)),
-                ('last_boot_at', models.DateTimeField(blank=True, null=True)),
-                ('last_heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('remote_address', models.CharField(blank=True, max_length=64)),
-                ('firmware_status', models.CharField(blank=True, max_length=32)),
-                ('firmware_status_at', models.DateTimeField(blank=True, null=True)),
-                ('diagnostics_status', models.CharField(blank=True, max_length=32)),
-                ('diagnostics_status_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "charge_point_id",
+                    models.CharField(max_length=48, unique=True, verbose_name="charge point id"),
+                ),
+                ("name", models.CharField(blank=True, max_length=100)),
+                ("password", models.CharField(blank=True, max_length=128)),
+                (
+                    "approval",
+                    models.CharField(
+                        choices=[("accepted", "Accepted"), ("pending", "Pending"), ("rejected", "Rejected")],
+                        default="accepted",
+                        max_length=16,
+                    ),
+                ),
+                ("vendor", models.CharField(blank=True, max_length=20)),
+                ("model", models.CharField(blank=True, max_length=20)),
+                (
+                    "serial_number",
+                    models.CharField(blank=True, max_length=25, verbose_name="charge point serial"),
+                ),
+                ("charge_box_serial_number", models.CharField(blank=True, max_length=25)),
+                ("firmware_version", models.CharField(blank=True, max_length=50)),
+                ("iccid", models.CharField(blank=True, max_length=20, verbose_name="ICCID")),
+                ("imsi", models.CharField(blank=True, max_length=20, verbose_name="IMSI")),
+                ("meter_type", models.CharField(blank=True, max_length=25)),
+                ("meter_serial_number", models.CharField(blank=True, max_length=25)),
+                ("ocpp_version", models.CharField(blank=True, max_length=8)),
+                ("is_connected", models.BooleanField(default=False)),
+                ("connection_id", models.CharField(blank=True, max_length=36)),
+                ("connected_since", models.DateTimeField(blank=True, null=True)),
+                ("disconnected_at", models.DateTimeField(blank=True, null=True)),
+                ("last_seen_at", models.DateTimeField(blank=True, null=True)),
+                ("last_boot_at", models.DateTimeField(blank=True, null=True)),
+                ("last_heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("remote_address", models.CharField(blank=True, max_length=64)),
+                ("firmware_status", models.CharField(blank=True, max_length=32)),
+                ("firmware_status_at", models.DateTimeField(blank=True, null=True)),
+                ("diagnostics_status", models.CharField(blank=True, max_length=32)),
+                ("diagnostics_status_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['charge_point_id'],
+                "ordering": ["charge_point_id"],
             },
         ),
         migrations.CreateModel(
-            name='ConnectionAttempt',
+            name="ConnectionAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('charge_point_id', models.CharField(db_index=True, max_length=255)),
-                ('remote_address', models.CharField(blank=True, max_length=64)),
-                ('subprotocols', models.CharField(blank=True, max_length=100)),
-                ('outcome', models.CharField(choices=[('accepted', 'Accepted'), ('pending', 'accepted as pending'), ('unknown', 'refused: unknown charger'), ('bad_password', 'refused: wrong or missing password'), ('rejected', 'refused: charger rejected by staff'), ('no_subprotocol', 'refused: no supported OCPP version')], max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("charge_point_id", models.CharField(db_index=True, max_length=255)),
+                ("remote_address", models.CharField(blank=True, max_length=64)),
+                ("subprotocols", models.CharField(blank=True, max_length=100)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("accepted", "Accepted"),
+                            ("pending", "accepted as pending"),
+                            ("unknown", "refused: unknown charger"),
+                            ("bad_password", "refused: wrong or missing password"),
+                            ("rejected", "refused: charger rejected by staff"),
+                            ("no_subprotocol", "refused: no supported OCPP version"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='SiteConfiguration',
+            name="SiteConfiguration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('accept_unknown_chargers', models.BooleanField(default=False, help_text="Let chargers that nobody registered connect as 'pending', for approval in the admin.")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "accept_unknown_chargers",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Let chargers that nobody registered connect as 'pending', for approval in the admin.",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'site configuration',
-                'verbose_name_plural': 'site configuration',
+                "verbose_name": "site configuration",
+                "verbose_name_plural": "site configuration",
             },
         ),
         migrations.CreateModel(
-            name='DataTransferMessage',
+            name="DataTransferMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('vendor_id', models.CharField(max_length=255)),
-                ('message_id', models.CharField(blank=True, max_length=50)),
-                ('data', models.TextField(blank=True)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('charger', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='data_transfers', to='stations.charger')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("vendor_id", models.CharField(max_length=255)),
+                ("message_id", models.CharField(blank=True, max_length=50)),
+                ("data", models.TextField(blank=True)),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="data_transfers",
+                        to="stations.charger",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='MessageLog',
+            name="MessageLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('charge_point_id', models.CharField(db_index=True, max_length=48)),
-                ('direction', models.CharField(choices=[('in', 'charger → CSMS'), ('out', 'CSMS → charger')], max_length=3)),
-                ('message_type', models.PositiveSmallIntegerField(help_text='2 CALL, 3 CALLRESULT, 4 CALLERROR', null=True)),
-                ('message_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('action', models.CharField(blank=True, db_index=True, max_length=50)),
-                ('payload', models.TextField()),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("charge_point_id", models.CharField(db_index=True, max_length=48)),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[("in", "charger → CSMS"), ("out", "CSMS → charger")], max_length=3
+                    ),
+                ),
+                (
+                    "message_type",
+                    models.PositiveSmallIntegerField(
+                        help_text="2 CALL, 3 CALLRESULT, 4 CALLERROR", null=True
+                    ),
+                ),
+                ("message_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("action", models.CharField(blank=True, db_index=True, max_length=50)),
+                ("payload", models.TextField()),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['charge_point_id', '-created_at'], name='stations_me_charge__e73810_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["charge_point_id", "-created_at"], name="stations_me_charge__e73810_idx"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StatusNotification',
+            name="StatusNotification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('connector_id', models.PositiveIntegerField()),
-                ('status', models.CharField(max_length=20)),
-                ('error_code', models.CharField(max_length=30)),
-                ('info', models.CharField(blank=True, max_length=50)),
-                ('vendor_id', models.CharField(blank=True, max_length=255)),
-                ('vendor_error_code', models.CharField(blank=True, max_length=50)),
-                ('timestamp', models.DateTimeField(blank=True, help_text='As reported by the charger', null=True)),
-                ('received_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('charger', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_history', to='stations.charger')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("connector_id", models.PositiveIntegerField()),
+                ("status", models.CharField(max_length=20)),
+                ("error_code", models.CharField(max_length=30)),
+                ("info", models.CharField(blank=True, max_length=50)),
+                ("vendor_id", models.CharField(blank=True, max_length=255)),
+                ("vendor_error_code", models.CharField(blank=True, max_length=50)),
+                (
+                    "timestamp",
+                    models.DateTimeField(blank=True, help_text="As reported by the charger", null=True),
+                ),
+                ("received_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_history",
+                        to="stations.charger",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at', '-id'],
+                "ordering": ["-received_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Transaction',
+            name="Transaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('connector_id', models.PositiveIntegerField()),
-                ('id_tag', models.CharField(max_length=20, verbose_name='idTag')),
-                ('id_tag_status', models.CharField(help_text='Authorization answer given at start', max_length=20)),
-                ('reservation_id', models.IntegerField(blank=True, null=True)),
-                ('meter_start', models.BigIntegerField(help_text='Wh')),
-                ('started_at', models.DateTimeField(db_index=True)),
-                ('meter_stop', models.BigIntegerField(blank=True, help_text='Wh', null=True)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('stop_reason', models.CharField(blank=True, max_length=20)),
-                ('stop_id_tag', models.CharField(blank=True, max_length=20, verbose_name='stop idTag')),
-                ('transaction_data', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('charger', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transactions', to='stations.charger')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("connector_id", models.PositiveIntegerField()),
+                ("id_tag", models.CharField(max_length=20, verbose_name="idTag")),
+                (
+                    "id_tag_status",
+                    models.CharField(help_text="Authorization answer given at start", max_length=20),
+                ),
+                ("reservation_id", models.IntegerField(blank=True, null=True)),
+                ("meter_start", models.BigIntegerField(help_text="Wh")),
+                ("started_at", models.DateTimeField(db_index=True)),
+                ("meter_stop", models.BigIntegerField(blank=True, help_text="Wh", null=True)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("stop_reason", models.CharField(blank=True, max_length=20)),
+                ("stop_id_tag", models.CharField(blank=True, max_length=20, verbose_name="stop idTag")),
+                ("transaction_data", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transactions",
+                        to="stations.charger",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.CreateModel(
-            name='MeterValue',
+            name="MeterValue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('connector_id', models.PositiveIntegerField()),
-                ('timestamp', models.DateTimeField()),
-                ('measurand', models.CharField(default='Energy.Active.Import.Register', max_length=40)),
-                ('phase', models.CharField(blank=True, max_length=8)),
-                ('unit', models.CharField(default='Wh', max_length=12)),
-                ('context', models.CharField(default='Sample.Periodic', max_length=24)),
-                ('location', models.CharField(default='Outlet', max_length=8)),
-                ('format', models.CharField(default='Raw', max_length=12)),
-                ('value', models.TextField(help_text='As sent; SignedData values are kept verbatim')),
-                ('numeric_value', models.DecimalField(blank=True, decimal_places=6, max_digits=24, null=True)),
-                ('charger', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='meter_values', to='stations.charger')),
-                ('transaction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='meter_values', to='stations.transaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("connector_id", models.PositiveIntegerField()),
+                ("timestamp", models.DateTimeField()),
+                ("measurand", models.CharField(default="Energy.Active.Import.Register", max_length=40)),
+                ("phase", models.CharField(blank=True, max_length=8)),
+                ("unit", models.CharField(default="Wh", max_length=12)),
+                ("context", models.CharField(default="Sample.Periodic", max_length=24)),
+                ("location", models.CharField(default="Outlet", max_length=8)),
+                ("format", models.CharField(default="Raw", max_length=12)),
+                ("value", models.TextField(help_text="As sent; SignedData values are kept verbatim")),
+                (
+                    "numeric_value",
+                    models.DecimalField(blank=True, decimal_places=6, max_digits=24, null=True),
+                ),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="meter_values",
+                        to="stations.charger",
+                    ),
+                ),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="meter_values",
+                        to="stations.transaction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['timestamp', 'id'],
+                "ordering": ["timestamp", "id"],
             },
         ),
         migrations.CreateModel(
-            name='UnknownTransactionStop',
+            name="UnknownTransactionStop",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('transaction_id', models.IntegerField(verbose_name='transactionId')),
-                ('id_tag', models.CharField(blank=True, max_length=20, verbose_name='idTag')),
-                ('meter_stop', models.BigIntegerField(help_text='Wh')),
-                ('timestamp', models.DateTimeField()),
-                ('reason', models.CharField(blank=True, max_length=20)),
-                ('transaction_data', models.JSONField(blank=True, null=True)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('charger', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='unknown_stops', to='stations.charger')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("transaction_id", models.IntegerField(verbose_name="transactionId")),
+                ("id_tag", models.CharField(blank=True, max_length=20, verbose_name="idTag")),
+                ("meter_stop", models.BigIntegerField(help_text="Wh")),
+                ("timestamp", models.DateTimeField()),
+                ("reason", models.CharField(blank=True, max_length=20)),
+                ("transaction_data", models.JSONField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="unknown_stops",
+                        to="stations.charger",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='Connector',
+            name="Connector",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('connector_id', models.PositiveIntegerField()),
-                ('status', models.CharField(blank=True, max_length=20)),
-                ('error_code', models.CharField(blank=True, max_length=30)),
-                ('info', models.CharField(blank=True, max_length=50)),
-                ('vendor_id', models.CharField(blank=True, max_length=255)),
-                ('vendor_error_code', models.CharField(blank=True, max_length=50)),
-                ('status_at', models.DateTimeField(blank=True, null=True)),
-                ('charger', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='connectors', to='stations.charger')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("connector_id", models.PositiveIntegerField()),
+                ("status", models.CharField(blank=True, max_length=20)),
+                ("error_code", models.CharField(blank=True, max_length=30)),
+                ("info", models.CharField(blank=True, max_length=50)),
+                ("vendor_id", models.CharField(blank=True, max_length=255)),
+                ("vendor_error_code", models.CharField(blank=True, max_length=50)),
+                ("status_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="connectors",
+                        to="stations.charger",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['charger', 'connector_id'],
-                'constraints': [models.UniqueConstraint(fields=('charger', 'connector_id'), name='unique_connector_per_charger')],
+                "ordering": ["charger", "connector_id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("charger", "connector_id"), name="unique_connector_per_charger"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='transaction',
-            constraint=models.UniqueConstraint(fields=('charger', 'connector_id', 'started_at', 'meter_start'), name='unique_transaction_start'),
+            model_name="transaction",
+            constraint=models.UniqueConstraint(
+                fields=("charger", "connector_id", "started_at", "meter_start"),
+                name="unique_transaction_start",
+            ),
         ),
         migrations.AddIndex(
-            model_name='metervalue',
-            index=models.Index(fields=['charger', 'timestamp'], name='stations_me_charger_8c2a12_idx'),
+            model_name="metervalue",
+            index=models.Index(fields=["charger", "timestamp"], name="stations_me_charger_8c2a12_idx"),
         ),
         migrations.AddConstraint(
-            model_name='metervalue',
-            constraint=models.UniqueConstraint(fields=('charger', 'connector_id', 'timestamp', 'measurand', 'phase', 'location', 'context'), name='unique_meter_sample'),
+            model_name="metervalue",
+            constraint=models.UniqueConstraint(
+                fields=("charger", "connector_id", "timestamp", "measurand", "phase", "location", "context"),
+                name="unique_meter_sample",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='unknowntransactionstop',
-            constraint=models.UniqueConstraint(fields=('charger', 'transaction_id', 'timestamp', 'meter_stop'), name='unique_unknown_stop'),
+            model_name="unknowntransactionstop",
+            constraint=models.UniqueConstraint(
+                fields=("charger", "transaction_id", "timestamp", "meter_stop"), name="unique_unknown_stop"
+            ),
         ),
     ]

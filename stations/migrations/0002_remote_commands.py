@@ -7,68 +7,164 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('stations', '0001_initial'),
+        ("stations", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Reservation',
+            name="Reservation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('connector_id', models.PositiveIntegerField()),
-                ('id_tag', models.CharField(max_length=20, verbose_name='idTag')),
-                ('parent_id_tag', models.CharField(blank=True, max_length=20, verbose_name='parent idTag')),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('status', models.CharField(choices=[('requested', 'requested (waiting for the charger)'), ('active', 'Active'), ('failed', 'refused or not answered'), ('cancelled', 'Cancelled'), ('expired', 'Expired'), ('used', 'Used')], default='requested', max_length=10)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('charger', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reservations', to='stations.charger')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("connector_id", models.PositiveIntegerField()),
+                ("id_tag", models.CharField(max_length=20, verbose_name="idTag")),
+                ("parent_id_tag", models.CharField(blank=True, max_length=20, verbose_name="parent idTag")),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("requested", "requested (waiting for the charger)"),
+                            ("active", "Active"),
+                            ("failed", "refused or not answered"),
+                            ("cancelled", "Cancelled"),
+                            ("expired", "Expired"),
+                            ("used", "Used"),
+                        ],
+                        default="requested",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reservations",
+                        to="stations.charger",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-expires_at', '-id'],
+                "ordering": ["-expires_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ChargerConfigurationKey',
+            name="ChargerConfigurationKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=50)),
-                ('value', models.TextField(blank=True)),
-                ('readonly', models.BooleanField(default=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('charger', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='configuration', to='stations.charger')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=50)),
+                ("value", models.TextField(blank=True)),
+                ("readonly", models.BooleanField(default=False)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="configuration",
+                        to="stations.charger",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['charger', 'key'],
-                'constraints': [models.UniqueConstraint(fields=('charger', 'key'), name='unique_configuration_key')],
+                "ordering": ["charger", "key"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("charger", "key"), name="unique_configuration_key")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Command',
+            name="Command",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=50)),
-                ('payload', models.JSONField(blank=True, default=dict, help_text='As sent, camelCase')),
-                ('source', models.CharField(choices=[('api', 'REST API'), ('web', 'charger page'), ('admin', 'admin action')], default='api', max_length=8)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('error', 'CALLERROR'), ('timeout', 'timed out'), ('offline', 'charger offline')], db_index=True, default='pending', max_length=10)),
-                ('response', models.JSONField(blank=True, help_text="The charger's CALLRESULT payload", null=True)),
-                ('error_code', models.CharField(blank=True, max_length=40)),
-                ('error_description', models.TextField(blank=True)),
-                ('handled_by', models.CharField(blank=True, max_length=36)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
-                ('charger', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='commands', to='stations.charger')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("action", models.CharField(max_length=50)),
+                ("payload", models.JSONField(blank=True, default=dict, help_text="As sent, camelCase")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("api", "REST API"), ("web", "charger page"), ("admin", "admin action")],
+                        default="api",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("error", "CALLERROR"),
+                            ("timeout", "timed out"),
+                            ("offline", "charger offline"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "response",
+                    models.JSONField(blank=True, help_text="The charger's CALLRESULT payload", null=True),
+                ),
+                ("error_code", models.CharField(blank=True, max_length=40)),
+                ("error_description", models.TextField(blank=True)),
+                ("handled_by", models.CharField(blank=True, max_length=36)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "charger",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="commands",
+                        to="stations.charger",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('operate_charger', 'Can send commands to chargers')],
-                'indexes': [models.Index(fields=['charger', '-created_at'], name='stations_co_charger_31afc0_idx')],
+                "ordering": ["-created_at", "-id"],
+                "permissions": [("operate_charger", "Can send commands to chargers")],
+                "indexes": [
+                    models.Index(fields=["charger", "-created_at"], name="stations_co_charger_31afc0_idx")
+                ],
             },
         ),
     ]

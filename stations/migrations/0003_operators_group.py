@@ -5,8 +5,14 @@ from django.db import migrations
 
 OPERATORS = "Operators"
 PERMISSIONS = [
-    "operate_charger", "view_charger", "view_connector", "view_command", "view_reservation",
-    "view_chargerconfigurationkey", "view_transaction", "view_statusnotification",
+    "operate_charger",
+    "view_charger",
+    "view_connector",
+    "view_command",
+    "view_reservation",
+    "view_chargerconfigurationkey",
+    "view_transaction",
+    "view_statusnotification",
 ]
 
 

@@ -11,19 +11,22 @@ def normalise_id_tags(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('stations', '0003_operators_group'),
+        ("stations", "0003_operators_group"),
     ]
 
     operations = [
         migrations.RunPython(normalise_id_tags, migrations.RunPython.noop),
         migrations.AddIndex(
-            model_name='transaction',
-            index=models.Index(fields=['id_tag', '-started_at'], name='transaction_id_tag'),
+            model_name="transaction",
+            index=models.Index(fields=["id_tag", "-started_at"], name="transaction_id_tag"),
         ),
         migrations.AddIndex(
-            model_name='transaction',
-            index=models.Index(condition=models.Q(('stopped_at__isnull', True)), fields=['id_tag'], name='transaction_open_id_tag'),
+            model_name="transaction",
+            index=models.Index(
+                condition=models.Q(("stopped_at__isnull", True)),
+                fields=["id_tag"],
+                name="transaction_open_id_tag",
+            ),
         ),
     ]

@@ -5,15 +5,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('stations', '0004_transaction_id_tag_normalised'),
+        ("stations", "0004_transaction_id_tag_normalised"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='connectionattempt',
-            name='created_at',
+            model_name="connectionattempt",
+            name="created_at",
             field=models.DateTimeField(db_index=True, default=django.utils.timezone.now),
         ),
     ]

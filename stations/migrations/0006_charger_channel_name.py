@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('stations', '0005_connection_attempt_time_at_handshake'),
+        ("stations", "0005_connection_attempt_time_at_handshake"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='charger',
-            name='channel_name',
+            model_name="charger",
+            name="channel_name",
             field=models.CharField(blank=True, editable=False, max_length=200),
         ),
     ]

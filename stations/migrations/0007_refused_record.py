@@ -5,24 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('stations', '0006_charger_channel_name'),
+        ("stations", "0006_charger_channel_name"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RefusedRecord',
+            name="RefusedRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40)),
-                ('charge_point_id', models.CharField(blank=True, db_index=True, max_length=48)),
-                ('row', models.TextField(help_text='The refused values, with unstorable characters escaped')),
-                ('error', models.TextField()),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=40)),
+                ("charge_point_id", models.CharField(blank=True, db_index=True, max_length=48)),
+                ("row", models.TextField(help_text="The refused values, with unstorable characters escaped")),
+                ("error", models.TextField()),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

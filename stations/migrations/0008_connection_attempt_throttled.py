@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('stations', '0007_refused_record'),
+        ("stations", "0007_refused_record"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='connectionattempt',
-            name='outcome',
-            field=models.CharField(choices=[('accepted', 'Accepted'), ('pending', 'accepted as pending'), ('unknown', 'refused: unknown charger'), ('bad_password', 'refused: wrong or missing password'), ('rejected', 'refused: charger rejected by staff'), ('no_subprotocol', 'refused: no supported OCPP version'), ('throttled', 'refused: too many failed attempts')], max_length=20),
+            model_name="connectionattempt",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("accepted", "Accepted"),
+                    ("pending", "accepted as pending"),
+                    ("unknown", "refused: unknown charger"),
+                    ("bad_password", "refused: wrong or missing password"),
+                    ("rejected", "refused: charger rejected by staff"),
+                    ("no_subprotocol", "refused: no supported OCPP version"),
+                    ("throttled", "refused: too many failed attempts"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -53,15 +53,25 @@ class Scenario:
 
     def fleet(self, urls: list[str], *, id_prefix: str) -> FleetOptions:
         return FleetOptions(
-            url=urls[0], urls=urls, chargers=self.chargers, id_prefix=id_prefix, password=CHARGER_PASSWORD,
-            connectors=self.connectors, ramp_up=self.ramp_up, heartbeat_interval=self.heartbeat,
-            meter_interval=self.meter_interval, charging_share=self.charging_share,
+            url=urls[0],
+            urls=urls,
+            chargers=self.chargers,
+            id_prefix=id_prefix,
+            password=CHARGER_PASSWORD,
+            connectors=self.connectors,
+            ramp_up=self.ramp_up,
+            heartbeat_interval=self.heartbeat,
+            meter_interval=self.meter_interval,
+            charging_share=self.charging_share,
             # A site's sessions did not all begin in the same two seconds: spread the first start
             # over one meter interval, or every MeterValues of the fleet falls in the seconds of
             # its ramp. The storm keeps them together: it is the burst.
-            session_duration=(3600, 7200), idle_gap=(0, 2 if self.measure_ramp else self.meter_interval),
+            session_duration=(3600, 7200),
+            idle_gap=(0, 2 if self.measure_ramp else self.meter_interval),
             id_tag_per_connector=True,
-            duration=self.window_starts_at + self.window + (self.chargers / self.ramp_up if self.measure_ramp else 0),
+            duration=self.window_starts_at
+            + self.window
+            + (self.chargers / self.ramp_up if self.measure_ramp else 0),
             seed=1,
             end_sessions_at_stop=False,  # the stop burst is not part of the scenario; open sessions are closed in SQL
         )
@@ -79,11 +89,23 @@ def scenarios(quick: bool) -> dict[str, list[Scenario]]:
     return {
         "steady": [steady("steady", fleet, 300 // scale, 60 / scale, 0.4, window)],
         "aggressive": [steady("aggressive", fleet, 60 // scale, 30 / scale, 1.0, window)],
-        "knee": [steady(f"knee MV every {s}s", knee_fleet, 60 // scale, s, 1.0, knee_window, settle=settle / 2)
-                 for s in knee_intervals],
+        "knee": [
+            steady(f"knee MV every {s}s", knee_fleet, 60 // scale, s, 1.0, knee_window, settle=settle / 2)
+            for s in knee_intervals
+        ],
         # Every charger of the fleet (re)connecting within a couple of seconds, booting and reporting.
-        "storm": [Scenario("storm", fleet, 300 // scale, 60 / scale, 0.4, window / 2, ramp_up=fleet / 2,
-                           measure_ramp=True)],
+        "storm": [
+            Scenario(
+                "storm",
+                fleet,
+                300 // scale,
+                60 / scale,
+                0.4,
+                window / 2,
+                ramp_up=fleet / 2,
+                measure_ramp=True,
+            )
+        ],
         # Holding connections, not taking them in: the storm is the burst. At the fleet's
         # 1,000/s the handshakes of this 2-core machine time out and retry before any is held.
         "idle": [steady("idle", idle_fleet, 300, 60, 0.0, window)],
@@ -137,8 +159,14 @@ def _proc_rss_bytes(pid: int) -> int:
 
 
 def start_csms(count: int, first_port: int, database_url: str, redis_url: str, log_dir: Path) -> Servers:
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEBUG": "False",
-           "SERVE_STATIC": "False", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DEBUG": "False",
+        "SERVE_STATIC": "False",
+        "LOG_LEVEL": "WARNING",
+    }
     # As an operator starts it: `manage.py serve` (csms.server's flags) replaces itself with daphne, same pid.
     serve = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port"]
     processes = [_spawn([*serve, str(first_port + i)], env, log_dir / f"csms-{i}.log") for i in range(count)]
@@ -148,7 +176,9 @@ def start_csms(count: int, first_port: int, database_url: str, redis_url: str, l
 
 def start_reference(count: int, first_port: int, log_dir: Path) -> Servers:
     argv = [sys.executable, "-m", "stations.simulator.bench_reference", "--port"]
-    processes = [_spawn([*argv, str(first_port + i)], dict(os.environ), log_dir / f"ref-{i}.log") for i in range(count)]
+    processes = [
+        _spawn([*argv, str(first_port + i)], dict(os.environ), log_dir / f"ref-{i}.log") for i in range(count)
+    ]
     urls = [f"ws://127.0.0.1:{first_port + i}/ocpp/" for i in range(count)]
     return _wait_listening(Servers("reference", processes, urls), first_port)
 
@@ -185,34 +215,48 @@ def prepare_database(database_url: str, chargers: int) -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
     env = {**os.environ, "DATABASE_URL": database_url}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([sys.executable, "manage.py", "shell", "-c", _REGISTER_FLEET % chargers], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", _REGISTER_FLEET % chargers],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
 
 
-_REGISTER_FLEET = """
+_REGISTER_FLEET = (
+    """
 from rfid.models import IdTag
 from stations.models import Charger
 template = Charger(charge_point_id="x"); template.set_password(%r)
-""".replace("%r", repr(CHARGER_PASSWORD)) + """
+""".replace("%r", repr(CHARGER_PASSWORD))
+    + """
 ids = [f"BENCH-{i + 1:05d}" for i in range(%d)]
 Charger.objects.bulk_create([Charger(charge_point_id=id, password=template.password) for id in ids], batch_size=2000)
 # Personal cards, one per connector (the fleet's idTag per connector): a shared
 # tag would be refused as ConcurrentTx while another session holds it.
 IdTag.objects.bulk_create([IdTag(id_tag=f"{id}-{c}") for id in ids for c in (1, 2)], batch_size=2000)
 """
+)
 
 
 def close_open_sessions(database_url: str) -> None:
     """Sessions the previous run's fleet left open would make its cards ConcurrentTx."""
     with psycopg.connect(database_url) as db:
-        db.execute("UPDATE stations_transaction SET stopped_at = now(), meter_stop = meter_start, "
-                   "stop_reason = 'Other' WHERE stopped_at IS NULL")
+        db.execute(
+            "UPDATE stations_transaction SET stopped_at = now(), meter_stop = meter_start, "
+            "stop_reason = 'Other' WHERE stopped_at IS NULL"
+        )
 
 
 def count_rows(database_url: str) -> dict[str, int]:
     with psycopg.connect(database_url) as db:
         return {
-            "frames in": db.execute("SELECT count(*) FROM stations_messagelog WHERE direction = 'in'").fetchone()[0],
-            "frames out": db.execute("SELECT count(*) FROM stations_messagelog WHERE direction = 'out'").fetchone()[0],
+            "frames in": db.execute(
+                "SELECT count(*) FROM stations_messagelog WHERE direction = 'in'"
+            ).fetchone()[0],
+            "frames out": db.execute(
+                "SELECT count(*) FROM stations_messagelog WHERE direction = 'out'"
+            ).fetchone()[0],
             "meter values": db.execute("SELECT count(*) FROM stations_metervalue").fetchone()[0],
             "transactions": db.execute("SELECT count(*) FROM stations_transaction").fetchone()[0],
         }
@@ -264,7 +308,9 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
         if not timeline or elapsed - timeline[-1][0] >= 10:
             timeline.append((elapsed, rss))
         if not window["at"] and scenario.window_starts_at and elapsed >= scenario.window_starts_at:
-            window.update(at=elapsed, calls=stats.total_calls(), cpu=servers.cpu_seconds(), fleet=time.process_time())
+            window.update(
+                at=elapsed, calls=stats.total_calls(), cpu=servers.cpu_seconds(), fleet=time.process_time()
+            )
             stats.latencies.clear()  # latency figures are of the window only
             window["lag"] = asyncio.create_task(_sample_loop_lag(lag))
         if not accepted and stats.chargers_accepted >= scenario.chargers:
@@ -278,12 +324,22 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
     wall, cpu = time.monotonic() - started, servers.cpu_seconds()
     held = (cpu - accepted["cpu"]) / (wall - accepted["at"]) if accepted and wall > accepted["at"] else None
     measured = max(wall - window["at"], 1e-9)
-    return RunResult(scenario, servers.label, report, cpu - cpu_before, wall, rss_before, rss_peak,
-                     accepted.get("at"), held, timeline,
-                     calls_per_second=(report.stats.total_calls() - window["calls"]) / measured,
-                     cores=(cpu - window["cpu"]) / measured,
-                     fleet_cores=(time.process_time() - window["fleet"]) / measured,
-                     fleet_lag=latency_summary(lag))
+    return RunResult(
+        scenario,
+        servers.label,
+        report,
+        cpu - cpu_before,
+        wall,
+        rss_before,
+        rss_peak,
+        accepted.get("at"),
+        held,
+        timeline,
+        calls_per_second=(report.stats.total_calls() - window["calls"]) / measured,
+        cores=(cpu - window["cpu"]) / measured,
+        fleet_cores=(time.process_time() - window["fleet"]) / measured,
+        fleet_lag=latency_summary(lag),
+    )
 
 
 async def _sample_loop_lag(lag: LatencyReservoir, period: float = 0.01) -> None:
@@ -297,8 +353,9 @@ async def _sample_loop_lag(lag: LatencyReservoir, period: float = 0.01) -> None:
             lag.add(loop.time() - due)
 
 
-def with_rows(result: RunResult, servers: Servers, before: dict[str, int], settle_s: float = 1.0,
-              limit_s: float = 60.0) -> RunResult:
+def with_rows(
+    result: RunResult, servers: Servers, before: dict[str, int], settle_s: float = 1.0, limit_s: float = 60.0
+) -> RunResult:
     """Rows the CSMS wrote during the run, once they stop changing.
 
     Frames still queued in a busy server when the fleet stops are handled
@@ -315,8 +372,15 @@ def with_rows(result: RunResult, servers: Servers, before: dict[str, int], settl
 
 # --- the report ------------------------------------------------------------------------
 
-KEY_ACTIONS = ("BootNotification", "StatusNotification", "Heartbeat", "Authorize", "StartTransaction",
-               "MeterValues", "StopTransaction")
+KEY_ACTIONS = (
+    "BootNotification",
+    "StatusNotification",
+    "Heartbeat",
+    "Authorize",
+    "StartTransaction",
+    "MeterValues",
+    "StopTransaction",
+)
 
 
 def ms(seconds: float | None) -> str:
@@ -329,10 +393,12 @@ def ratio(value: float | None, reference: float | None) -> str:
 
 def summary_table(pairs: list[tuple[RunResult, RunResult]]) -> list[str]:
     """One row per scenario and target: load, errors, cost per 1,000 connections, and rows."""
-    lines = ["| scenario | target | connected | CALLs/s (×ref) | MeterValues p99 ms (×ref) | errors | timeouts "
-             "| server CPU cores (per 1k conn) | server RSS MB (per 1k conn) | fleet CPU cores "
-             "| fleet loop lag p99 ms | all accepted after s | frames logged / CALLs sent |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | target | connected | CALLs/s (×ref) | MeterValues p99 ms (×ref) | errors | timeouts "
+        "| server CPU cores (per 1k conn) | server RSS MB (per 1k conn) | fleet CPU cores "
+        "| fleet loop lag p99 ms | all accepted after s | frames logged / CALLs sent |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for reference, csms in pairs:
         for result in (reference, csms) if reference else (csms,):
             lines.append(_summary_row(result, reference))
@@ -344,25 +410,34 @@ def _summary_row(result: RunResult, reference: RunResult | None) -> str:
     stats, per_k = result.report.stats, max(result.connected, 1) / 1000
     cores, rss_mb, rate = result.cores, result.rss_peak / 2**20, result.calls_per_second
     accepted = "-" if result.all_accepted_after is None else f"{result.all_accepted_after:.1f}"
-    rows = "-" if result.rows is None else f"{result.rows['frames in']:,} / {sum(stats.calls_sent.values()):,}"
-    return (f"| {result.scenario.name} | {result.target} | {result.connected:,} "
-            f"| {rate:.0f} ({ratio(rate, reference and reference.calls_per_second)}) "
-            f"| {ms(result.p99())} ({ratio(result.p99(), reference and reference.p99())}) "
-            f"| {sum(stats.call_errors.values())} | {sum(stats.timeouts.values())} "
-            f"| {cores:.2f} ({cores / per_k:.3f}) | {rss_mb:.0f} ({rss_mb / per_k:.0f}) | {result.fleet_cores:.2f} "
-            f"| {ms(result.fleet_lag.get('p99'))} | {accepted} | {rows} |")
+    rows = (
+        "-" if result.rows is None else f"{result.rows['frames in']:,} / {sum(stats.calls_sent.values()):,}"
+    )
+    return (
+        f"| {result.scenario.name} | {result.target} | {result.connected:,} "
+        f"| {rate:.0f} ({ratio(rate, reference and reference.calls_per_second)}) "
+        f"| {ms(result.p99())} ({ratio(result.p99(), reference and reference.p99())}) "
+        f"| {sum(stats.call_errors.values())} | {sum(stats.timeouts.values())} "
+        f"| {cores:.2f} ({cores / per_k:.3f}) | {rss_mb:.0f} ({rss_mb / per_k:.0f}) | {result.fleet_cores:.2f} "
+        f"| {ms(result.fleet_lag.get('p99'))} | {accepted} | {rows} |"
+    )
 
 
 def latency_table(results: list[RunResult]) -> list[str]:
     """p50/p95/p99/max in milliseconds for each action of each run."""
-    lines = ["| scenario | target | action | count | p50 | p95 | p99 | max |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | target | action | count | p50 | p95 | p99 | max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for result in results:
         for action in KEY_ACTIONS:
             figures = result.percentiles.get(action)
             if figures:
-                lines.append(f"| {result.scenario.name} | {result.target} | {action} | {figures['count']:,} "
-                             f"| {ms(figures['p50'])} | {ms(figures['p95'])} | {ms(figures['p99'])} "
-                             f"| {ms(figures['max'])} |")
+                lines.append(
+                    f"| {result.scenario.name} | {result.target} | {action} | {figures['count']:,} "
+                    f"| {ms(figures['p50'])} | {ms(figures['p95'])} | {ms(figures['p99'])} "
+                    f"| {ms(figures['max'])} |"
+                )
     return lines
 
 
@@ -372,8 +447,10 @@ def idle_lines(reference: RunResult | None, csms: RunResult) -> list[str]:
     for result in (reference, csms) if reference else (csms,):
         per_connection = (result.rss_peak - result.rss_before) / max(result.connected, 1)
         held = "-" if result.cpu_while_held is None else f"{result.cpu_while_held * 100:.1f} % of a core"
-        lines.append(f"- {result.target}: {result.connected:,} connections held, "
-                     f"{per_connection / 1024:.1f} KB per connection, idle CPU {held}")
+        lines.append(
+            f"- {result.target}: {result.connected:,} connections held, "
+            f"{per_connection / 1024:.1f} KB per connection, idle CPU {held}"
+        )
     return lines
 
 
@@ -385,5 +462,7 @@ def drift_lines(result: RunResult) -> list[str]:
     settled = timeline[len(timeline) // 4]
     end = timeline[-1]
     change = (end[1] - settled[1]) / settled[1] * 100
-    return [f"- {result.target}: server RSS {settled[1] / 2**20:.0f} MB at {settled[0] / 60:.1f} min, "
-            f"{end[1] / 2**20:.0f} MB at {end[0] / 60:.1f} min ({change:+.1f} %)"]
+    return [
+        f"- {result.target}: server RSS {settled[1] / 2**20:.0f} MB at {settled[0] / 60:.1f} min, "
+        f"{end[1] / 2**20:.0f} MB at {end[0] / 60:.1f} min ({change:+.1f} %)"
+    ]

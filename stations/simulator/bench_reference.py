@@ -44,7 +44,9 @@ class ReferenceChargePoint(ChargePoint):
 
     @on(Action.start_transaction)
     def on_start(self, **_):
-        return call_result.StartTransaction(transaction_id=next(_transaction_ids), id_tag_info={"status": "Accepted"})
+        return call_result.StartTransaction(
+            transaction_id=next(_transaction_ids), id_tag_info={"status": "Accepted"}
+        )
 
     @on(Action.meter_values)
     def on_meter_values(self, **_):
@@ -77,7 +79,13 @@ async def _serve_charger(websocket):
 
 async def serve(host: str, port: int) -> None:
     async with websockets.serve(
-        _serve_charger, host, port, subprotocols=["ocpp1.6"], ping_interval=20, max_size=65536, backlog=4096,
+        _serve_charger,
+        host,
+        port,
+        subprotocols=["ocpp1.6"],
+        ping_interval=20,
+        max_size=65536,
+        backlog=4096,
     ):
         await asyncio.Future()
 

@@ -59,8 +59,9 @@ class Reactions(Protocol):
     def install_firmware(self) -> Awaitable[None]: ...
     def apply_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str: ...
     def clear_charging_profiles(self, connector_id: int | None) -> str: ...
-    def composite_schedule(self, connector_id: int, duration: int,
-                           unit: str | None) -> dict[str, Any] | None: ...
+    def composite_schedule(
+        self, connector_id: int, duration: int, unit: str | None
+    ) -> dict[str, Any] | None: ...
     def reserve(self, connector_id: int, reservation_id: int, id_tag: str, expiry_date: str) -> str: ...
     def cancel_reservation(self, reservation_id: int) -> Connector | None: ...
     def refresh_idle_statuses(self) -> Awaitable[None]: ...
@@ -76,10 +77,18 @@ class SimChargePoint(ChargePoint):
     deliver their CALLRESULTs. Also times our CALLs: written -> answer dequeued.
     """
 
-    def __init__(self, charge_point_id: str, connection: Any, reactions: Reactions, stats: FleetStats, *,
-                 response_timeout: float):
-        super().__init__(charge_point_id, connection, response_timeout=response_timeout,
-                         logger=CHARGE_POINT_LOGGER)
+    def __init__(
+        self,
+        charge_point_id: str,
+        connection: Any,
+        reactions: Reactions,
+        stats: FleetStats,
+        *,
+        response_timeout: float,
+    ):
+        super().__init__(
+            charge_point_id, connection, response_timeout=response_timeout, logger=CHARGE_POINT_LOGGER
+        )
         self.reactions = reactions
         self.stats = stats  # CALLs sent and commands received
         self.answers: dict[str, tuple[float, int]] = {}  # unique id -> (latency s, message type)
@@ -224,8 +233,11 @@ class SimChargePoint(ChargePoint):
         if schedule is None:
             return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.rejected)
         return call_result.GetCompositeSchedule(
-            status=GetCompositeScheduleStatus.accepted, connector_id=connector_id,
-            schedule_start=utc_iso(), charging_schedule=schedule)
+            status=GetCompositeScheduleStatus.accepted,
+            connector_id=connector_id,
+            schedule_start=utc_iso(),
+            charging_schedule=schedule,
+        )
 
     # -- local list / reservations --
 

@@ -70,20 +70,42 @@ def backoff_delay(attempt: int, rng: random.Random, *, base: float = 1.0, cap: f
 def new_state(charge_point_id: str, options: FleetOptions, rng: random.Random) -> ChargerState:
     """A charger of random rating whose connectors' meters start at random readings."""
     max_power_w = rng.choice(CHARGER_POWER_W)
-    connectors = [Connector(connector_id=number, register_wh=rng.uniform(*INITIAL_REGISTER_WH),
-                            runs_sessions=rng.random() < options.charging_share)
-                  for number in range(1, options.connectors + 1)]
-    return ChargerState(charge_point_id, max_power_w, phases=1 if max_power_w <= 7_400 else 3,
-                        connectors=connectors, heartbeat_interval=options.heartbeat_interval,
-                        meter_interval=options.meter_interval)
+    connectors = [
+        Connector(
+            connector_id=number,
+            register_wh=rng.uniform(*INITIAL_REGISTER_WH),
+            runs_sessions=rng.random() < options.charging_share,
+        )
+        for number in range(1, options.connectors + 1)
+    ]
+    return ChargerState(
+        charge_point_id,
+        max_power_w,
+        phases=1 if max_power_w <= 7_400 else 3,
+        connectors=connectors,
+        heartbeat_interval=options.heartbeat_interval,
+        meter_interval=options.meter_interval,
+    )
 
 
 class SimulatedCharger:
     """One simulated charge point. Its parts live as long as it does; each
     connection gets a fresh :class:`Link` and :class:`SimChargePoint`."""
 
-    __slots__ = ("id", "index", "options", "stats", "rng", "state", "accepted_once", "uplink", "tasks",
-                 "sessions", "reactions", "_has_connected")
+    __slots__ = (
+        "id",
+        "index",
+        "options",
+        "stats",
+        "rng",
+        "state",
+        "accepted_once",
+        "uplink",
+        "tasks",
+        "sessions",
+        "reactions",
+        "_has_connected",
+    )
 
     def __init__(self, index: int, options: FleetOptions, stats: FleetStats):
         self.id = charger_id(options.id_prefix, index)
@@ -96,14 +118,21 @@ class SimulatedCharger:
         self.uplink = Uplink(self.id, options, stats)
         self.tasks = BackgroundTasks(on_failure=self._task_failed)
         self.sessions = Sessions(self.state, self.uplink, options, self.rng, stats, self.accepted_once)
-        self.reactions = CommandReactions(self.state, self.sessions, self.uplink, self.rng,
-                                          spawn=self.tasks.spawn, boot_on_request=self.boot_on_request)
+        self.reactions = CommandReactions(
+            self.state,
+            self.sessions,
+            self.uplink,
+            self.rng,
+            spawn=self.tasks.spawn,
+            boot_on_request=self.boot_on_request,
+        )
         self._has_connected = False
 
     def charge_point(self, connection: Any) -> SimChargePoint:
         """The ocpp ChargePoint of one connection, answering with this charger's reactions."""
-        return SimChargePoint(self.id, connection, self.reactions, self.stats,
-                              response_timeout=self.options.response_timeout)
+        return SimChargePoint(
+            self.id, connection, self.reactions, self.stats, response_timeout=self.options.response_timeout
+        )
 
     # ---- lifecycle ------------------------------------------------------
 
@@ -233,8 +262,7 @@ class SimulatedCharger:
     async def _wait_before_boot_retry(self, link: Link, seconds: float) -> None:
         trigger = asyncio.ensure_future(link.boot_requested.wait())
         try:
-            await asyncio.wait({link.receiver, trigger}, timeout=seconds,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({link.receiver, trigger}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             trigger.cancel()
         link.boot_requested.clear()

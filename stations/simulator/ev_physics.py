@@ -96,4 +96,3 @@ class MeterSample:
     current_a: float  # per phase
     voltage_v: float
     soc: float | None  # percent; None when no car is connected
-

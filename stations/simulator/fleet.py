@@ -75,8 +75,11 @@ def _raise_file_limit(needed: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
             soft = target
     if soft != resource.RLIM_INFINITY and soft < needed:
-        LOGGER.warning("open-file limit %s is below the %s sockets this fleet needs "
-                       "(raise it with ulimit -n)", soft, needed)
+        LOGGER.warning(
+            "open-file limit %s is below the %s sockets this fleet needs (raise it with ulimit -n)",
+            soft,
+            needed,
+        )
 
 
 async def _end_sessions(chargers: Sequence[SimulatedCharger]) -> None:
@@ -135,4 +138,3 @@ def _quiet_ocpp_logging():
     finally:
         for logger, level in previous.items():
             logger.setLevel(level)
-

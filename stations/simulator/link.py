@@ -102,8 +102,9 @@ class Uplink:
             return exchange.result()
         return await self._call_failed(link, action, exchange.exception(), answer)
 
-    async def _call_failed(self, link: Link, action: str, error: BaseException,
-                           answer: tuple[float, int] | None) -> None:
+    async def _call_failed(
+        self, link: Link, action: str, error: BaseException, answer: tuple[float, int] | None
+    ) -> None:
         if isinstance(error, TimeoutError):
             self.stats.timeouts[action] += 1
             await link.close()
@@ -129,8 +130,9 @@ class Uplink:
         except LinkDown:
             return None
 
-    async def send_transaction_message(self, action: str, build: Callable[[int | None], Any],
-                                       session: Session) -> Any | None:
+    async def send_transaction_message(
+        self, action: str, build: Callable[[int | None], Any], session: Session
+    ) -> Any | None:
         """Send StartTransaction/MeterValues/StopTransaction now, or queue it
         (behind anything already queued, to keep the order) for replay."""
         link = self.link

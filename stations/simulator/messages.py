@@ -86,8 +86,7 @@ def next_due(due: float, interval: float) -> float:
 
 def sampled_values(sample: MeterSample, context: str) -> list[dict[str, str]]:
     def value(text: str, measurand: str, unit: str, location: str = "Outlet") -> dict[str, str]:
-        return {"value": text, "context": context, "measurand": measurand,
-                "location": location, "unit": unit}
+        return {"value": text, "context": context, "measurand": measurand, "location": location, "unit": unit}
 
     values = [
         value(str(sample.energy_wh), Measurand.energy_active_import_register, UnitOfMeasure.wh),
@@ -104,25 +103,37 @@ def meter_value(sample: MeterSample, context: str) -> dict[str, Any]:
     return {"timestamp": sample.timestamp, "sampled_value": sampled_values(sample, context)}
 
 
-def meter_values_request(connector_id: int, sample: MeterSample, transaction_id: int | None,
-                         context: str = ReadingContext.sample_periodic) -> call.MeterValues:
-    return call.MeterValues(connector_id=connector_id, meter_value=[meter_value(sample, context)],
-                            transaction_id=transaction_id)
+def meter_values_request(
+    connector_id: int,
+    sample: MeterSample,
+    transaction_id: int | None,
+    context: str = ReadingContext.sample_periodic,
+) -> call.MeterValues:
+    return call.MeterValues(
+        connector_id=connector_id, meter_value=[meter_value(sample, context)], transaction_id=transaction_id
+    )
 
 
-def stop_transaction_request(id_tag: str, reason: str, sample: MeterSample,
-                             transaction_id: int | None) -> call.StopTransaction:
+def stop_transaction_request(
+    id_tag: str, reason: str, sample: MeterSample, transaction_id: int | None
+) -> call.StopTransaction:
     return call.StopTransaction(
-        meter_stop=sample.energy_wh, timestamp=sample.timestamp, transaction_id=transaction_id,
-        reason=reason, id_tag=id_tag,
+        meter_stop=sample.energy_wh,
+        timestamp=sample.timestamp,
+        transaction_id=transaction_id,
+        reason=reason,
+        id_tag=id_tag,
         transaction_data=[meter_value(sample, ReadingContext.transaction_end)],
     )
 
 
 def status_notification_request(connector_id: int, status: str) -> call.StatusNotification:
-    return call.StatusNotification(connector_id=connector_id, status=status,
-                                   error_code=ChargePointErrorCode.no_error,
-                                   timestamp=utc_iso())
+    return call.StatusNotification(
+        connector_id=connector_id,
+        status=status,
+        error_code=ChargePointErrorCode.no_error,
+        timestamp=utc_iso(),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -183,4 +194,3 @@ class OfflineQueue:
             if item.action == START and response is not None:
                 item.session.transaction_id = response.transaction_id
         return sent
-

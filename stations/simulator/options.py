@@ -55,8 +55,11 @@ class FleetOptions:
         """Every idTag the fleet's drivers present (RemoteStart tags come from the CSMS)."""
         if not self.id_tag_per_connector:
             return list(self.id_tags)
-        return [connector_id_tag(charge_point_id, number) for charge_point_id in self.charger_ids()
-                for number in range(1, self.connectors + 1)]
+        return [
+            connector_id_tag(charge_point_id, number)
+            for charge_point_id in self.charger_ids()
+            for number in range(1, self.connectors + 1)
+        ]
 
     def server_urls(self) -> tuple[str, ...]:
         """The servers the fleet connects to, in round-robin order."""
@@ -82,21 +85,26 @@ class FleetOptions:
         _require(self.meter_interval > 0, "meter_interval must be > 0")
         _require(_is_range(self.session_duration), "session_duration must be (min, max) > 0")
         _require(_is_range(self.idle_gap, allow_zero=True), "idle_gap must be (min, max) >= 0")
-        _require(self.heartbeat_interval is None or self.heartbeat_interval > 0,
-                 "heartbeat_interval must be > 0")
+        _require(
+            self.heartbeat_interval is None or self.heartbeat_interval > 0, "heartbeat_interval must be > 0"
+        )
         _require(self.duration is None or self.duration > 0, "duration must be > 0")
         _require(self.max_backoff >= 1, "max_backoff must be >= 1 s")
 
     def _validate_id_tags(self) -> None:
         if self.id_tag_per_connector:  # the last charger's last connector has the longest tag
             longest = connector_id_tag(charger_id(self.id_prefix, self.chargers - 1), self.connectors)
-            _require(len(longest) <= MAX_ID_TAG_LENGTH,
-                     f"idTag per connector {longest!r} is over {MAX_ID_TAG_LENGTH} chars: shorten id_prefix")
+            _require(
+                len(longest) <= MAX_ID_TAG_LENGTH,
+                f"idTag per connector {longest!r} is over {MAX_ID_TAG_LENGTH} chars: shorten id_prefix",
+            )
             return
         _require(not isinstance(self.id_tags, str), "id_tags must be a list of idTags, not one string")
         _require(len(self.id_tags) > 0, "id_tags must not be empty")
-        _require(all(0 < len(tag) <= MAX_ID_TAG_LENGTH for tag in self.id_tags),
-                 f"idTags are 1-{MAX_ID_TAG_LENGTH} chars (OCPP)")
+        _require(
+            all(0 < len(tag) <= MAX_ID_TAG_LENGTH for tag in self.id_tags),
+            f"idTags are 1-{MAX_ID_TAG_LENGTH} chars (OCPP)",
+        )
 
 
 def _require(condition: bool, message: str) -> None:

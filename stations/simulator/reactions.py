@@ -47,14 +47,20 @@ FIRMWARE_STEP_S = (1.0, 3.0)  # time per firmware phase (download, install)
 DEFAULT_RESERVATION_S = 15 * 60  # when ReserveNow's expiryDate cannot be parsed
 WEBSOCKET_PING_INTERVAL_S = 60  # reported as configuration, used for the socket
 
-INTEGER_KEYS = frozenset({"HeartbeatInterval", "MeterValueSampleInterval", "ConnectionTimeOut",
-                          "WebSocketPingInterval"})
+INTEGER_KEYS = frozenset(
+    {"HeartbeatInterval", "MeterValueSampleInterval", "ConnectionTimeOut", "WebSocketPingInterval"}
+)
 REBOOT_REQUIRED_KEYS = frozenset({"WebSocketPingInterval", "AuthorizationKey"})
-TRIGGERABLE_MESSAGES = frozenset({
-    MessageTrigger.boot_notification, MessageTrigger.heartbeat, MessageTrigger.status_notification,
-    MessageTrigger.meter_values, MessageTrigger.firmware_status_notification,
-    MessageTrigger.diagnostics_status_notification,
-})
+TRIGGERABLE_MESSAGES = frozenset(
+    {
+        MessageTrigger.boot_notification,
+        MessageTrigger.heartbeat,
+        MessageTrigger.status_notification,
+        MessageTrigger.meter_values,
+        MessageTrigger.firmware_status_notification,
+        MessageTrigger.diagnostics_status_notification,
+    }
+)
 
 
 class CommandReactions:
@@ -66,12 +72,28 @@ class CommandReactions:
     ``boot_on_request`` (TriggerMessage).
     """
 
-    __slots__ = ("state", "sessions", "uplink", "rng", "spawn", "boot_on_request",
-                 "firmware_status", "local_list_version", "config_overrides")
+    __slots__ = (
+        "state",
+        "sessions",
+        "uplink",
+        "rng",
+        "spawn",
+        "boot_on_request",
+        "firmware_status",
+        "local_list_version",
+        "config_overrides",
+    )
 
-    def __init__(self, state: ChargerState, sessions: Sessions, uplink: Uplink, rng: random.Random, *,
-                 spawn: Callable[[Awaitable[Any]], asyncio.Task],
-                 boot_on_request: Callable[[], Awaitable[None]]):
+    def __init__(
+        self,
+        state: ChargerState,
+        sessions: Sessions,
+        uplink: Uplink,
+        rng: random.Random,
+        *,
+        spawn: Callable[[Awaitable[Any]], asyncio.Task],
+        boot_on_request: Callable[[], Awaitable[None]],
+    ):
         self.state = state
         self.sessions = sessions
         self.uplink = uplink
@@ -155,16 +177,20 @@ class CommandReactions:
             "HeartbeatInterval": (str(self.state.heartbeat_seconds()), False),
             "MeterValueSampleInterval": (str(round(self.state.meter_interval)), False),
             "NumberOfConnectors": (str(len(self.state.connectors)), True),
-            "MeterValuesSampledData": ("Energy.Active.Import.Register,Power.Active.Import,"
-                                       "Current.Import,Voltage,SoC", False),
+            "MeterValuesSampledData": (
+                "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC",
+                False,
+            ),
             "ConnectionTimeOut": ("60", False),
             "AuthorizeRemoteTxRequests": ("false", False),
             "LocalAuthorizeOffline": ("true", False),
             "LocalAuthListEnabled": ("true", False),
             "WebSocketPingInterval": (str(WEBSOCKET_PING_INTERVAL_S), False),
             "ChargeProfileMaxStackLevel": ("8", True),
-            "SupportedFeatureProfiles": ("Core,FirmwareManagement,LocalAuthListManagement,"
-                                         "Reservation,SmartCharging,RemoteTrigger", True),
+            "SupportedFeatureProfiles": (
+                "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger",
+                True,
+            ),
         }
         for key, value in (self.config_overrides or {}).items():
             values[key] = (value, False)
@@ -213,7 +239,8 @@ class CommandReactions:
         state = self.state
         targets = [c for c in state.connectors if connector_id in (None, 0, c.connector_id)]
         had_limits = any(c.limit_w is not None for c in targets) or (
-            connector_id in (None, 0) and state.limit_w is not None)
+            connector_id in (None, 0) and state.limit_w is not None
+        )
         for connector in targets:
             connector.limit_w = None
         if connector_id in (None, 0):
@@ -224,13 +251,19 @@ class CommandReactions:
         state, connector = self.state, self.connector(connector_id)
         if connector_id != 0 and connector is None:
             return None
-        limit_w = state.power_limit_w(connector) if connector else min(
-            limit for limit in (state.max_power_w, state.limit_w) if limit is not None)
+        limit_w = (
+            state.power_limit_w(connector)
+            if connector
+            else min(limit for limit in (state.max_power_w, state.limit_w) if limit is not None)
+        )
         unit = unit or ChargingRateUnitType.watts
         watts = unit == ChargingRateUnitType.watts
         limit = limit_w if watts else limit_w / (NOMINAL_VOLTAGE_V * state.phases)
-        return {"duration": duration, "charging_rate_unit": unit,
-                "charging_schedule_period": [{"start_period": 0, "limit": round(limit, 1)}]}
+        return {
+            "duration": duration,
+            "charging_rate_unit": unit,
+            "charging_schedule_period": [{"start_period": 0, "limit": round(limit, 1)}],
+        }
 
     # ---- reservations ---------------------------------------------------
 
@@ -279,21 +312,25 @@ class CommandReactions:
         elif requested == MessageTrigger.meter_values:
             await self._triggered_meter_values(connector_id)
         elif requested == MessageTrigger.firmware_status_notification:
-            await call_if_online(call.FirmwareStatusNotification(status=self.firmware_status),
-                                 require_accepted=False)
+            await call_if_online(
+                call.FirmwareStatusNotification(status=self.firmware_status), require_accepted=False
+            )
         elif requested == MessageTrigger.diagnostics_status_notification:
-            await call_if_online(call.DiagnosticsStatusNotification(status=DiagnosticsStatus.idle),
-                                 require_accepted=False)
+            await call_if_online(
+                call.DiagnosticsStatusNotification(status=DiagnosticsStatus.idle), require_accepted=False
+            )
 
     async def _triggered_statuses(self, connector_id: int | None) -> None:
         if connector_id in (None, 0):
-            await self.uplink.call_if_online(status_notification_request(0, self.state.charger_status()),
-                                             require_accepted=False)
+            await self.uplink.call_if_online(
+                status_notification_request(0, self.state.charger_status()), require_accepted=False
+            )
         for connector in self.state.connectors:
             if connector_id in (None, connector.connector_id):
                 await self.uplink.call_if_online(
                     status_notification_request(connector.connector_id, connector.status),
-                    require_accepted=False)
+                    require_accepted=False,
+                )
 
     async def _triggered_meter_values(self, connector_id: int | None) -> None:
         for connector in self.state.connectors:
@@ -301,18 +338,24 @@ class CommandReactions:
                 continue
             session = connector.session
             sample = (session and session.last_sample) or self.sessions.meter_sample(
-                connector, 0.0, session.battery.soc if session else None, self.state.phases)
+                connector, 0.0, session.battery.soc if session else None, self.state.phases
+            )
             transaction_id = session.transaction_id if session else None
-            await self.uplink.call_if_online(meter_values_request(
-                connector.connector_id, sample, transaction_id, ReadingContext.trigger),
-                require_accepted=False)
+            await self.uplink.call_if_online(
+                meter_values_request(connector.connector_id, sample, transaction_id, ReadingContext.trigger),
+                require_accepted=False,
+            )
 
     # ---- firmware / diagnostics -----------------------------------------
 
     async def install_firmware(self) -> None:
         """UpdateFirmware: report each phase; the new version shows in the next boot."""
-        for status in (FirmwareStatus.downloading, FirmwareStatus.downloaded,
-                       FirmwareStatus.installing, FirmwareStatus.installed):
+        for status in (
+            FirmwareStatus.downloading,
+            FirmwareStatus.downloaded,
+            FirmwareStatus.installing,
+            FirmwareStatus.installed,
+        ):
             await asyncio.sleep(self.rng.uniform(*FIRMWARE_STEP_S))
             self.firmware_status = status
             await self.uplink.call_if_online(call.FirmwareStatusNotification(status=status))

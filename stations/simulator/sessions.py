@@ -51,8 +51,15 @@ class Sessions:
 
     __slots__ = ("state", "uplink", "options", "rng", "stats", "accepted_once")
 
-    def __init__(self, state: ChargerState, uplink: Uplink, options: FleetOptions, rng: random.Random,
-                 stats: FleetStats, accepted_once: asyncio.Event):
+    def __init__(
+        self,
+        state: ChargerState,
+        uplink: Uplink,
+        options: FleetOptions,
+        rng: random.Random,
+        stats: FleetStats,
+        accepted_once: asyncio.Event,
+    ):
         self.state = state
         self.uplink = uplink
         self.options = options
@@ -77,8 +84,13 @@ class Sessions:
     def can_start(self, connector: Connector, id_tag: str | None = None) -> bool:
         reservation = connector.live_reservation()
         reserved_for_other = reservation is not None and reservation.id_tag != id_tag
-        return (connector.session is None and self.state.available and connector.available
-                and not reserved_for_other and not self.state.rebooting)
+        return (
+            connector.session is None
+            and self.state.available
+            and connector.available
+            and not reserved_for_other
+            and not self.state.rebooting
+        )
 
     def claim(self, connector: Connector, id_tag: str) -> Session:
         """Occupy the connector with a new car (synchronously, so nothing else grabs it)."""
@@ -86,7 +98,9 @@ class Sessions:
         reservation = connector.live_reservation()
         connector.reservation = None
         session = Session(
-            connector_id=connector.connector_id, id_tag=id_tag, battery=battery,
+            connector_id=connector.connector_id,
+            id_tag=id_tag,
+            battery=battery,
             deadline=loop_time() + self.rng.uniform(*self.options.session_duration),
             meter_start_wh=round(connector.register_wh),
             phases=phases_in_use(self.state.phases, battery.max_power_w),
@@ -132,8 +146,10 @@ class Sessions:
 
     async def _start_transaction(self, connector: Connector, session: Session) -> None:
         request = call.StartTransaction(
-            connector_id=connector.connector_id, id_tag=session.id_tag,
-            meter_start=session.meter_start_wh, timestamp=utc_iso(),
+            connector_id=connector.connector_id,
+            id_tag=session.id_tag,
+            meter_start=session.meter_start_wh,
+            timestamp=utc_iso(),
             reservation_id=session.reservation_id,
         )
         self.stats.sessions_started += 1
@@ -174,18 +190,23 @@ class Sessions:
         session.last_sample = self.meter_sample(connector, power_w, soc, session.phases)
         return session.last_sample
 
-    def meter_sample(self, connector: Connector, power_w: float, soc: float | None,
-                     phases: int) -> MeterSample:
+    def meter_sample(
+        self, connector: Connector, power_w: float, soc: float | None, phases: int
+    ) -> MeterSample:
         """What the connector's meter reads now (the voltage jitters)."""
         voltage_v = NOMINAL_VOLTAGE_V + self.rng.uniform(-VOLTAGE_JITTER_V, VOLTAGE_JITTER_V)
-        return MeterSample(timestamp=utc_iso(), energy_wh=round(connector.register_wh),
-                           power_w=power_w, current_a=phase_current(power_w, phases, voltage_v),
-                           voltage_v=voltage_v, soc=soc)
+        return MeterSample(
+            timestamp=utc_iso(),
+            energy_wh=round(connector.register_wh),
+            power_w=power_w,
+            current_a=phase_current(power_w, phases, voltage_v),
+            voltage_v=voltage_v,
+            soc=soc,
+        )
 
     async def _stop_transaction(self, connector: Connector, session: Session) -> None:
         sample = session.last_sample or self.meter_sample(connector, 0.0, session.battery.soc, session.phases)
-        build = partial(stop_transaction_request, session.id_tag,
-                        session.stop_reason or Reason.local, sample)
+        build = partial(stop_transaction_request, session.id_tag, session.stop_reason or Reason.local, sample)
         self.stats.sessions_completed += 1
         self.stats.sessions_active -= 1
         await self.uplink.send_transaction_message(STOP, build, session)

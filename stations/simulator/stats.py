@@ -150,8 +150,9 @@ class FleetReport:
 
     def latency_percentiles(self) -> dict[str, dict[str, float]]:
         """action -> {count, p50, p95, p99, max} in seconds (send -> CALLRESULT)."""
-        return {action: latency_summary(reservoir)
-                for action, reservoir in sorted(self.stats.latencies.items())}
+        return {
+            action: latency_summary(reservoir) for action, reservoir in sorted(self.stats.latencies.items())
+        }
 
     def summary_lines(self) -> list[str]:
         s = self.stats
@@ -190,10 +191,12 @@ class FleetReport:
 
     def _error_lines(self) -> list[str]:
         s = self.stats
-        problems = [("CALLERRORs", s.call_errors), ("Timeouts", s.timeouts),
-                    ("Invalid CALLRESULTs", s.invalid_results)]
-        return [f"{label} by action: {_format_counter(counter)}"
-                for label, counter in problems if counter]
+        problems = [
+            ("CALLERRORs", s.call_errors),
+            ("Timeouts", s.timeouts),
+            ("Invalid CALLRESULTs", s.invalid_results),
+        ]
+        return [f"{label} by action: {_format_counter(counter)}" for label, counter in problems if counter]
 
 
 def _format_counter(counter: Counter, prefix: str = "") -> str:

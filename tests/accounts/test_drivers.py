@@ -9,8 +9,9 @@ from tests.billing.builders import clerk, driver, outsider, prepaid_card
 
 
 def test_it_creates_the_front_desk_group_with_card_and_top_up_rights_only(db):
-    codenames = set(Group.objects.get(name="Front desk").permissions.values_list("content_type__app_label",
-                                                                                  "codename"))
+    codenames = set(
+        Group.objects.get(name="Front desk").permissions.values_list("content_type__app_label", "codename")
+    )
 
     assert {("rfid", "use_front_desk"), ("billing", "add_ledgerentry"), ("rfid", "change_idtag")} <= codenames
     assert not {app for app, _ in codenames} & {"stations"}
@@ -26,8 +27,15 @@ def test_it_lets_a_clerk_register_a_driver_and_then_issue_their_card(db):
     desk = Client()
     desk.force_login(clerk())
 
-    registered = desk.post("/desk/drivers/new/", {"username": "erik", "name": "Erik Eriksson",
-                                                  "phone": "+46 70 555 0102", "email": "erik@example.org"})
+    registered = desk.post(
+        "/desk/drivers/new/",
+        {
+            "username": "erik",
+            "name": "Erik Eriksson",
+            "phone": "+46 70 555 0102",
+            "email": "erik@example.org",
+        },
+    )
 
     erik = get_user_model().objects.get(username="erik")
     assert registered["Location"] == f"/desk/cards/new/?owner={erik.pk}"

@@ -26,9 +26,9 @@ def test_it_refuses_even_the_right_password_after_five_wrong_ones_from_one_addre
 
     assert not any(guesses)
     assert not sign_in(client, PASSWORDS["claire"], GUESSER)
-    assert list(FailedSignIn.objects.order_by("id").values_list("username", "remote_address", "throttled")) == (
-        [("claire", GUESSER, False)] * 5 + [("claire", GUESSER, True)]
-    )
+    assert list(
+        FailedSignIn.objects.order_by("id").values_list("username", "remote_address", "throttled")
+    ) == ([("claire", GUESSER, False)] * 5 + [("claire", GUESSER, True)])
 
 
 def test_it_lets_the_person_in_from_their_own_desk_meanwhile(client, clerk):

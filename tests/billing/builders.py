@@ -15,14 +15,27 @@ T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)  # a Monday
 
 
 def default_tariff(**fields) -> Tariff:
-    fields = {"name": "Standard", "currency": "EUR", "price_per_kwh": Decimal("0.3000"), "is_default": True,
-              **fields}
+    fields = {
+        "name": "Standard",
+        "currency": "EUR",
+        "price_per_kwh": Decimal("0.3000"),
+        "is_default": True,
+        **fields,
+    }
     return Tariff.objects.create(**fields)
 
 
-def peak_window(tariff: Tariff, start=time(17), end=time(21), price_per_kwh="0.5000", **fields) -> TariffPeriod:
-    return TariffPeriod.objects.create(tariff=tariff, name="Peak", start_time=start, end_time=end,
-                                       price_per_kwh=Decimal(price_per_kwh), **fields)
+def peak_window(
+    tariff: Tariff, start=time(17), end=time(21), price_per_kwh="0.5000", **fields
+) -> TariffPeriod:
+    return TariffPeriod.objects.create(
+        tariff=tariff,
+        name="Peak",
+        start_time=start,
+        end_time=end,
+        price_per_kwh=Decimal(price_per_kwh),
+        **fields,
+    )
 
 
 def prepaid_card(id_tag="PREPAID1", balance="0", owner=None, **fields) -> IdTag:
@@ -38,24 +51,40 @@ def personal_card(id_tag="HOME1", owner=None, **fields) -> IdTag:
 
 
 def charger(charge_point_id="CP-1") -> Charger:
-    return Charger.objects.filter(charge_point_id=charge_point_id).first() or register_charger(charge_point_id)
+    return Charger.objects.filter(charge_point_id=charge_point_id).first() or register_charger(
+        charge_point_id
+    )
 
 
 def finished_session(id_tag, wh=10_000, started_at=T0, minutes=60, meter_start=1_000, on=None) -> Transaction:
     """A session that ran `minutes` and metered `wh`, stopped as a charger would stop it."""
     session = Transaction.objects.create(
-        charger=on or charger(), connector_id=1, id_tag=id_tag, id_tag_status="Accepted",
-        meter_start=meter_start, started_at=started_at,
+        charger=on or charger(),
+        connector_id=1,
+        id_tag=id_tag,
+        id_tag_status="Accepted",
+        meter_start=meter_start,
+        started_at=started_at,
     )
-    session.stop(meter_stop=meter_start + wh, stopped_at=started_at + timedelta(minutes=minutes),
-                 reason="Local", id_tag=id_tag, data=None)
+    session.stop(
+        meter_stop=meter_start + wh,
+        stopped_at=started_at + timedelta(minutes=minutes),
+        reason="Local",
+        id_tag=id_tag,
+        data=None,
+    )
     return session
 
 
 def register_sample(session: Transaction, at: datetime, value, unit="Wh") -> MeterValue:
     return MeterValue.objects.create(
-        charger=session.charger, connector_id=session.connector_id, transaction=session, timestamp=at,
-        value=str(value), numeric_value=Decimal(str(value)), unit=unit,
+        charger=session.charger,
+        connector_id=session.connector_id,
+        transaction=session,
+        timestamp=at,
+        value=str(value),
+        numeric_value=Decimal(str(value)),
+        unit=unit,
     )
 
 

@@ -8,7 +8,13 @@ from billing import services
 from billing.models import AppendOnlyError, LedgerEntry, SessionCharge
 from rfid.models import IdTag
 from tests.billing.builders import (
-    balance, default_tariff, driver, finished_session, operator, personal_card, prepaid_card,
+    balance,
+    default_tariff,
+    driver,
+    finished_session,
+    operator,
+    personal_card,
+    prepaid_card,
 )
 
 
@@ -31,8 +37,12 @@ def test_it_refuses_to_change_or_delete_a_ledger_entry(db):
 def test_it_credits_a_top_up_once_per_idempotency_key(db):
     card = prepaid_card("TOPUP1")
 
-    first = services.top_up(card=card, amount=Decimal("25.00"), method="cash", source="desk", idempotency_key="k1")
-    again = services.top_up(card=card, amount=Decimal("25.00"), method="cash", source="desk", idempotency_key="k1")
+    first = services.top_up(
+        card=card, amount=Decimal("25.00"), method="cash", source="desk", idempotency_key="k1"
+    )
+    again = services.top_up(
+        card=card, amount=Decimal("25.00"), method="cash", source="desk", idempotency_key="k1"
+    )
 
     assert first.pk == again.pk
     assert balance(card) == Decimal("25.00")
@@ -44,9 +54,13 @@ def test_it_refuses_an_idempotency_key_replayed_on_another_card_or_amount(db):
     services.top_up(card=first, amount=Decimal("25.00"), method="cash", source="desk", idempotency_key="k1")
 
     with pytest.raises(services.RefusedMovement, match="another card or amount"):
-        services.top_up(card=second, amount=Decimal("25.00"), method="cash", source="desk", idempotency_key="k1")
+        services.top_up(
+            card=second, amount=Decimal("25.00"), method="cash", source="desk", idempotency_key="k1"
+        )
     with pytest.raises(services.RefusedMovement, match="another card or amount"):
-        services.top_up(card=first, amount=Decimal("30.00"), method="cash", source="desk", idempotency_key="k1")
+        services.top_up(
+            card=first, amount=Decimal("30.00"), method="cash", source="desk", idempotency_key="k1"
+        )
 
     assert (balance(first), balance(second)) == (Decimal("25.00"), Decimal("0"))
     assert LedgerEntry.objects.count() == 1
@@ -120,7 +134,11 @@ def test_it_never_takes_a_balance_below_zero_without_an_overdraft(db):
 
     charge = services.settle_transaction(transaction=session)
 
-    assert (charge.total, charge.charged, charge.uncollected) == (Decimal("10.00"), Decimal("3.00"), Decimal("7.00"))
+    assert (charge.total, charge.charged, charge.uncollected) == (
+        Decimal("10.00"),
+        Decimal("3.00"),
+        Decimal("7.00"),
+    )
     assert balance(card) == 0
 
 
@@ -166,8 +184,14 @@ def test_it_settles_nothing_for_a_session_still_charging(db):
     from tests.billing.builders import T0, charger
 
     prepaid_card("OPEN1", balance="5")
-    session = Transaction.objects.create(charger=charger(), connector_id=1, id_tag="OPEN1", meter_start=0,
-                                         started_at=T0, id_tag_status="Accepted")
+    session = Transaction.objects.create(
+        charger=charger(),
+        connector_id=1,
+        id_tag="OPEN1",
+        meter_start=0,
+        started_at=T0,
+        id_tag_status="Accepted",
+    )
 
     assert services.settle_transaction(transaction=session) is None
     assert not SessionCharge.objects.exists()

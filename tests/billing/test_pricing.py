@@ -8,7 +8,13 @@ import pytest
 
 from billing import services
 from billing.money import quantize_money
-from tests.billing.builders import default_tariff, finished_session, peak_window, prepaid_card, register_sample
+from tests.billing.builders import (
+    default_tariff,
+    finished_session,
+    peak_window,
+    prepaid_card,
+    register_sample,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -26,7 +32,7 @@ def test_it_splits_energy_across_a_time_of_use_boundary_in_site_time(db):
     started = datetime(2027, 3, 1, 16, 0, tzinfo=BERLIN)
     session = finished_session("TOU1", wh=12_000, started_at=started, minutes=120, meter_start=0)
     register_sample(session, started + timedelta(minutes=30), 2_000)
-    register_sample(session, started + timedelta(minutes=60), 4_000)   # 4 kWh before 17:00
+    register_sample(session, started + timedelta(minutes=60), 4_000)  # 4 kWh before 17:00
     register_sample(session, started + timedelta(minutes=90), 8_000)
 
     charge = services.settle_transaction(transaction=session)
@@ -41,7 +47,7 @@ def test_it_spreads_one_reading_interval_over_the_boundary_by_time(db):
     tariff = default_tariff(price_per_kwh=Decimal("0.2000"))
     peak_window(tariff, start=time(17), end=time(21), price_per_kwh="0.4000")
     prepaid_card("TOU2", balance="100")
-    started = datetime(2027, 3, 1, 16, 30, tzinfo=BERLIN)   # no samples: 30 min off-peak, 30 min peak
+    started = datetime(2027, 3, 1, 16, 30, tzinfo=BERLIN)  # no samples: 30 min off-peak, 30 min peak
     session = finished_session("TOU2", wh=10_000, started_at=started, minutes=60)
 
     charge = services.settle_transaction(transaction=session)
@@ -50,9 +56,14 @@ def test_it_spreads_one_reading_interval_over_the_boundary_by_time(db):
 
 
 def test_it_prices_time_fee_idle_fee_and_tax_with_kwh_samples(db):
-    default_tariff(price_per_kwh=Decimal("0.2500"), price_per_hour=Decimal("1.0000"),
-                   session_fee=Decimal("0.5000"), idle_fee_per_hour=Decimal("6.0000"), idle_grace_minutes=10,
-                   tax_percent=Decimal("19.00"))
+    default_tariff(
+        price_per_kwh=Decimal("0.2500"),
+        price_per_hour=Decimal("1.0000"),
+        session_fee=Decimal("0.5000"),
+        idle_fee_per_hour=Decimal("6.0000"),
+        idle_grace_minutes=10,
+        tax_percent=Decimal("19.00"),
+    )
     prepaid_card("IDLE1", balance="100")
     started = datetime(2027, 3, 2, 9, 0, tzinfo=BERLIN)
     session = finished_session("IDLE1", wh=8_000, started_at=started, minutes=90, meter_start=0)
@@ -63,10 +74,10 @@ def test_it_prices_time_fee_idle_fee_and_tax_with_kwh_samples(db):
     charge = services.settle_transaction(transaction=session)
 
     lines = {line["label"]: Decimal(line["amount"]) for line in charge.breakdown}
-    assert lines["Energy"] == Decimal("2.00")          # 8 kWh × 0.25
-    assert lines["Charging time"] == Decimal("1.00")   # the first hour, while energy flowed
+    assert lines["Energy"] == Decimal("2.00")  # 8 kWh × 0.25
+    assert lines["Charging time"] == Decimal("1.00")  # the first hour, while energy flowed
     assert lines["Session fee"] == Decimal("0.50")
-    assert lines["Idle fee"] == Decimal("2.00")        # 30 min idle − 10 min grace = 20 min × 6/h
+    assert lines["Idle fee"] == Decimal("2.00")  # 30 min idle − 10 min grace = 20 min × 6/h
     assert charge.net == Decimal("5.50") and charge.tax == Decimal("1.05")  # 1.045 rounds half up
     assert charge.total == charge.charged == Decimal("6.55")
     assert (charge.charging_seconds, charge.idle_seconds) == (3600, 1800)
@@ -88,7 +99,7 @@ def test_it_ignores_samples_that_run_backwards_or_beyond_the_stop_reading(db):
     prepaid_card("ODD1", balance="100")
     started = datetime(2027, 3, 3, 9, 0, tzinfo=BERLIN)
     session = finished_session("ODD1", wh=3_000, started_at=started, minutes=60, meter_start=1_000)
-    register_sample(session, started + timedelta(minutes=20), 500)     # below meterStart
+    register_sample(session, started + timedelta(minutes=20), 500)  # below meterStart
     register_sample(session, started + timedelta(minutes=40), 99_000)  # above meterStop
 
     charge = services.settle_transaction(transaction=session)

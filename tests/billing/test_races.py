@@ -63,8 +63,10 @@ def test_it_lets_two_sessions_racing_on_one_balance_spend_it_only_once(transacti
     first = finished_session("DANA-CAR", wh=8_000, on=charger("CP-1"))
     second = finished_session("DANA-VAN", wh=8_000, on=charger("CP-2"))
 
-    charges = run_together(lambda: services.settle_transaction(transaction=first),
-                           lambda: services.settle_transaction(transaction=second))
+    charges = run_together(
+        lambda: services.settle_transaction(transaction=first),
+        lambda: services.settle_transaction(transaction=second),
+    )
 
     assert sorted(c.charged for c in charges) == [Decimal("2.00"), Decimal("8.00")]
     assert sum(c.uncollected for c in charges) == Decimal("6.00")
@@ -89,8 +91,14 @@ def test_it_moves_money_once_when_two_stops_of_one_session_race(transactional_db
 def test_it_credits_once_when_a_double_click_submits_one_top_up_twice(transactional_db):
     card = prepaid_card("RACE3")
 
-    entries = run_together(*[lambda: services.top_up(card=card, amount=Decimal("15"), method="cash",
-                                                     source="desk", idempotency_key="form-123")] * 2)
+    entries = run_together(
+        *[
+            lambda: services.top_up(
+                card=card, amount=Decimal("15"), method="cash", source="desk", idempotency_key="form-123"
+            )
+        ]
+        * 2
+    )
 
     assert entries[0].pk == entries[1].pk
     assert balance(card) == Decimal("15")

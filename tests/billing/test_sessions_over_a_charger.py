@@ -44,8 +44,10 @@ def csms(slow_batch_server, transactional_db):
 
 
 def energy(timestamp, wh):
-    return {"timestamp": timestamp, "sampledValue": [
-        {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}
+    return {
+        "timestamp": timestamp,
+        "sampledValue": [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}],
+    }
 
 
 def charge_and_stop_twice(csms, id_tag):
@@ -56,8 +58,11 @@ def charge_and_stop_twice(csms, id_tag):
     async def scenario():
         async with connected_charger(csms.ws_url, "CP-1") as cp:
             started = await cp.start_transaction(id_tag=id_tag, meter_start=1000, timestamp=START)
-            await cp.send(call.MeterValues(connector_id=1, transaction_id=started.transaction_id,
-                                           meter_value=[energy(MIDDLE, 11000)]))
+            await cp.send(
+                call.MeterValues(
+                    connector_id=1, transaction_id=started.transaction_id, meter_value=[energy(MIDDLE, 11000)]
+                )
+            )
             stop = {"meter_stop": 13000, "timestamp": STOP, "id_tag": id_tag, "reason": "EVDisconnected"}
             first = await cp.stop_transaction(started.transaction_id, **stop)
         async with connected_charger(csms.ws_url, "CP-1") as cp:

@@ -21,10 +21,18 @@ def ten_kwh_session(csms, charge_point_id: str, connector_id: int, id_tag: str, 
 
     async def scenario():
         async with connected_charger(csms.ws_url, charge_point_id) as cp:
-            started = await cp.start_transaction(connector_id=connector_id, id_tag=id_tag, meter_start=5_000,
-                                                 timestamp=f"2027-03-01T{hour:02d}:00:00Z")
-            await cp.stop_transaction(started.transaction_id, meter_stop=15_000, id_tag=id_tag,
-                                      timestamp=f"2027-03-01T{hour:02d}:45:00Z")
+            started = await cp.start_transaction(
+                connector_id=connector_id,
+                id_tag=id_tag,
+                meter_start=5_000,
+                timestamp=f"2027-03-01T{hour:02d}:00:00Z",
+            )
+            await cp.stop_transaction(
+                started.transaction_id,
+                meter_stop=15_000,
+                id_tag=id_tag,
+                timestamp=f"2027-03-01T{hour:02d}:45:00Z",
+            )
             return started.transaction_id
 
     return asyncio.run(scenario())
@@ -43,14 +51,19 @@ def test_it_prices_with_the_connectors_tariff_then_the_chargers_then_the_default
     on_charger_tariff = ten_kwh_session(csms, "CP-1", 1, "DANA-1", hour=9)
     on_default = ten_kwh_session(csms, "CP-2", 1, "DANA-1", hour=10)  # CP-2's tariff is connector 2's only
 
-    priced = {charge.transaction_id: (charge.tariff.name, charge.total, charge.charged)
-              for charge in SessionCharge.objects.select_related("tariff")}
+    priced = {
+        charge.transaction_id: (charge.tariff.name, charge.total, charge.charged)
+        for charge in SessionCharge.objects.select_related("tariff")
+    }
     assert priced == {
         on_connector_tariff: ("Premium", Decimal("5.50"), Decimal("5.50")),
         on_charger_tariff: ("Fast", Decimal("4.00"), Decimal("4.00")),
         on_default: ("Standard", Decimal("3.00"), Decimal("3.00")),
     }
     deducted = dict(LedgerEntry.objects.filter(kind="session_charge").values_list("transaction_id", "amount"))
-    assert deducted == {on_connector_tariff: Decimal("-5.50"), on_charger_tariff: Decimal("-4.00"),
-                        on_default: Decimal("-3.00")}
+    assert deducted == {
+        on_connector_tariff: Decimal("-5.50"),
+        on_charger_tariff: Decimal("-4.00"),
+        on_default: Decimal("-3.00"),
+    }
     assert balance(card) == Decimal("37.50")

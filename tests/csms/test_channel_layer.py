@@ -16,8 +16,9 @@ def test_it_queues_a_burst_larger_than_the_pool_instead_of_failing(settings, red
     async def burst():
         channels = [await layer.new_channel() for _ in range(BURST)]
         # As a fleet coming back at once: each new socket tells its old one to close.
-        await asyncio.gather(*(layer.send(channel, {"type": "ocpp.replaced", "connection_id": "x"})
-                               for channel in channels))
+        await asyncio.gather(
+            *(layer.send(channel, {"type": "ocpp.replaced", "connection_id": "x"}) for channel in channels)
+        )
         received = await asyncio.gather(*(layer.receive(channel) for channel in channels[:3]))
         await layer.flush()
         return received

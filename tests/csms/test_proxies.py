@@ -37,15 +37,21 @@ def knock(server, charge_point_id: str, forwarded_for: str) -> None:
 
     async def handshake():
         with pytest.raises(InvalidStatus):
-            async with websockets.connect(server.ws_url + charge_point_id, subprotocols=["ocpp1.6"],
-                                          additional_headers={"X-Forwarded-For": forwarded_for}, open_timeout=10):
+            async with websockets.connect(
+                server.ws_url + charge_point_id,
+                subprotocols=["ocpp1.6"],
+                additional_headers={"X-Forwarded-For": forwarded_for},
+                open_timeout=10,
+            ):
                 pass
 
     asyncio.run(handshake())
 
 
 def recorded_address(charge_point_id: str) -> str:
-    attempt = wait_until(lambda: ConnectionAttempt.objects.filter(charge_point_id=charge_point_id).first(), 10)
+    attempt = wait_until(
+        lambda: ConnectionAttempt.objects.filter(charge_point_id=charge_point_id).first(), 10
+    )
     assert attempt, f"the handshake of {charge_point_id} was recorded"
     return attempt.remote_address
 
@@ -55,7 +61,9 @@ def test_it_ignores_a_forwarded_address_from_anyone_but_a_trusted_proxy(csms):
     knock(csms, "LONG-1", "1" * 300)
 
     assert recorded_address("SPOOF-1") == "127.0.0.1"
-    assert recorded_address("LONG-1") == "127.0.0.1", "a long header never keeps a handshake from being recorded"
+    assert recorded_address("LONG-1") == "127.0.0.1", (
+        "a long header never keeps a handshake from being recorded"
+    )
 
 
 def test_it_takes_the_address_a_trusted_proxy_appended(behind_proxy):

@@ -26,7 +26,13 @@ def test_it_passes_the_deploy_checks_with_the_deploy_example(tmp_path):
             env[key] = value
     env.update(SECRET_KEY=secrets.token_urlsafe(50), CSMS_VAR_DIR=str(tmp_path), DATABASE_URL="")
 
-    checked = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert checked.returncode == 0, checked.stdout + checked.stderr

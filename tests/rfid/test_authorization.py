@@ -122,8 +122,14 @@ def test_it_refuses_a_prepaid_card_with_nothing_on_it_even_without_a_minimum(db)
 def test_it_never_answers_concurrent_tx_or_low_balance_for_the_stop_of_a_session(db):
     default_tariff(min_balance_to_start=Decimal("5.00"))
     prepaid_card("STOP-1", balance="1")
-    Transaction.objects.create(charger=charger(), connector_id=1, id_tag="STOP-1", meter_start=0,
-                               started_at=T0, id_tag_status="Accepted")
+    Transaction.objects.create(
+        charger=charger(),
+        connector_id=1,
+        id_tag="STOP-1",
+        meter_start=0,
+        started_at=T0,
+        id_tag_status="Accepted",
+    )
 
     assert services.authorize(id_tag="STOP-1", charger=charger(), for_stop=True).status == "Accepted"
     assert services.authorize(id_tag="STOP-1", charger=charger()).status == "Blocked"
@@ -138,8 +144,14 @@ def test_it_frees_the_card_for_a_new_session_once_the_last_one_stopped(db):
 
 def test_it_counts_a_session_of_the_lost_card_a_replacement_replaced(db):
     card = personal_card("LOST-1")
-    Transaction.objects.create(charger=charger(), connector_id=1, id_tag="LOST-1", meter_start=0,
-                               started_at=T0, id_tag_status="Accepted")
+    Transaction.objects.create(
+        charger=charger(),
+        connector_id=1,
+        id_tag="LOST-1",
+        meter_start=0,
+        started_at=T0,
+        id_tag_status="Accepted",
+    )
     services.replace_card(card=card, new_id_tag="NEW-1")
 
     assert services.authorize(id_tag="NEW-1", charger=charger("CP-2")).status == "ConcurrentTx"

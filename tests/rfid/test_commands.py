@@ -28,8 +28,18 @@ def test_it_registers_a_prepaid_card_with_owner_expiry_and_status(db, settings):
     settings.TIME_ZONE = "Europe/Berlin"
     dana = driver()
 
-    run("add_idtag", "DANA-2", "--mode", "prepaid", "--owner", "dana", "--expires", "2030-06-30",
-        "--status", "blocked")
+    run(
+        "add_idtag",
+        "DANA-2",
+        "--mode",
+        "prepaid",
+        "--owner",
+        "dana",
+        "--expires",
+        "2030-06-30",
+        "--status",
+        "blocked",
+    )
 
     card = IdTag.objects.get()
     assert (card.mode, card.owner, card.status, card.account.owner) == ("prepaid", dana, "blocked", dana)
@@ -44,10 +54,13 @@ def test_it_keeps_an_existing_cards_mode_when_re_run_without_one(db):
     assert IdTag.objects.get().mode == "prepaid"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--expires", "31/12/2030"], "not a date"),
-    (["--owner", "nobody"], "No user 'nobody'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--expires", "31/12/2030"], "not a date"),
+        (["--owner", "nobody"], "No user 'nobody'"),
+    ],
+)
 def test_it_explains_bad_add_idtag_options(db, args, message):
     with pytest.raises(CommandError, match=message):
         run("add_idtag", "BAD-1", *args)
@@ -66,7 +79,12 @@ def test_it_tops_up_from_the_command_line(db):
 
     assert "balance 12.50 EUR" in output
     entry = LedgerEntry.objects.get()
-    assert (entry.amount, entry.source, entry.payment_method, entry.created_by) == (Decimal("12.50"), "cli", "cash", None)
+    assert (entry.amount, entry.source, entry.payment_method, entry.created_by) == (
+        Decimal("12.50"),
+        "cli",
+        "cash",
+        None,
+    )
     assert balance(card) == Decimal("12.50")
 
 

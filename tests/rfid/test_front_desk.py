@@ -68,7 +68,9 @@ def test_it_refuses_bad_top_up_amounts(db, amount):
     card = prepaid_card("TOPUP-2")
     desk = signed_in(clerk())
 
-    page = desk.post("/desk/cards/TOPUP-2/topup/", {"amount": amount, "method": "cash", "idempotency_key": "k"})
+    page = desk.post(
+        "/desk/cards/TOPUP-2/topup/", {"amount": amount, "method": "cash", "idempotency_key": "k"}
+    )
 
     assert page.status_code == 200 and "errorlist" in page.content.decode()
     assert balance(card) == 0
@@ -169,11 +171,17 @@ def test_it_lets_the_site_admin_change_tariffs_and_use_the_desk(db):
     admin = signed_in(ada)
     change = f"/admin/billing/tariff/{tariff.pk}/change/"
 
-    saved = admin.post(change, admin_form_data(admin.get(change), price_per_kwh="0.4500", tax_percent="19.00"))
+    saved = admin.post(
+        change, admin_form_data(admin.get(change), price_per_kwh="0.4500", tax_percent="19.00")
+    )
 
     assert saved.status_code == 302, saved.context and saved.context["adminform"].form.errors
     tariff.refresh_from_db()
-    assert (tariff.name, tariff.price_per_kwh, tariff.tax_percent) == ("Standard", Decimal("0.4500"), Decimal("19"))
+    assert (tariff.name, tariff.price_per_kwh, tariff.tax_percent) == (
+        "Standard",
+        Decimal("0.4500"),
+        Decimal("19"),
+    )
     assert "ADA-DESK-1" in admin.get("/desk/", {"q": "ada-desk"}).content.decode()
 
 
@@ -193,8 +201,12 @@ def test_it_refuses_someone_from_outside(db):
     mallory = signed_in(outsider())
 
     assert mallory.get("/desk/", {"q": "SECRET"}).status_code == 403
-    assert mallory.post("/desk/cards/SECRET-1/topup/", {"amount": "100", "method": "cash",
-                                                         "idempotency_key": "m"}).status_code == 403
+    assert (
+        mallory.post(
+            "/desk/cards/SECRET-1/topup/", {"amount": "100", "method": "cash", "idempotency_key": "m"}
+        ).status_code
+        == 403
+    )
     assert Client().get("/desk/cards/SECRET-1/")["Location"].startswith("/desk/login/")
     assert LedgerEntry.objects.count() == 1
 
@@ -217,9 +229,13 @@ def test_it_renders_every_desk_form_for_a_clerk(db):
     prepaid_card("FORM-1", owner=dana)
     desk = signed_in(clerk())
     headings = {  # each page, with the heading saying what it is about
-        "/desk/": "Find a card", "/desk/cards/new/": "Issue a card", "/desk/cards/FORM-1/": "Card FORM-1",
-        "/desk/cards/FORM-1/topup/": "Top up card FORM-1", "/desk/cards/FORM-1/block/": "Block card FORM-1",
-        "/desk/cards/FORM-1/replace/": "Replace card FORM-1", "/desk/drivers/new/": "Register a driver",
+        "/desk/": "Find a card",
+        "/desk/cards/new/": "Issue a card",
+        "/desk/cards/FORM-1/": "Card FORM-1",
+        "/desk/cards/FORM-1/topup/": "Top up card FORM-1",
+        "/desk/cards/FORM-1/block/": "Block card FORM-1",
+        "/desk/cards/FORM-1/replace/": "Replace card FORM-1",
+        "/desk/drivers/new/": "Register a driver",
         f"/desk/drivers/{dana.pk}/": "Dana Driver",
     }
 
@@ -227,7 +243,10 @@ def test_it_renders_every_desk_form_for_a_clerk(db):
         page = desk.get(url)
         assert page.status_code == 200, url
         assert re.search(rf"<h1[^>]*>\s*{re.escape(heading)}\s*</h1>", page.content.decode()), url
-        assert "csrfmiddlewaretoken" in page.content.decode() or url in ("/desk/", "/desk/cards/FORM-1/",
-                                                                         f"/desk/drivers/{dana.pk}/"), url
+        assert "csrfmiddlewaretoken" in page.content.decode() or url in (
+            "/desk/",
+            "/desk/cards/FORM-1/",
+            f"/desk/drivers/{dana.pk}/",
+        ), url
     sign_in = Client().get("/desk/login/")
     assert sign_in.status_code == 200 and 'name="password"' in sign_in.content.decode()

@@ -22,8 +22,14 @@ def test_it_builds_the_local_authorization_list_from_the_cards(db):
 
     assert entries == [
         {"idTag": "GONE-1", "idTagInfo": {"status": "Blocked"}},
-        {"idTag": "HOME-1", "idTagInfo": {"status": "Accepted", "expiryDate": "2030-01-01T00:00:00.000Z",
-                                          "parentIdTag": "FLEET-1"}},
+        {
+            "idTag": "HOME-1",
+            "idTagInfo": {
+                "status": "Accepted",
+                "expiryDate": "2030-01-01T00:00:00.000Z",
+                "parentIdTag": "FLEET-1",
+            },
+        },
         {"idTag": "POOR-1", "idTagInfo": {"status": "Blocked"}},
         {"idTag": "RICH-1", "idTagInfo": {"status": "Accepted"}},
     ]

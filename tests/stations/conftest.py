@@ -1,9 +1,9 @@
 """Fixtures of the stations tests: a server on a Redis channel layer."""
 
 import pytest
+
 from tests.conftest import ServerProcess, flush_after_server_writes, server_env
 from tests.redis_server import REMOTE_CSMS_DB
-
 
 # --- servers for remote-command tests ------------------------------------------------
 

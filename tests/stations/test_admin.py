@@ -19,17 +19,43 @@ def session(db):
     """One charger's records of each kind, and a second charger's, for the searches to leave out."""
     charger = Charger.objects.create(charge_point_id="CP-1", is_connected=True, vendor="Alfen")
     Charger.objects.create(charge_point_id="CP-2", vendor="ABB")
-    started = Transaction.objects.create(charger=charger, connector_id=1, id_tag="TAG", id_tag_status="Accepted",
-                                         meter_start=0, started_at=timezone.now(), meter_stop=12345,
-                                         stopped_at=timezone.now())
-    MeterValue.objects.create(charger=charger, connector_id=1, transaction=started, timestamp=timezone.now(),
-                              value="12345", numeric_value=12345)
-    MessageLog.objects.create(charge_point_id="CP-1", direction="in", message_type=2, message_id="m1",
-                              action="Heartbeat", payload='[2,"m1","Heartbeat",{}]')
-    MessageLog.objects.create(charge_point_id="CP-2", direction="in", message_type=2, message_id="boot-of-cp-2",
-                              action="BootNotification", payload='[2,"boot-of-cp-2","BootNotification",{}]')
-    StatusNotification.objects.create(charger=charger, connector_id=1, status="Charging", error_code="NoError",
-                                      info="plug locked")
+    started = Transaction.objects.create(
+        charger=charger,
+        connector_id=1,
+        id_tag="TAG",
+        id_tag_status="Accepted",
+        meter_start=0,
+        started_at=timezone.now(),
+        meter_stop=12345,
+        stopped_at=timezone.now(),
+    )
+    MeterValue.objects.create(
+        charger=charger,
+        connector_id=1,
+        transaction=started,
+        timestamp=timezone.now(),
+        value="12345",
+        numeric_value=12345,
+    )
+    MessageLog.objects.create(
+        charge_point_id="CP-1",
+        direction="in",
+        message_type=2,
+        message_id="m1",
+        action="Heartbeat",
+        payload='[2,"m1","Heartbeat",{}]',
+    )
+    MessageLog.objects.create(
+        charge_point_id="CP-2",
+        direction="in",
+        message_type=2,
+        message_id="boot-of-cp-2",
+        action="BootNotification",
+        payload='[2,"boot-of-cp-2","BootNotification",{}]',
+    )
+    StatusNotification.objects.create(
+        charger=charger, connector_id=1, status="Charging", error_code="NoError", info="plug locked"
+    )
     Connector.objects.create(charger=charger, connector_id=1, status="Charging", info="car asleep")
     ConnectionAttempt.objects.create(charge_point_id="STRANGER", remote_address="10.0.0.7", outcome="unknown")
     return started
@@ -47,9 +73,12 @@ STATION_PAGES = [
     ("/admin/stations/messagelog/?q=Heartbeat", ["m1", "Heartbeat"], ["boot-of-cp-2"], False),
     ("/admin/stations/connectionattempt/", ["STRANGER", "10.0.0.7"], [], False),
 ]
-OPERATOR_PAGES = [(page, shown, left_out) for page, shown, left_out, operator_may in STATION_PAGES if operator_may]
-RAW_RECORD_PAGES = [(page, shown, left_out) for page, shown, left_out, operator_may in STATION_PAGES
-                    if not operator_may]
+OPERATOR_PAGES = [
+    (page, shown, left_out) for page, shown, left_out, operator_may in STATION_PAGES if operator_may
+]
+RAW_RECORD_PAGES = [
+    (page, shown, left_out) for page, shown, left_out, operator_may in STATION_PAGES if not operator_may
+]
 
 
 def shows(client, page, shown, left_out) -> str:
@@ -68,8 +97,9 @@ def test_it_shows_an_operator_the_station_pages(client, operator, session, page,
 
 
 @pytest.mark.parametrize("page,shown,left_out", RAW_RECORD_PAGES)
-def test_it_shows_the_site_admin_the_raw_records_an_operator_may_not_see(client, admin, operator, session, page,
-                                                                          shown, left_out):
+def test_it_shows_the_site_admin_the_raw_records_an_operator_may_not_see(
+    client, admin, operator, session, page, shown, left_out
+):
     client.force_login(admin)
     shows(client, page, shown, left_out)
 
@@ -107,9 +137,17 @@ def test_it_stores_a_password_typed_in_the_admin_hashed(client, admin, db):
     charger = Charger.objects.create(charge_point_id="CP-9")
     client.force_login(admin)
 
-    client.post(f"/admin/stations/charger/{charger.pk}/change/",
-                {"charge_point_id": "CP-9", "name": "", "approval": "accepted", "new_password": "typed-pw",
-                 "connectors-TOTAL_FORMS": 0, "connectors-INITIAL_FORMS": 0})
+    client.post(
+        f"/admin/stations/charger/{charger.pk}/change/",
+        {
+            "charge_point_id": "CP-9",
+            "name": "",
+            "approval": "accepted",
+            "new_password": "typed-pw",
+            "connectors-TOTAL_FORMS": 0,
+            "connectors-INITIAL_FORMS": 0,
+        },
+    )
 
     charger.refresh_from_db()
     assert charger.password.startswith("pbkdf2_sha256_charger$") and charger.check_password("typed-pw")
@@ -122,8 +160,12 @@ def test_it_sends_someone_from_outside_to_the_login_page(client, session):
 
 def test_it_tells_staff_when_a_connected_charger_has_gone_silent(client, admin, db, time_machine):
     time_machine.move_to("2026-11-21 10:00:00Z", tick=False)
-    Charger.objects.create(charge_point_id="CP-SILENT", is_connected=True, connected_since=timezone.now(),
-                           last_seen_at=timezone.now())
+    Charger.objects.create(
+        charge_point_id="CP-SILENT",
+        is_connected=True,
+        connected_since=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
     client.force_login(admin)
     assert "online since" in client.get("/chargers/CP-SILENT/").content.decode()
 

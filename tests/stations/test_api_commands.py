@@ -36,12 +36,17 @@ def test_it_sends_a_command_with_a_token_made_by_the_management_command(remote_c
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=operator).key}")
 
-    answer, received = post_to_live_charger(remote_csms, client, "CP-1",
-                                            {"action": "UnlockConnector", "payload": {"connectorId": 1}})
+    answer, received = post_to_live_charger(
+        remote_csms, client, "CP-1", {"action": "UnlockConnector", "payload": {"connectorId": 1}}
+    )
 
     assert answer.status_code == 201
     body = answer.json()
-    assert (body["action"], body["status"], body["response"]) == ("UnlockConnector", "accepted", {"status": "Unlocked"})
+    assert (body["action"], body["status"], body["response"]) == (
+        "UnlockConnector",
+        "accepted",
+        {"status": "Unlocked"},
+    )
     assert (body["requested_by"], body["source"], body["charger"]) == ("olga", "api", "CP-1")
     assert body["id"] == Command.objects.get().pk
     assert received == [("UnlockConnector", {"connectorId": 1})]
@@ -50,7 +55,9 @@ def test_it_sends_a_command_with_a_token_made_by_the_management_command(remote_c
 def test_it_lists_the_history_newest_first(remote_csms, operator):
     charger = register_charger("CP/1")  # reaches the API URL-encoded
     first = Command.objects.create(charger=charger, action="ClearCache", status="offline")
-    second = Command.objects.create(charger=charger, action="Reset", payload={"type": "Soft"}, status="timeout")
+    second = Command.objects.create(
+        charger=charger, action="Reset", payload={"type": "Soft"}, status="timeout"
+    )
 
     answer = api(operator).get("/api/v1/chargers/CP%2F1/commands/")
 
@@ -64,7 +71,9 @@ def test_it_works_with_session_auth(remote_csms, operator):
     client = APIClient()
     client.force_login(operator)
 
-    answer = client.post("/api/v1/chargers/CP-1/commands/", {"action": "ClearCache", "payload": {}}, format="json")
+    answer = client.post(
+        "/api/v1/chargers/CP-1/commands/", {"action": "ClearCache", "payload": {}}, format="json"
+    )
 
     assert answer.status_code == 201
     assert answer.json()["status"] == "offline"
@@ -72,16 +81,27 @@ def test_it_works_with_session_auth(remote_csms, operator):
 
 def test_it_names_the_field_the_schema_rejects_before_sending(remote_csms, operator):
     register_charger("CP-1", is_connected=True)
-    limit_payload = {"connectorId": 1, "csChargingProfiles": {
-        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-        "chargingProfileKind": "Absolute", "chargingSchedule": {
-            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.25}]}}}
+    limit_payload = {
+        "connectorId": 1,
+        "csChargingProfiles": {
+            "chargingProfileId": 1,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.25}],
+            },
+        },
+    }
     cases = [
         ({"action": "Reset", "payload": {"type": "Medium"}}, "type"),
         ({"action": "ChangeConfiguration", "payload": {"key": "HeartbeatInterval"}}, "value"),
         ({"action": "ClearCache", "payload": {"force": True}}, "force"),
-        ({"action": "SetChargingProfile", "payload": limit_payload},
-         "csChargingProfiles.chargingSchedule.chargingSchedulePeriod.0.limit"),
+        (
+            {"action": "SetChargingProfile", "payload": limit_payload},
+            "csChargingProfiles.chargingSchedule.chargingSchedulePeriod.0.limit",
+        ),
     ]
 
     for body, field in cases:
@@ -116,7 +136,9 @@ def test_it_lets_a_superuser_operate(remote_csms, django_user_model):
     register_charger("CP-1")
     admin = django_user_model.objects.create_superuser("root", password="root-pass-1")
 
-    answer = api(admin).post("/api/v1/chargers/CP-1/commands/", {"action": "GetLocalListVersion"}, format="json")
+    answer = api(admin).post(
+        "/api/v1/chargers/CP-1/commands/", {"action": "GetLocalListVersion"}, format="json"
+    )
 
     assert answer.status_code == 201
 

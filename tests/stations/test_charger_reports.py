@@ -33,19 +33,30 @@ def test_it_keeps_the_latest_status_per_connector_and_the_history(csms):
     charger = register_charger("CP-1")
 
     run_as_charger(
-        csms, "CP-1",
+        csms,
+        "CP-1",
         call.StatusNotification(connector_id=0, error_code="NoError", status="Available"),
-        call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing",
-                                timestamp="2026-11-21T10:00:00Z"),
-        call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted",
-                                info="RCD tripped", vendor_id="Alfen", vendor_error_code="E42",
-                                timestamp="2026-11-21T10:05:00Z"),
+        call.StatusNotification(
+            connector_id=1, error_code="NoError", status="Preparing", timestamp="2026-11-21T10:00:00Z"
+        ),
+        call.StatusNotification(
+            connector_id=1,
+            error_code="GroundFailure",
+            status="Faulted",
+            info="RCD tripped",
+            vendor_id="Alfen",
+            vendor_error_code="E42",
+            timestamp="2026-11-21T10:05:00Z",
+        ),
     )
 
     assert wait_until(lambda: StatusNotification.objects.filter(charger=charger).count() == 3)
     connector = Connector.objects.get(charger=charger, connector_id=1)
     assert (connector.status, connector.error_code, connector.info, connector.vendor_error_code) == (
-        "Faulted", "GroundFailure", "RCD tripped", "E42",
+        "Faulted",
+        "GroundFailure",
+        "RCD tripped",
+        "E42",
     )
     assert connector.status_at.isoformat() == "2026-11-21T10:05:00+00:00"
     assert Connector.objects.get(charger=charger, connector_id=0).status == "Available"
@@ -59,7 +70,10 @@ def test_it_accepts_a_registered_id_tag_and_refuses_others(csms):
     IdTag.objects.create(id_tag="04AABBCC")
 
     known, lowercase, unknown = run_as_charger(
-        csms, "CP-1", call.Authorize(id_tag="04AABBCC"), call.Authorize(id_tag="04aabbcc"),
+        csms,
+        "CP-1",
+        call.Authorize(id_tag="04AABBCC"),
+        call.Authorize(id_tag="04aabbcc"),
         call.Authorize(id_tag="DEADBEEF"),
     )
 
@@ -84,7 +98,8 @@ def test_it_follows_firmware_and_diagnostics_progress(csms):
     register_charger("CP-1")
 
     run_as_charger(
-        csms, "CP-1",
+        csms,
+        "CP-1",
         call.FirmwareStatusNotification(status="Downloading"),
         call.FirmwareStatusNotification(status="Installed"),
         call.DiagnosticsStatusNotification(status="Uploaded"),

@@ -42,15 +42,20 @@ class Browser:
             return page.read().decode()
 
     def sign_in(self, username: str) -> None:
-        page = self.submit("/admin/login/", "/admin/login/?next=/chargers/",
-                           {"username": username, "password": PASSWORDS[username], "next": "/chargers/"})
+        page = self.submit(
+            "/admin/login/",
+            "/admin/login/?next=/chargers/",
+            {"username": username, "password": PASSWORDS[username], "next": "/chargers/"},
+        )
         assert "Log out" in page or "logout" in page, "the operator could not sign in"
 
 
 def post_command(base_url: str, charge_point_id: str, token: str, body: dict) -> tuple[int, dict]:
     request = urllib.request.Request(
-        f"{base_url}/api/v1/chargers/{charge_point_id}/commands/", data=json.dumps(body).encode(),
-        method="POST", headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+        f"{base_url}/api/v1/chargers/{charge_point_id}/commands/",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
     )
     with urllib.request.urlopen(request, timeout=HTTP_DEADLINE) as answer:
         return answer.status, json.loads(answer.read())
@@ -83,8 +88,12 @@ def test_it_sends_a_command_of_the_rest_api_to_a_charger_of_the_same_process(csm
     assert (answer["status"], answer["response"]) == ("accepted", {"status": "Unlocked"})
     assert answer["requested_by"] == "olga"
     command = Command.objects.get()
-    assert (command.pk, command.status, command.response, command.source) == (answer["id"], "accepted",
-                                                                               {"status": "Unlocked"}, "api")
+    assert (command.pk, command.status, command.response, command.source) == (
+        answer["id"],
+        "accepted",
+        {"status": "Unlocked"},
+        "api",
+    )
     assert command.sent_at is not None and command.answered_at is not None
 
 
@@ -93,8 +102,11 @@ def test_it_sends_a_command_of_the_charger_page_to_a_charger_of_the_same_process
     browser = Browser(csms.url)
     browser.sign_in("olga")
 
-    page, received = while_connected(csms, "CP-1", lambda: browser.submit(
-        "/chargers/CP-1/", "/chargers/CP-1/operate/reset/", {"reset-type": "Hard"}))
+    page, received = while_connected(
+        csms,
+        "CP-1",
+        lambda: browser.submit("/chargers/CP-1/", "/chargers/CP-1/operate/reset/", {"reset-type": "Hard"}),
+    )
 
     assert received == [("Reset", {"type": "Hard"})]
     assert "Reset: accepted" in page  # the outcome, shown on the charger page the form leads back to

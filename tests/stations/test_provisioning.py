@@ -67,8 +67,10 @@ def test_it_hashes_a_key_as_long_as_ocpp_asks_cheaply_and_a_short_password_slowl
 def test_it_upgrades_a_slow_legacy_hash_when_the_charger_logs_in(db):
     from django.contrib.auth.hashers import make_password
 
-    legacy = {"CP-1": make_password("0123456789abcdef"),  # Django's own 1,000,000 rounds
-              "CP-2": make_password("0123456789abcdef", hasher="pbkdf2_sha256_charger")}  # an earlier version
+    legacy = {
+        "CP-1": make_password("0123456789abcdef"),  # Django's own 1,000,000 rounds
+        "CP-2": make_password("0123456789abcdef", hasher="pbkdf2_sha256_charger"),
+    }  # an earlier version
     for charge_point_id, encoded in legacy.items():
         charger = Charger.objects.create(charge_point_id=charge_point_id, password=encoded)
 
@@ -111,7 +113,9 @@ def test_it_lets_go_of_the_http_request_once_a_socket_is_upgraded():
 
     assert transport.producer is None
     assert opened == [socket]  # daphne's own onOpen still runs
-    assert "releasing_the_upgraded_request" in WebSocketProtocol.onOpen.__qualname__  # and is what daphne runs
+    assert (
+        "releasing_the_upgraded_request" in WebSocketProtocol.onOpen.__qualname__
+    )  # and is what daphne runs
 
 
 def test_it_skips_the_slow_hash_for_a_password_it_verified_before(db, monkeypatch):
@@ -121,7 +125,9 @@ def test_it_skips_the_slow_hash_for_a_password_it_verified_before(db, monkeypatc
     charger.set_password("0123456789abcdef")
     calls = []
     real_check = hashers.check_password
-    monkeypatch.setattr("stations.models.check_password", lambda *a, **k: calls.append(1) or real_check(*a, **k))
+    monkeypatch.setattr(
+        "stations.models.check_password", lambda *a, **k: calls.append(1) or real_check(*a, **k)
+    )
 
     assert charger.check_password("0123456789abcdef")
     assert charger.check_password("0123456789abcdef")

@@ -13,9 +13,14 @@ from tests.personas import operators_group
 def run_action(user, action, chargers):
     client = Client()
     client.force_login(user)
-    return client.post("/admin/stations/charger/", {
-        "action": action, "_selected_action": [charger.pk for charger in chargers],
-    }, follow=True)
+    return client.post(
+        "/admin/stations/charger/",
+        {
+            "action": action,
+            "_selected_action": [charger.pk for charger in chargers],
+        },
+        follow=True,
+    )
 
 
 def test_it_reads_the_configuration_of_live_and_offline_chargers(remote_csms, operator):
@@ -29,7 +34,10 @@ def test_it_reads_the_configuration_of_live_and_offline_chargers(remote_csms, op
     page = asyncio.run(scenario())
 
     shown = [str(message) for message in page.context["messages"]]
-    assert shown == ["CP-1: GetConfiguration accepted", "CP-2: GetConfiguration charger offline: the charger is not connected"]
+    assert shown == [
+        "CP-1: GetConfiguration accepted",
+        "CP-2: GetConfiguration charger offline: the charger is not connected",
+    ]
     assert live.configuration.count() == 2
     assert set(Command.objects.values_list("source", flat=True)) == {"admin"}
 
@@ -38,7 +46,9 @@ def test_it_does_not_offer_the_actions_to_a_clerk(remote_csms, clerk):
     from django.contrib.auth.models import Permission
 
     operators_group()  # makes sure the stations permissions exist in the flushed test database
-    clerk.user_permissions.add(Permission.objects.get(content_type__app_label="stations", codename="view_charger"))
+    clerk.user_permissions.add(
+        Permission.objects.get(content_type__app_label="stations", codename="view_charger")
+    )
     charger = register_charger("CP-1")
 
     page = run_action(clerk, "reset_soft", [charger])

@@ -13,10 +13,23 @@ from tests.ocpp_client import AnsweringCharger, connected_charger, eventually, o
 
 EVERY_OPERATION = [
     ("RemoteStartTransaction", {"connectorId": 1, "idTag": "DRIVER-1"}),
-    ("RemoteStartTransaction", {"connectorId": 1, "idTag": "DRIVER-1", "chargingProfile": {
-        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
-        "chargingProfileKind": "Relative", "chargingSchedule": {
-            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.3}]}}}),
+    (
+        "RemoteStartTransaction",
+        {
+            "connectorId": 1,
+            "idTag": "DRIVER-1",
+            "chargingProfile": {
+                "chargingProfileId": 1,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxProfile",
+                "chargingProfileKind": "Relative",
+                "chargingSchedule": {
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.3}],
+                },
+            },
+        },
+    ),
     ("RemoteStopTransaction", {"transactionId": 7}),
     ("Reset", {"type": "Hard"}),
     ("UnlockConnector", {"connectorId": 2}),
@@ -30,8 +43,14 @@ EVERY_OPERATION = [
     ("SetChargingProfile", payloads.power_limit_payload(connector_id=0, limit=11, unit="kW")),
     ("ClearChargingProfile", {"id": 900}),
     ("GetCompositeSchedule", {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"}),
-    ("SendLocalList", {"listVersion": 2, "updateType": "Full",
-                       "localAuthorizationList": [{"idTag": "DRIVER-1", "idTagInfo": {"status": "Accepted"}}]}),
+    (
+        "SendLocalList",
+        {
+            "listVersion": 2,
+            "updateType": "Full",
+            "localAuthorizationList": [{"idTag": "DRIVER-1", "idTagInfo": {"status": "Accepted"}}],
+        },
+    ),
     ("GetLocalListVersion", {}),
     ("ReserveNow", {"connectorId": 1, "idTag": "DRIVER-1", "expiryDate": "2099-01-01T00:00:00.000Z"}),
     ("CancelReservation", {"reservationId": 1}),
@@ -50,7 +69,9 @@ def with_charger(server, steps, charge_point_id="CP-1"):
     return asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("action,payload", EVERY_OPERATION, ids=[f"{a}-{i}" for i, (a, _) in enumerate(EVERY_OPERATION)])
+@pytest.mark.parametrize(
+    "action,payload", EVERY_OPERATION, ids=[f"{a}-{i}" for i, (a, _) in enumerate(EVERY_OPERATION)]
+)
 def test_it_sends_each_operation_and_stores_the_answer(remote_csms, operator, action, payload):
     charger = register_charger("CP-1")
 
@@ -76,8 +97,12 @@ def test_it_keeps_the_configuration_the_charger_reports(remote_csms):
         cp.answers["GetConfiguration"]["unknownKey"] = ["NoSuchKey"]
         await orm(commands.send, charger=charger, action="GetConfiguration", payload={})
         cp.answers["ChangeConfiguration"] = {"status": "RebootRequired"}
-        return await orm(commands.send, charger=charger, action="ChangeConfiguration",
-                         payload={"key": "HeartbeatInterval", "value": "60"})
+        return await orm(
+            commands.send,
+            charger=charger,
+            action="ChangeConfiguration",
+            payload={"key": "HeartbeatInterval", "value": "60"},
+        )
 
     changed = with_charger(remote_csms, steps)
 
@@ -88,12 +113,15 @@ def test_it_keeps_the_configuration_the_charger_reports(remote_csms):
     assert changed.outcome_text == "accepted — reboot required"
 
 
-@pytest.mark.parametrize("action,payload,answer", [
-    ("UnlockConnector", {"connectorId": 1}, {"status": "UnlockFailed"}),
-    ("Reset", {"type": "Soft"}, {"status": "Rejected"}),
-    ("TriggerMessage", {"requestedMessage": "MeterValues"}, {"status": "NotImplemented"}),
-    ("ChangeConfiguration", {"key": "Locked", "value": "1"}, {"status": "NotSupported"}),
-])
+@pytest.mark.parametrize(
+    "action,payload,answer",
+    [
+        ("UnlockConnector", {"connectorId": 1}, {"status": "UnlockFailed"}),
+        ("Reset", {"type": "Soft"}, {"status": "Rejected"}),
+        ("TriggerMessage", {"requestedMessage": "MeterValues"}, {"status": "NotImplemented"}),
+        ("ChangeConfiguration", {"key": "Locked", "value": "1"}, {"status": "NotSupported"}),
+    ],
+)
 def test_it_stores_a_refusal_as_rejected(remote_csms, action, payload, answer):
     charger = register_charger("CP-1")
 
@@ -151,9 +179,18 @@ def test_it_times_out_while_the_charger_keeps_being_served(remote_csms):
 
     async def steps(cp):
         cp.silent.add("GetDiagnostics")
-        pending = asyncio.create_task(orm(commands.send, charger=charger, action="GetDiagnostics",
-                                          payload={"location": "ftp://logs.example/"}, timeout=1.5))
-        assert await eventually(lambda: cp.calls_of("GetDiagnostics")), "the command never reached the charger"
+        pending = asyncio.create_task(
+            orm(
+                commands.send,
+                charger=charger,
+                action="GetDiagnostics",
+                payload={"location": "ftp://logs.example/"},
+                timeout=1.5,
+            )
+        )
+        assert await eventually(lambda: cp.calls_of("GetDiagnostics")), (
+            "the command never reached the charger"
+        )
         await cp.send(call.Heartbeat())
         # The heartbeat is answered: is the command still waiting? (Not how many seconds it took.)
         status_when_answered = await orm(lambda: Command.objects.get().status)
@@ -172,11 +209,19 @@ def test_it_never_lets_a_late_answer_overwrite_a_timeout(remote_csms):
 
     async def steps(cp):
         cp.held["Reset"] = asyncio.Event()  # the charger answers only once the command has timed out
-        timed_out = await orm(commands.send, charger=charger, action="Reset", payload={"type": "Soft"}, timeout=0.5)
-        call_id = await orm(wait_until, lambda: message_id_of(charge_point_id="CP-1", direction="out", action="Reset"))
+        timed_out = await orm(
+            commands.send, charger=charger, action="Reset", payload={"type": "Soft"}, timeout=0.5
+        )
+        call_id = await orm(
+            wait_until, lambda: message_id_of(charge_point_id="CP-1", direction="out", action="Reset")
+        )
         cp.held["Reset"].set()
-        late_answer_in = await orm(wait_until, lambda: MessageLog.objects.filter(
-            charge_point_id="CP-1", direction="in", message_type=3, message_id=call_id).exists())
+        late_answer_in = await orm(
+            wait_until,
+            lambda: MessageLog.objects.filter(
+                charge_point_id="CP-1", direction="in", message_type=3, message_id=call_id
+            ).exists(),
+        )
         await cp.send(call.Heartbeat())  # and the socket still serves the charger after it
         return timed_out, call_id, late_answer_in
 
@@ -186,7 +231,11 @@ def test_it_never_lets_a_late_answer_overwrite_a_timeout(remote_csms):
     assert timed_out.outcome_text == "timed out: no answer within 0.5 s"
     assert call_id and late_answer_in, "the charger's late CALLRESULT never reached the server"
     late = Command.objects.get()
-    assert (late.status, late.response, late.answered_at) == (Command.Status.TIMEOUT, None, timed_out.answered_at)
+    assert (late.status, late.response, late.answered_at) == (
+        Command.Status.TIMEOUT,
+        None,
+        timed_out.answered_at,
+    )
 
 
 def message_id_of(**frame) -> str | None:
@@ -199,10 +248,14 @@ def test_it_sends_two_commands_to_one_charger_one_after_the_other(remote_csms):
 
     async def steps(cp):
         cp.delays["Reset"] = cp.delays["ClearCache"] = 0.4
-        return await asyncio.gather(
-            orm(commands.send, charger=charger, action="Reset", payload={"type": "Soft"}),
-            orm(commands.send, charger=charger, action="ClearCache", payload={}),
-        ), cp.most_in_flight, [action for action, _ in cp.received]
+        return (
+            await asyncio.gather(
+                orm(commands.send, charger=charger, action="Reset", payload={"type": "Soft"}),
+                orm(commands.send, charger=charger, action="ClearCache", payload={}),
+            ),
+            cp.most_in_flight,
+            [action for action, _ in cp.received],
+        )
 
     (reset, clear), most_in_flight, received = with_charger(remote_csms, steps)
 
@@ -218,8 +271,9 @@ def test_it_reports_offline_when_the_charger_drops_before_answering(remote_csms)
         async with connected_charger(remote_csms.ws_url, "CP-1", cls=AnsweringCharger) as cp:
             await cp.boot()
             cp.silent.add("Reset")
-            pending = asyncio.create_task(orm(commands.send, charger=charger, action="Reset",
-                                              payload={"type": "Hard"}, timeout=20))
+            pending = asyncio.create_task(
+                orm(commands.send, charger=charger, action="Reset", payload={"type": "Hard"}, timeout=20)
+            )
             assert await eventually(lambda: cp.calls_of("Reset")), "the command never reached the charger"
         return await asyncio.wait_for(pending, 30)
 
@@ -237,7 +291,9 @@ def test_it_refuses_an_unknown_action_or_invalid_payload_before_recording_anythi
     with pytest.raises(commands.CommandRefused) as unknown:
         commands.send(charger=charger, action="BootNotification", payload={})
     with pytest.raises(commands.CommandRefused) as invalid:
-        commands.send(charger=charger, action="ChangeAvailability", payload={"connectorId": "one", "type": "Off"})
+        commands.send(
+            charger=charger, action="ChangeAvailability", payload={"connectorId": "one", "type": "Off"}
+        )
 
     assert list(unknown.value.errors) == ["action"]
     assert set(invalid.value.errors) == {"connectorId", "type"}
@@ -248,8 +304,12 @@ def test_it_drops_none_fields_before_sending(remote_csms):
     charger = register_charger("CP-1")
 
     async def steps(cp):
-        await orm(commands.send, charger=charger, action="TriggerMessage",
-                  payload={"requestedMessage": "Heartbeat", "connectorId": None})
+        await orm(
+            commands.send,
+            charger=charger,
+            action="TriggerMessage",
+            payload={"requestedMessage": "Heartbeat", "connectorId": None},
+        )
         return cp.calls_of("TriggerMessage")
 
     assert with_charger(remote_csms, steps) == [{"requestedMessage": "Heartbeat"}]

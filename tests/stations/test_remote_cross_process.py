@@ -35,9 +35,15 @@ def operator_token(operator) -> str:
 
 
 def post_json(url: str, token: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Authorization": f"Token {token}", "Content-Type": "application/json",
-    })
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Token {token}",
+            "Content-Type": "application/json",
+        },
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, json.loads(response.read())
 
@@ -52,8 +58,12 @@ def test_it_reaches_a_charger_connected_to_another_process(two_servers, operator
         async with connected_charger(holder.ws_url, "CP/7", cls=AnsweringCharger) as cp:
             await cp.boot()
             cp.answers["GetConfiguration"]["unknownKey"] = ["Nope"]
-            answered = await asyncio.to_thread(post_json, url, operator_token, {
-                "action": "GetConfiguration", "payload": {"key": ["HeartbeatInterval", "Nope"]}})
+            answered = await asyncio.to_thread(
+                post_json,
+                url,
+                operator_token,
+                {"action": "GetConfiguration", "payload": {"key": ["HeartbeatInterval", "Nope"]}},
+            )
             return answered, cp.received
 
     (status, body), received = asyncio.run(scenario())
@@ -77,14 +87,19 @@ def test_it_answers_offline_across_processes_when_the_charger_left(two_servers, 
             await cp.boot()
 
     asyncio.run(connect_and_leave())
-    status, body = post_json(f"{issuer.url}/api/v1/chargers/CP-8/commands/", operator_token,
-                             {"action": "Reset", "payload": {"type": "Soft"}})
+    status, body = post_json(
+        f"{issuer.url}/api/v1/chargers/CP-8/commands/",
+        operator_token,
+        {"action": "Reset", "payload": {"type": "Soft"}},
+    )
 
     assert (status, body["status"]) == (201, "offline")
 
 
 @pytest.mark.slow
-def test_it_closes_the_old_socket_held_by_another_process_and_commands_reach_the_new_one(two_servers, operator_token):
+def test_it_closes_the_old_socket_held_by_another_process_and_commands_reach_the_new_one(
+    two_servers, operator_token
+):
     first, second = two_servers
     register_charger("CP-9")
 
@@ -96,7 +111,9 @@ def test_it_closes_the_old_socket_held_by_another_process_and_commands_reach_the
                 await asyncio.wait_for(old._connection.wait_closed(), 5)
                 await new.boot()
                 url = f"{first.url}/api/v1/chargers/CP-9/commands/"
-                answered = await asyncio.to_thread(post_json, url, operator_token, {"action": "ClearCache", "payload": {}})
+                answered = await asyncio.to_thread(
+                    post_json, url, operator_token, {"action": "ClearCache", "payload": {}}
+                )
                 return old._connection.close_code, answered, old.received, new.received
 
     close_code, (status, body), old_received, new_received = asyncio.run(scenario())

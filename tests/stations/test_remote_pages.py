@@ -90,7 +90,9 @@ def test_it_shows_the_configuration_read_from_the_page(remote_csms, operator):
     page, _ = operate(remote_csms, operator, "CP-1", "get-configuration", {"keys": ""})
 
     assert [(c.key, c.value) for c in page.context["configuration"]] == [
-        ("HeartbeatInterval", "300"), ("NumberOfConnectors", "2")]
+        ("HeartbeatInterval", "300"),
+        ("NumberOfConnectors", "2"),
+    ]
     assert "NumberOfConnectors" in page.content.decode()
 
 
@@ -100,8 +102,14 @@ def test_it_shows_a_reboot_required_answer(remote_csms, operator):
     def reboot_required(cp):
         cp.answers["ChangeConfiguration"] = {"status": "RebootRequired"}
 
-    page, _ = operate(remote_csms, operator, "CP-1", "change-configuration",
-                      {"key": "MeterValueSampleInterval", "value": "30"}, prepare=reboot_required)
+    page, _ = operate(
+        remote_csms,
+        operator,
+        "CP-1",
+        "change-configuration",
+        {"key": "MeterValueSampleInterval", "value": "30"},
+        prepare=reboot_required,
+    )
 
     assert "Change configuration: accepted — reboot required" in page.content.decode()
 
@@ -109,8 +117,9 @@ def test_it_shows_a_reboot_required_answer(remote_csms, operator):
 def test_it_reserves_from_the_page_and_offers_to_cancel(remote_csms, operator):
     register_charger("CP-1")
 
-    page, received = operate(remote_csms, operator, "CP-1", "reserve",
-                             {"connector": "2", "id_tag": "DRIVER-9", "minutes": "15"})
+    page, received = operate(
+        remote_csms, operator, "CP-1", "reserve", {"connector": "2", "id_tag": "DRIVER-9", "minutes": "15"}
+    )
 
     reservation = Reservation.objects.get()
     assert received[0][1]["reservationId"] == reservation.pk
@@ -134,7 +143,9 @@ def test_it_sends_the_local_list_built_from_the_cards(remote_csms, operator):
 def test_it_shows_an_invalid_form_again_with_its_errors(remote_csms, operator):
     register_charger("CP-1")
 
-    page = browser(operator).post("/chargers/CP-1/operate/limit/", {"limit-connector": "0", "limit-limit": "-1"})
+    page = browser(operator).post(
+        "/chargers/CP-1/operate/limit/", {"limit-connector": "0", "limit-limit": "-1"}
+    )
 
     assert page.status_code == 400
     assert page.context["forms"]  # the page itself, with the bound form

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from stations import commands, payloads
-from stations.ocpp_schemas import call_schema_errors
 from stations.forms import PowerLimitForm
 from stations.models import Command
+from stations.ocpp_schemas import call_schema_errors
 from tests.factories import register_charger
 from tests.ocpp_client import AnsweringCharger, connected_charger, orm
 
@@ -16,25 +16,42 @@ from tests.ocpp_client import AnsweringCharger, connected_charger, orm
 def test_it_limits_the_whole_charger_in_watts_for_a_kw_limit():
     payload = payloads.power_limit_payload(connector_id=0, limit=Decimal("7.4"), unit="kW")
 
-    assert payload == {"connectorId": 0, "csChargingProfiles": {
-        "chargingProfileId": 900, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
-        "chargingProfileKind": "Absolute",
-        "chargingSchedule": {"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400}]},
-    }}
+    assert payload == {
+        "connectorId": 0,
+        "csChargingProfiles": {
+            "chargingProfileId": 900,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "ChargePointMaxProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400}],
+            },
+        },
+    }
     assert call_schema_errors("SetChargingProfile", payload) == {}
 
 
-@pytest.mark.parametrize("limit,unit,rate_unit,sent", [
-    ("16", "A", "A", 16), ("16.25", "A", "A", 16.2), ("10.3", "A", "A", 10.3),
-    ("3.68", "kW", "W", 3680), ("0.00005", "kW", "W", 0), ("22.22229", "kW", "W", 22222.2),
-])
+@pytest.mark.parametrize(
+    "limit,unit,rate_unit,sent",
+    [
+        ("16", "A", "A", 16),
+        ("16.25", "A", "A", 16.2),
+        ("10.3", "A", "A", 10.3),
+        ("3.68", "kW", "W", 3680),
+        ("0.00005", "kW", "W", 0),
+        ("22.22229", "kW", "W", 22222.2),
+    ],
+)
 def test_it_sends_a_connector_limit_with_at_most_one_decimal_rounded_down(limit, unit, rate_unit, sent):
     payload = payloads.power_limit_payload(connector_id=2, limit=Decimal(limit), unit=unit)
 
     profile = payload["csChargingProfiles"]
     assert (profile["chargingProfilePurpose"], profile["chargingProfileId"]) == ("TxDefaultProfile", 902)
-    assert profile["chargingSchedule"] == {"chargingRateUnit": rate_unit,
-                                           "chargingSchedulePeriod": [{"startPeriod": 0, "limit": sent}]}
+    assert profile["chargingSchedule"] == {
+        "chargingRateUnit": rate_unit,
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": sent}],
+    }
     assert call_schema_errors("SetChargingProfile", payload) == {}
 
 
@@ -55,8 +72,14 @@ def test_it_limits_a_live_charger_from_the_form(remote_csms, operator):
     async def scenario():
         async with connected_charger(remote_csms.ws_url, "CP-1", cls=AnsweringCharger) as cp:
             await cp.boot()
-            command = await orm(commands.send, charger=charger, action=form.action, payload=form.payload(charger),
-                                user=operator, source="web")
+            command = await orm(
+                commands.send,
+                charger=charger,
+                action=form.action,
+                payload=form.payload(charger),
+                user=operator,
+                source="web",
+            )
             return command, cp.calls_of("SetChargingProfile")
 
     command, received = asyncio.run(scenario())

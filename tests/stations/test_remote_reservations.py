@@ -29,8 +29,12 @@ def reserve(server, charger, expiry, answer=None, then=None):
         async with connected_charger(server.ws_url, charger.charge_point_id, cls=AnsweringCharger) as cp:
             await cp.boot()
             cp.answers["ReserveNow"] = answer or {"status": "Accepted"}
-            command = await orm(commands.send, charger=charger, action="ReserveNow",
-                                payload={"connectorId": 1, "idTag": "DRIVER-1", "expiryDate": expiry})
+            command = await orm(
+                commands.send,
+                charger=charger,
+                action="ReserveNow",
+                payload={"connectorId": 1, "idTag": "DRIVER-1", "expiryDate": expiry},
+            )
             if then:
                 await then(cp, command)
             return command, cp.received
@@ -43,8 +47,12 @@ def start_on_reservation(server, charger, reservation, timestamp=None):
 
     async def scenario():
         async with connected_charger(server.ws_url, charger.charge_point_id) as cp:
-            return await cp.start_transaction(connector_id=reservation.connector_id, id_tag=reservation.id_tag,
-                                              reservation_id=reservation.pk, timestamp=timestamp)
+            return await cp.start_transaction(
+                connector_id=reservation.connector_id,
+                id_tag=reservation.id_tag,
+                reservation_id=reservation.pk,
+                timestamp=timestamp,
+            )
 
     return asyncio.run(scenario())
 
@@ -56,8 +64,12 @@ def test_it_records_an_accepted_reservation_with_its_id_as_reservation_id(remote
 
     reservation = Reservation.objects.get()
     assert (reservation.status, reservation.effective_status) == ("active", "active")
-    assert received == [("ReserveNow", {"connectorId": 1, "idTag": "DRIVER-1", "expiryDate": expiry,
-                                        "reservationId": reservation.pk})]
+    assert received == [
+        (
+            "ReserveNow",
+            {"connectorId": 1, "idTag": "DRIVER-1", "expiryDate": expiry, "reservationId": reservation.pk},
+        )
+    ]
     assert command.payload["reservationId"] == reservation.reservation_id
     assert reservation.expires_at == parse_timestamp(expiry)
     assert expire_reservations() == 0  # an hour ahead: not overdue
@@ -76,8 +88,12 @@ def test_it_cancels_a_reservation(remote_csms):
     charger = register_charger("CP-1")
 
     async def cancel(cp, reserved):
-        await orm(commands.send, charger=charger, action="CancelReservation",
-                  payload={"reservationId": reserved.payload["reservationId"]})
+        await orm(
+            commands.send,
+            charger=charger,
+            action="CancelReservation",
+            payload={"reservationId": reserved.payload["reservationId"]},
+        )
 
     _, received = reserve(remote_csms, charger, an_hour_from_now(), then=cancel)
 
@@ -104,8 +120,13 @@ def test_it_never_shows_a_reservation_active_past_its_expiry(remote_csms):
 def test_it_records_a_start_on_an_expired_reservation_but_does_not_use_it(remote_csms):
     charger = register_charger("CP-1")
     IdTag.objects.create(id_tag="DRIVER-1")
-    reservation = Reservation.objects.create(charger=charger, connector_id=1, id_tag="DRIVER-1", status="active",
-                                             expires_at=timezone.now() - timedelta(minutes=1))
+    reservation = Reservation.objects.create(
+        charger=charger,
+        connector_id=1,
+        id_tag="DRIVER-1",
+        status="active",
+        expires_at=timezone.now() - timedelta(minutes=1),
+    )
     assert expire_reservations() == 1
 
     started = start_on_reservation(remote_csms, charger, reservation)
@@ -120,8 +141,13 @@ def test_it_records_a_start_on_an_expired_reservation_but_does_not_use_it(remote
 def test_it_does_not_use_a_reservation_past_its_expiry_that_the_task_has_not_expired_yet(remote_csms):
     charger = register_charger("CP-1")
     IdTag.objects.create(id_tag="DRIVER-1")
-    reservation = Reservation.objects.create(charger=charger, connector_id=1, id_tag="DRIVER-1", status="active",
-                                             expires_at=timezone.now() - timedelta(minutes=1))
+    reservation = Reservation.objects.create(
+        charger=charger,
+        connector_id=1,
+        id_tag="DRIVER-1",
+        status="active",
+        expires_at=timezone.now() - timedelta(minutes=1),
+    )
 
     started = start_on_reservation(remote_csms, charger, reservation)  # timestamped now
 
@@ -134,11 +160,18 @@ def test_it_does_not_use_a_reservation_past_its_expiry_that_the_task_has_not_exp
 def test_it_uses_a_reservation_for_a_start_made_before_its_expiry_that_arrives_after_it(remote_csms):
     charger = register_charger("CP-1")
     IdTag.objects.create(id_tag="DRIVER-1")
-    reservation = Reservation.objects.create(charger=charger, connector_id=1, id_tag="DRIVER-1", status="active",
-                                             expires_at=timezone.now() - timedelta(minutes=1))
+    reservation = Reservation.objects.create(
+        charger=charger,
+        connector_id=1,
+        id_tag="DRIVER-1",
+        status="active",
+        expires_at=timezone.now() - timedelta(minutes=1),
+    )
 
     # A charger that was offline sends its queued start late, with the moment the driver started.
-    start_on_reservation(remote_csms, charger, reservation, timestamp=utc_iso(timezone.now() - timedelta(minutes=5)))
+    start_on_reservation(
+        remote_csms, charger, reservation, timestamp=utc_iso(timezone.now() - timedelta(minutes=5))
+    )
 
     reservation.refresh_from_db()
     assert reservation.status == "used"
@@ -147,11 +180,18 @@ def test_it_uses_a_reservation_for_a_start_made_before_its_expiry_that_arrives_a
 def test_it_uses_a_reservation_the_expiry_task_closed_for_a_start_made_before_its_expiry(remote_csms):
     charger = register_charger("CP-1")
     IdTag.objects.create(id_tag="DRIVER-1")
-    reservation = Reservation.objects.create(charger=charger, connector_id=1, id_tag="DRIVER-1", status="active",
-                                             expires_at=timezone.now() - timedelta(minutes=1))
+    reservation = Reservation.objects.create(
+        charger=charger,
+        connector_id=1,
+        id_tag="DRIVER-1",
+        status="active",
+        expires_at=timezone.now() - timedelta(minutes=1),
+    )
     assert Reservation.objects.expire_overdue() == 1  # the every-minute task ran before the queued start came
 
-    start_on_reservation(remote_csms, charger, reservation, timestamp=utc_iso(timezone.now() - timedelta(minutes=5)))
+    start_on_reservation(
+        remote_csms, charger, reservation, timestamp=utc_iso(timezone.now() - timedelta(minutes=5))
+    )
 
     reservation.refresh_from_db()
     assert reservation.status == "used"
@@ -160,7 +200,10 @@ def test_it_uses_a_reservation_the_expiry_task_closed_for_a_start_made_before_it
 def test_it_uses_an_active_reservation_once_and_only_on_its_charger(remote_csms):
     charger, other = register_charger("CP-1"), register_charger("CP-2")
     reservation = Reservation.objects.create(
-        charger=charger, connector_id=1, id_tag="DRIVER-1", status="active",
+        charger=charger,
+        connector_id=1,
+        id_tag="DRIVER-1",
+        status="active",
         expires_at=timezone.now() + timedelta(minutes=30),
     )
 
@@ -169,4 +212,3 @@ def test_it_uses_an_active_reservation_once_and_only_on_its_charger(remote_csms)
     assert not Reservation.objects.use(charger=charger, reservation_id=reservation.pk)
     reservation.refresh_from_db()
     assert reservation.status == "used"
-

@@ -58,8 +58,10 @@ def csms(slow_batch_server, transactional_db):
 
 
 def energy(timestamp, wh):
-    return {"timestamp": timestamp, "sampledValue": [
-        {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}
+    return {
+        "timestamp": timestamp,
+        "sampledValue": [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}],
+    }
 
 
 def stop_of(id_tag):
@@ -76,8 +78,13 @@ def test_it_stores_the_sessions_meter_values_before_it_prices_the_stop(csms):
         async with connected_charger(csms.ws_url, "CP-1") as cp:
             started = await cp.start_transaction(id_tag="DANA-1", meter_start=1_000, timestamp=START)
             # 10 kWh before the peak window opens, 2 kWh inside it: only this sample says so.
-            await cp.send(call.MeterValues(connector_id=1, transaction_id=started.transaction_id,
-                                           meter_value=[energy(PEAK_BEGINS, 11_000)]))
+            await cp.send(
+                call.MeterValues(
+                    connector_id=1,
+                    transaction_id=started.transaction_id,
+                    meter_value=[energy(PEAK_BEGINS, 11_000)],
+                )
+            )
             stopped = await cp.stop_transaction(started.transaction_id, **stop_of("DANA-1"))
             return started, stopped
 
@@ -87,7 +94,9 @@ def test_it_stores_the_sessions_meter_values_before_it_prices_the_stop(csms):
     charge = SessionCharge.objects.get(transaction_id=started.transaction_id)
     # Priced without the sample, the 12 kWh would spread evenly over the two hours: 6 × 0.30 + 6 × 0.50.
     assert [(line["label"], line["quantity"], line["amount"]) for line in charge.breakdown] == [
-        ("Energy", "10.000", "3.00"), ("Energy (Peak)", "2.000", "1.00")]
+        ("Energy", "10.000", "3.00"),
+        ("Energy (Peak)", "2.000", "1.00"),
+    ]
     assert (charge.energy_wh, charge.total, charge.charged) == (12_000, Decimal("4.00"), Decimal("4.00"))
     assert LedgerEntry.objects.get(kind="session_charge").amount == Decimal("-4.00")
     assert balance(card) == Decimal("16.00")
@@ -123,12 +132,18 @@ class WalletLock:
 
 def session_state(transaction_id: int) -> tuple:
     session = Transaction.objects.get(pk=transaction_id)
-    return (session.stopped_at, SessionCharge.objects.filter(transaction_id=transaction_id).count(),
-            LedgerEntry.objects.filter(kind="session_charge").count())
+    return (
+        session.stopped_at,
+        SessionCharge.objects.filter(transaction_id=transaction_id).count(),
+        LedgerEntry.objects.filter(kind="session_charge").count(),
+    )
 
 
-@pytest.mark.skipif(not ON_POSTGRESQL, reason="a lock wait that gives up (lock_timeout) is PostgreSQL's; "
-                    "SQLite only has its 20 s busy timeout. CI (.ci/run) runs this on PostgreSQL.")
+@pytest.mark.skipif(
+    not ON_POSTGRESQL,
+    reason="a lock wait that gives up (lock_timeout) is PostgreSQL's; "
+    "SQLite only has its 20 s busy timeout. CI (.ci/run) runs this on PostgreSQL.",
+)
 def test_it_rolls_back_a_stop_whose_settlement_failed_and_bills_the_resent_stop_once(csms):
     default_tariff(price_per_kwh=Decimal("0.3000"))
     card = prepaid_card("DANA-1", balance="20.00", owner=driver())

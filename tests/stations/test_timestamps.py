@@ -40,12 +40,25 @@ def test_it_stores_times_without_an_offset_as_utc(csms):
 
     async def scenario():
         async with connected_charger(csms.ws_url, "CP-1") as cp:
-            await cp.send(call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing",
-                                                  timestamp="2027-03-01T07:59:00"))
+            await cp.send(
+                call.StatusNotification(
+                    connector_id=1, error_code="NoError", status="Preparing", timestamp="2027-03-01T07:59:00"
+                )
+            )
             started = await cp.start_transaction(meter_start=0, timestamp="2027-03-01T08:00:00")
             session = started.transaction_id
-            await cp.send(call.MeterValues(connector_id=1, transaction_id=session, meter_value=[{
-                "timestamp": "2027-03-01T08:30:00", "sampledValue": [{"value": "4000", "unit": "Wh"}]}]))
+            await cp.send(
+                call.MeterValues(
+                    connector_id=1,
+                    transaction_id=session,
+                    meter_value=[
+                        {
+                            "timestamp": "2027-03-01T08:30:00",
+                            "sampledValue": [{"value": "4000", "unit": "Wh"}],
+                        }
+                    ],
+                )
+            )
             await cp.stop_transaction(session, meter_stop=8000, timestamp="2027-03-01T10:00:00+01:00")
             return session
 

@@ -36,16 +36,36 @@ def test_it_records_a_whole_session(csms):
     IdTag.objects.create(id_tag="DRIVER-1")
 
     async def session(cp):
-        started = await cp.start_transaction(connector_id=1, id_tag="DRIVER-1", meter_start=1000, timestamp=START)
-        await cp.send(call.MeterValues(connector_id=1, transaction_id=started.transaction_id, meter_value=[
-            {"timestamp": "2026-11-21T09:30:00Z", "sampledValue": [
-                {"value": "5000", "measurand": "Energy.Active.Import.Register", "unit": "Wh",
-                 "context": "Sample.Periodic", "location": "Outlet"},
-                {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW", "phase": "L1"},
-            ]},
-        ]))
+        started = await cp.start_transaction(
+            connector_id=1, id_tag="DRIVER-1", meter_start=1000, timestamp=START
+        )
+        await cp.send(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=started.transaction_id,
+                meter_value=[
+                    {
+                        "timestamp": "2026-11-21T09:30:00Z",
+                        "sampledValue": [
+                            {
+                                "value": "5000",
+                                "measurand": "Energy.Active.Import.Register",
+                                "unit": "Wh",
+                                "context": "Sample.Periodic",
+                                "location": "Outlet",
+                            },
+                            {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW", "phase": "L1"},
+                        ],
+                    },
+                ],
+            )
+        )
         stopped = await cp.stop_transaction(
-            started.transaction_id, meter_stop=9000, timestamp=STOP, id_tag="DRIVER-1", reason="EVDisconnected",
+            started.transaction_id,
+            meter_stop=9000,
+            timestamp=STOP,
+            id_tag="DRIVER-1",
+            reason="EVDisconnected",
             transaction_data=[energy_sample(STOP, 9000, context="Transaction.End")],
         )
         return started, stopped
@@ -55,7 +75,12 @@ def test_it_records_a_whole_session(csms):
     assert started.id_tag_info == {"status": "Accepted"}
     assert stopped.id_tag_info == {"status": "Accepted"}
     session = Transaction.objects.get(pk=started.transaction_id)
-    assert (session.connector_id, session.id_tag, session.meter_start, session.meter_stop) == (1, "DRIVER-1", 1000, 9000)
+    assert (session.connector_id, session.id_tag, session.meter_start, session.meter_stop) == (
+        1,
+        "DRIVER-1",
+        1000,
+        9000,
+    )
     assert session.energy_wh == 8000
     assert session.stop_reason == "EVDisconnected"
     assert session.transaction_data[0]["sampled_value"][0]["value"] == "9000"
@@ -92,7 +117,9 @@ def test_it_answers_a_resent_start_with_the_same_transaction_id(csms):
 
     first, again = charge(csms, start_twice)
     # A new socket, as after a reconnect:
-    replayed = charge(csms, lambda cp: cp.start_transaction(connector_id=1, id_tag="X", meter_start=500, timestamp=START))
+    replayed = charge(
+        csms, lambda cp: cp.start_transaction(connector_id=1, id_tag="X", meter_start=500, timestamp=START)
+    )
 
     assert first.transaction_id == again.transaction_id == replayed.transaction_id
     assert first.id_tag_info == again.id_tag_info == {"status": "Invalid"}
@@ -138,14 +165,31 @@ def test_it_changes_nothing_on_a_resent_stop(csms):
 def test_it_accepts_and_keeps_a_stop_for_an_unknown_transaction(csms):
     charger = register_charger("CP-1")
 
-    answer = charge(csms, lambda cp: cp.stop_transaction(
-        987654, meter_stop=1234, timestamp=STOP, id_tag="LOST", reason="PowerLoss",
-    ))
-    charge(csms, lambda cp: cp.stop_transaction(987654, meter_stop=1234, timestamp=STOP, id_tag="LOST", reason="PowerLoss"))
+    answer = charge(
+        csms,
+        lambda cp: cp.stop_transaction(
+            987654,
+            meter_stop=1234,
+            timestamp=STOP,
+            id_tag="LOST",
+            reason="PowerLoss",
+        ),
+    )
+    charge(
+        csms,
+        lambda cp: cp.stop_transaction(
+            987654, meter_stop=1234, timestamp=STOP, id_tag="LOST", reason="PowerLoss"
+        ),
+    )
 
     assert answer.id_tag_info == {"status": "Invalid"}
     unknown = UnknownTransactionStop.objects.get(charger=charger)
-    assert (unknown.transaction_id, unknown.meter_stop, unknown.id_tag, unknown.reason) == (987654, 1234, "LOST", "PowerLoss")
+    assert (unknown.transaction_id, unknown.meter_stop, unknown.id_tag, unknown.reason) == (
+        987654,
+        1234,
+        "LOST",
+        "PowerLoss",
+    )
 
 
 def test_it_does_not_close_another_chargers_session(csms):
@@ -164,7 +208,9 @@ def test_it_does_not_close_another_chargers_session(csms):
 
 def test_it_records_meter_values_outside_transactions_and_ignores_replays(csms):
     charger = register_charger("CP-1")
-    reading = call.MeterValues(connector_id=0, meter_value=[energy_sample("2026-11-21T08:00:00Z", 123456, context="Sample.Clock")])
+    reading = call.MeterValues(
+        connector_id=0, meter_value=[energy_sample("2026-11-21T08:00:00Z", 123456, context="Sample.Clock")]
+    )
 
     async def send_twice(cp):
         await cp.send(reading)
@@ -175,20 +221,31 @@ def test_it_records_meter_values_outside_transactions_and_ignores_replays(csms):
     # The server buffers a frame's samples before it answers the frame, and writes each batch in one
     # transaction (none of these rows is refusable): once the replay's answer is in the log, the
     # replay's samples went through the database too, in that batch or an earlier one.
-    assert wait_until(lambda: MessageLog.objects.filter(
-        charge_point_id="CP-1", direction="out", message_type=3, message_id="replayed-reading").exists())
+    assert wait_until(
+        lambda: MessageLog.objects.filter(
+            charge_point_id="CP-1", direction="out", message_type=3, message_id="replayed-reading"
+        ).exists()
+    )
     stored = MeterValue.objects.get(charger=charger)
     assert (stored.connector_id, stored.transaction_id, stored.numeric_value, stored.context) == (
-        0, None, Decimal("123456"), "Sample.Clock",
+        0,
+        None,
+        Decimal("123456"),
+        "Sample.Clock",
     )
 
 
 def test_it_keeps_samples_claiming_an_unknown_transaction_unlinked(csms):
     charger = register_charger("CP-1")
 
-    charge(csms, lambda cp: cp.send(call.MeterValues(
-        connector_id=1, transaction_id=424242, meter_value=[energy_sample("2026-11-21T08:00:00Z", 10)]
-    )))
+    charge(
+        csms,
+        lambda cp: cp.send(
+            call.MeterValues(
+                connector_id=1, transaction_id=424242, meter_value=[energy_sample("2026-11-21T08:00:00Z", 10)]
+            )
+        ),
+    )
 
     assert wait_until(lambda: MeterValue.objects.filter(charger=charger).exists())
     assert MeterValue.objects.get(charger=charger).transaction_id is None
@@ -197,11 +254,17 @@ def test_it_keeps_samples_claiming_an_unknown_transaction_unlinked(csms):
 def test_it_uses_the_reservation_a_session_starts_on(csms):
     charger = register_charger("CP-1")
     reservation = Reservation.objects.create(
-        charger=charger, connector_id=1, id_tag="DRIVER-1", status=Reservation.Status.ACTIVE,
+        charger=charger,
+        connector_id=1,
+        id_tag="DRIVER-1",
+        status=Reservation.Status.ACTIVE,
         expires_at=timezone.now() + timedelta(minutes=15),
     )
 
-    started = charge(csms, lambda cp: cp.start_transaction(connector_id=1, id_tag="DRIVER-1", reservation_id=reservation.pk))
+    started = charge(
+        csms,
+        lambda cp: cp.start_transaction(connector_id=1, id_tag="DRIVER-1", reservation_id=reservation.pk),
+    )
 
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.USED

@@ -14,16 +14,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("id_tag", metavar="TAG")
-        parser.add_argument("--mode", choices=IdTag.Mode.values,
-                            help="personal (free; the default for a new card) or prepaid (pays from a balance)")
+        parser.add_argument(
+            "--mode",
+            choices=IdTag.Mode.values,
+            help="personal (free; the default for a new card) or prepaid (pays from a balance)",
+        )
         parser.add_argument("--status", choices=IdTag.Status.values, default=IdTag.Status.ACTIVE)
-        parser.add_argument("--expires", metavar="YYYY-MM-DD", help="valid through this day, in the site's time zone")
+        parser.add_argument(
+            "--expires", metavar="YYYY-MM-DD", help="valid through this day, in the site's time zone"
+        )
         parser.add_argument("--owner", metavar="USERNAME", help="the driver whose wallet pays for this card")
 
     def handle(self, *args, id_tag, mode, status, expires, owner, **options):
         id_tag = normalise_id_tag(id_tag)
         if not id_tag or len(id_tag) > MAX_ID_TAG_LENGTH:
-            raise CommandError(f"An idTag has 1 to {MAX_ID_TAG_LENGTH} characters (OCPP 1.6); {id_tag!r} has {len(id_tag)}.")
+            raise CommandError(
+                f"An idTag has 1 to {MAX_ID_TAG_LENGTH} characters (OCPP 1.6); {id_tag!r} has {len(id_tag)}."
+            )
         fields = {"status": status, **self._expiry(expires), **self._owner(owner)}
         if mode:  # an existing card keeps its mode unless asked: re-running must not make a prepaid card free
             fields["mode"] = mode
@@ -47,14 +54,18 @@ class Command(BaseCommand):
         try:
             return {"owner": get_user_model().objects.get(username=username)}
         except get_user_model().DoesNotExist:
-            raise CommandError(f"No user {username!r}: create the driver first (createsuperuser or the desk).") from None
+            raise CommandError(
+                f"No user {username!r}: create the driver first (createsuperuser or the desk)."
+            ) from None
 
     def _check_wallet(self, tag: IdTag) -> None:
         """A card given to an owner pays from the owner's wallet; an own balance must not vanish."""
         if tag.owner_id and tag.account_id and tag.account.owner_id != tag.owner_id:
             if tag.account.balance:
-                raise CommandError(f"Card {tag.id_tag} holds {tag.account.balance_display} of its own; "
-                                   "refund or move it before giving the card an owner.")
+                raise CommandError(
+                    f"Card {tag.id_tag} holds {tag.account.balance_display} of its own; "
+                    "refund or move it before giving the card an owner."
+                )
             IdTag.objects.filter(pk=tag.pk).update(account=billing_services.wallet_for_owner(tag.owner))
         elif tag.is_prepaid:
             billing_services.wallet_for_card(tag)

@@ -10,7 +10,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("charge_point_ids", nargs="+", metavar="CP_ID")
-        parser.add_argument("--password", help="HTTP Basic password the chargers must present (stored hashed)")
+        parser.add_argument(
+            "--password", help="HTTP Basic password the chargers must present (stored hashed)"
+        )
 
     def handle(self, *args, charge_point_ids, password, **options):
         for charge_point_id in charge_point_ids:
@@ -19,8 +21,10 @@ class Command(BaseCommand):
                     f"{charge_point_id!r}: a charge point id has 1 to {MAX_CHARGE_POINT_ID_LENGTH} characters"
                 )
         if password is not None and len(password) < RECOMMENDED_PASSWORD_LENGTH:
-            self.stderr.write(f"Warning: a charger password shorter than {RECOMMENDED_PASSWORD_LENGTH} "
-                              "characters is easy to guess; OCPP recommends 16 to 40 random characters.")
+            self.stderr.write(
+                f"Warning: a charger password shorter than {RECOMMENDED_PASSWORD_LENGTH} "
+                "characters is easy to guess; OCPP recommends 16 to 40 random characters."
+            )
         for charge_point_id in charge_point_ids:
             self._register(charge_point_id, password)
 

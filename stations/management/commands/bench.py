@@ -15,26 +15,42 @@ KNEE_LIMIT_S, KNEE_GOOD_S = 1.0, 0.2  # stop stepping past p99 1 s; report the l
 
 
 class Command(BaseCommand):
-    help = ("Benchmark the CSMS in its production configuration (PostgreSQL, Redis, DEBUG off, one "
-            "server process per core) against a bare ocpp-on-websockets reference, with a simulated fleet. "
-            "Loopback only; the full run takes about half an hour, --quick under two minutes.")
+    help = (
+        "Benchmark the CSMS in its production configuration (PostgreSQL, Redis, DEBUG off, one "
+        "server process per core) against a bare ocpp-on-websockets reference, with a simulated fleet. "
+        "Loopback only; the full run takes about half an hour, --quick under two minutes."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--quick", action="store_true", help="small fleets and short windows")
-        parser.add_argument("--scenario", action="append", choices=SCENARIOS + EXTRA_SCENARIOS,
-                            help="repeatable; default: all but soak")
+        parser.add_argument(
+            "--scenario",
+            action="append",
+            choices=SCENARIOS + EXTRA_SCENARIOS,
+            help="repeatable; default: all but soak",
+        )
         parser.add_argument("--servers", type=int, default=os.cpu_count() or 1, help="processes per target")
-        parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/csms_bench",
-                            help="a PostgreSQL database the benchmark DROPS and recreates")
-        parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7", help="a Redis database it flushes")
+        parser.add_argument(
+            "--database-url",
+            default="postgres://postgres@127.0.0.1:5432/csms_bench",
+            help="a PostgreSQL database the benchmark DROPS and recreates",
+        )
+        parser.add_argument(
+            "--redis-url", default="redis://127.0.0.1:6379/7", help="a Redis database it flushes"
+        )
         parser.add_argument("--port", type=int, default=18100, help="first port; servers use the next ones")
-        parser.add_argument("--csms-only", action="store_true",
-                            help="skip the reference (e.g. for the 30-minute soak: only the CSMS's drift matters)")
+        parser.add_argument(
+            "--csms-only",
+            action="store_true",
+            help="skip the reference (e.g. for the 30-minute soak: only the CSMS's drift matters)",
+        )
 
     def handle(self, *args, quick, scenario, servers, database_url, redis_url, port, csms_only, **options):
         if not database_url.startswith("postgres"):
             raise CommandError("the benchmark measures the production configuration: give a PostgreSQL URL")
-        plan = {name: steps for name, steps in bench.scenarios(quick).items() if name in (scenario or SCENARIOS)}
+        plan = {
+            name: steps for name, steps in bench.scenarios(quick).items() if name in (scenario or SCENARIOS)
+        }
         log_dir = settings.VAR_DIR / "bench"
         log_dir.mkdir(parents=True, exist_ok=True)
         self._say(f"Preparing {database_url} and {redis_url} ...")
@@ -42,7 +58,9 @@ class Command(BaseCommand):
         redis.Redis.from_url(redis_url).flushdb()
         start_csms = partial(bench.start_csms, servers, port, database_url, redis_url, log_dir)
         start_reference = None if csms_only else partial(bench.start_reference, servers, port + 50, log_dir)
-        pairs = [pair for steps in plan.values() for pair in self._run_steps(steps, start_reference, start_csms)]
+        pairs = [
+            pair for steps in plan.values() for pair in self._run_steps(steps, start_reference, start_csms)
+        ]
         self._print_report(pairs, quick, servers)
 
     def _run_steps(self, steps, start_reference, start_csms) -> list[tuple]:
@@ -69,17 +87,36 @@ class Command(BaseCommand):
         if before is not None:
             result = bench.with_rows(result, servers, before)
             bench.close_open_sessions(servers.database_url)
-        self._say(f"  {result.report.messages_per_second():.0f} CALLs/s, MeterValues p99 {bench.ms(result.p99())} ms")
+        self._say(
+            f"  {result.report.messages_per_second():.0f} CALLs/s, MeterValues p99 {bench.ms(result.p99())} ms"
+        )
         return result
 
     def _print_report(self, pairs, quick, servers):
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        lines = [f"## Benchmark {stamp}{' (--quick)' if quick else ''}: {servers} processes per target, "
-                 f"{os.cpu_count()} cores", "", *bench.summary_table(pairs), ""]
+        lines = [
+            f"## Benchmark {stamp}{' (--quick)' if quick else ''}: {servers} processes per target, "
+            f"{os.cpu_count()} cores",
+            "",
+            *bench.summary_table(pairs),
+            "",
+        ]
         lines += self._knee_lines([p for p in pairs if p[1].scenario.name.startswith("knee")])
         lines += [line for p in pairs if p[1].scenario.name == "idle" for line in bench.idle_lines(*p)]
-        lines += [line for p in pairs if p[1].scenario.name == "soak" for r in p if r for line in bench.drift_lines(r)]
-        lines += ["", "Latency per action (ms):", "", *bench.latency_table([r for p in pairs for r in p if r])]
+        lines += [
+            line
+            for p in pairs
+            if p[1].scenario.name == "soak"
+            for r in p
+            if r
+            for line in bench.drift_lines(r)
+        ]
+        lines += [
+            "",
+            "Latency per action (ms):",
+            "",
+            *bench.latency_table([r for p in pairs for r in p if r]),
+        ]
         text = "\n".join(lines)
         self.stdout.write(text)
         out = settings.VAR_DIR / "bench" / f"results-{datetime.now(UTC):%Y%m%dT%H%M%S}.md"
@@ -91,8 +128,14 @@ class Command(BaseCommand):
         for index, target in ((0, "reference"), (1, "CSMS")):
             good = [p[index] for p in knee_pairs if p[index] and (p[index].p99() or 0) < KNEE_GOOD_S]
             knee = max(good, key=lambda r: r.calls_per_second, default=None)
-            figure = "none" if knee is None else (f"{knee.scenario.name}: {knee.calls_per_second:.0f} "
-                                                  f"CALLs/s at MeterValues p99 {bench.ms(knee.p99())} ms")
+            figure = (
+                "none"
+                if knee is None
+                else (
+                    f"{knee.scenario.name}: {knee.calls_per_second:.0f} "
+                    f"CALLs/s at MeterValues p99 {bench.ms(knee.p99())} ms"
+                )
+            )
             lines.append(f"- knee of the {target} (last step with p99 < 200 ms): {figure}")
         return lines + [""] if lines else []
 

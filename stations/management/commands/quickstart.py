@@ -40,5 +40,7 @@ class Command(BaseCommand):
 
     def _load_demo_site(self) -> None:
         for charge_point_id in DEMO_CHARGERS:
-            Charger.objects.get_or_create(charge_point_id=charge_point_id, defaults={"name": f"Demo {charge_point_id}"})
+            Charger.objects.get_or_create(
+                charge_point_id=charge_point_id, defaults={"name": f"Demo {charge_point_id}"}
+            )
         IdTag.objects.get_or_create(id_tag=DEMO_ID_TAG)

@@ -20,10 +20,18 @@ PROGRESS_EVERY_S = 10.0  # when stdout is not a terminal: one line this often
 
 # FleetOptions field -> the option that sets it, so a ValueError names what the user typed.
 OPTION_OF_FIELD = {
-    "session_duration": "--session-seconds", "idle_gap": "--idle-seconds", "heartbeat_interval": "--heartbeat",
-    "charging_share": "--charging-share", "meter_interval": "--meter-interval", "ramp_up": "--ramp-up",
-    "id_prefix": "--id-prefix", "id_tags": "--id-tag", "connectors": "--connectors", "chargers": "--chargers",
-    "duration": "--duration", "urls": "--url",
+    "session_duration": "--session-seconds",
+    "idle_gap": "--idle-seconds",
+    "heartbeat_interval": "--heartbeat",
+    "charging_share": "--charging-share",
+    "meter_interval": "--meter-interval",
+    "ramp_up": "--ramp-up",
+    "id_prefix": "--id-prefix",
+    "id_tags": "--id-tag",
+    "connectors": "--connectors",
+    "chargers": "--chargers",
+    "duration": "--duration",
+    "urls": "--url",
 }
 
 
@@ -37,40 +45,93 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         self._fleet_arguments(parser.add_argument_group("fleet"))
         self._behaviour_arguments(parser.add_argument_group("behaviour"))
-        parser.add_argument("--register", action="store_true",
-                            help="first register the chargers (approved; password set to --password, or none) "
-                                 "and the idTags in the database configured by DATABASE_URL")
+        parser.add_argument(
+            "--register",
+            action="store_true",
+            help="first register the chargers (approved; password set to --password, or none) "
+            "and the idTags in the database configured by DATABASE_URL",
+        )
 
     def _fleet_arguments(self, fleet):
-        fleet.add_argument("--url", action="append", metavar="URL",
-                           help=f"OCPP endpoint, the charger id is appended (default {DEFAULT_URL}); "
-                                "repeat for several servers: chargers are spread over them round-robin")
+        fleet.add_argument(
+            "--url",
+            action="append",
+            metavar="URL",
+            help=f"OCPP endpoint, the charger id is appended (default {DEFAULT_URL}); "
+            "repeat for several servers: chargers are spread over them round-robin",
+        )
         fleet.add_argument("--chargers", type=int, default=10, metavar="N", help="default 10")
         fleet.add_argument("--connectors", type=int, default=2, metavar="N", help="per charger, default 2")
-        fleet.add_argument("--ramp-up", type=float, default=50.0, metavar="PER_SECOND",
-                           help="new connections per second, default 50")
-        fleet.add_argument("--id-prefix", default="SIM", metavar="PREFIX",
-                           help="charger ids are PREFIX-00001 ... (default SIM)")
-        fleet.add_argument("--password", help="HTTP Basic auth password of every charger (security profile 1)")
+        fleet.add_argument(
+            "--ramp-up",
+            type=float,
+            default=50.0,
+            metavar="PER_SECOND",
+            help="new connections per second, default 50",
+        )
+        fleet.add_argument(
+            "--id-prefix",
+            default="SIM",
+            metavar="PREFIX",
+            help="charger ids are PREFIX-00001 ... (default SIM)",
+        )
+        fleet.add_argument(
+            "--password", help="HTTP Basic auth password of every charger (security profile 1)"
+        )
         fleet.add_argument("--seed", type=int, help="the same seed builds the same fleet and sessions")
-        fleet.add_argument("--no-offline-queue", action="store_true",
-                           help="drop transaction messages while offline instead of replaying them")
+        fleet.add_argument(
+            "--no-offline-queue",
+            action="store_true",
+            help="drop transaction messages while offline instead of replaying them",
+        )
 
     def _behaviour_arguments(self, behaviour):
-        behaviour.add_argument("--heartbeat", type=int, metavar="SECONDS",
-                               help="heartbeat interval (default: what the CSMS answers to BootNotification)")
-        behaviour.add_argument("--meter-interval", type=float, default=60.0, metavar="SECONDS",
-                               help="MeterValues while charging, default 60")
-        behaviour.add_argument("--charging-share", type=float, default=0.4, metavar="0..1",
-                               help="share of connectors that run sessions on their own, default 0.4")
-        behaviour.add_argument("--session-seconds", type=float, nargs=2, default=(600.0, 3600.0),
-                               metavar=("MIN", "MAX"), help="length of a session, default 600 3600")
-        behaviour.add_argument("--idle-seconds", type=float, nargs=2, default=(5.0, 60.0),
-                               metavar=("MIN", "MAX"), help="a connector's pause between sessions, default 5 60")
-        behaviour.add_argument("--id-tag", action="append", metavar="TAG",
-                               help="idTag drivers present, repeatable (default: one per connector, "
-                                    "<charger id>-<connector>, as the CSMS refuses a tag charging elsewhere)")
-        behaviour.add_argument("--duration", type=float, metavar="SECONDS", help="run time (default: until Ctrl-C)")
+        behaviour.add_argument(
+            "--heartbeat",
+            type=int,
+            metavar="SECONDS",
+            help="heartbeat interval (default: what the CSMS answers to BootNotification)",
+        )
+        behaviour.add_argument(
+            "--meter-interval",
+            type=float,
+            default=60.0,
+            metavar="SECONDS",
+            help="MeterValues while charging, default 60",
+        )
+        behaviour.add_argument(
+            "--charging-share",
+            type=float,
+            default=0.4,
+            metavar="0..1",
+            help="share of connectors that run sessions on their own, default 0.4",
+        )
+        behaviour.add_argument(
+            "--session-seconds",
+            type=float,
+            nargs=2,
+            default=(600.0, 3600.0),
+            metavar=("MIN", "MAX"),
+            help="length of a session, default 600 3600",
+        )
+        behaviour.add_argument(
+            "--idle-seconds",
+            type=float,
+            nargs=2,
+            default=(5.0, 60.0),
+            metavar=("MIN", "MAX"),
+            help="a connector's pause between sessions, default 5 60",
+        )
+        behaviour.add_argument(
+            "--id-tag",
+            action="append",
+            metavar="TAG",
+            help="idTag drivers present, repeatable (default: one per connector, "
+            "<charger id>-<connector>, as the CSMS refuses a tag charging elsewhere)",
+        )
+        behaviour.add_argument(
+            "--duration", type=float, metavar="SECONDS", help="run time (default: until Ctrl-C)"
+        )
 
     def handle(self, *args, **options):
         fleet = fleet_options(options)
@@ -79,13 +140,17 @@ class Command(BaseCommand):
         report = asyncio.run(self._run(fleet))
         self.stdout.write("\n".join(report.summary_lines()))
         if report.stats.chargers_accepted == 0:
-            raise CommandError(f"no charger was accepted by {', '.join(fleet.server_urls())}: is the CSMS "
-                               "running there, and are the chargers registered (--register)?")
+            raise CommandError(
+                f"no charger was accepted by {', '.join(fleet.server_urls())}: is the CSMS "
+                "running there, and are the chargers registered (--register)?"
+            )
 
     def _register(self, fleet: FleetOptions) -> None:
         charger_ids, id_tags = fleet.charger_ids(), fleet.driver_id_tags()
         if len(charger_ids[-1]) > MAX_CHARGE_POINT_ID_LENGTH:
-            raise CommandError(f"charger id {charger_ids[-1]!r} is over {MAX_CHARGE_POINT_ID_LENGTH} characters")
+            raise CommandError(
+                f"charger id {charger_ids[-1]!r} is over {MAX_CHARGE_POINT_ID_LENGTH} characters"
+            )
         register_fleet(charger_ids, fleet.password, id_tags)
         self.stdout.write(f"Registered {len(charger_ids)} chargers and {len(id_tags)} idTags.")
 
@@ -105,12 +170,22 @@ def fleet_options(options: dict) -> FleetOptions:
     id_tags = options["id_tag"]
     try:
         return FleetOptions(
-            url=urls[0], urls=urls if len(urls) > 1 else (), chargers=options["chargers"],
-            connectors=options["connectors"], ramp_up=options["ramp_up"], id_prefix=options["id_prefix"],
-            password=options["password"], seed=options["seed"], offline_queue=not options["no_offline_queue"],
-            heartbeat_interval=options["heartbeat"], meter_interval=options["meter_interval"],
-            charging_share=options["charging_share"], session_duration=tuple(options["session_seconds"]),
-            idle_gap=tuple(options["idle_seconds"]), id_tags=id_tags or (), id_tag_per_connector=not id_tags,
+            url=urls[0],
+            urls=urls if len(urls) > 1 else (),
+            chargers=options["chargers"],
+            connectors=options["connectors"],
+            ramp_up=options["ramp_up"],
+            id_prefix=options["id_prefix"],
+            password=options["password"],
+            seed=options["seed"],
+            offline_queue=not options["no_offline_queue"],
+            heartbeat_interval=options["heartbeat"],
+            meter_interval=options["meter_interval"],
+            charging_share=options["charging_share"],
+            session_duration=tuple(options["session_seconds"]),
+            idle_gap=tuple(options["idle_seconds"]),
+            id_tags=id_tags or (),
+            id_tag_per_connector=not id_tags,
             duration=options["duration"],
         )
     except ValueError as error:

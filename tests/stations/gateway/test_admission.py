@@ -11,8 +11,8 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from stations.models import ConnectionAttempt
 from csms.throttle import FailureWindow
+from stations.models import ConnectionAttempt
 from tests.conftest import ServerProcess, flush_after_server_writes, server_env
 from tests.factories import register_charger
 from tests.ocpp_client import basic_auth, wait_until
@@ -40,8 +40,12 @@ def knock(server, charge_point_id: str, password: str, address: str, username: s
 
     async def handshake():
         try:
-            async with websockets.connect(server.ws_url + charge_point_id, subprotocols=["ocpp1.6"],
-                                          additional_headers=headers, open_timeout=10):
+            async with websockets.connect(
+                server.ws_url + charge_point_id,
+                subprotocols=["ocpp1.6"],
+                additional_headers=headers,
+                open_timeout=10,
+            ):
                 return True
         except InvalidStatus:
             return False
@@ -96,7 +100,9 @@ def test_it_forgets_failures_after_the_window():
     assert window.count("key", now=1400.0) == 0
 
 
-@pytest.mark.parametrize("path, recorded_as", [("", ""), ("%00", "\\x00"), ("CP%0D%0A1", "CP\r\n1"), ("x" * 49, "x" * 49)])
+@pytest.mark.parametrize(
+    "path, recorded_as", [("", ""), ("%00", "\\x00"), ("CP%0D%0A1", "CP\r\n1"), ("x" * 49, "x" * 49)]
+)
 def test_it_refuses_odd_charger_paths_with_a_recorded_attempt(door, path, recorded_as):
     from stations.models import SiteConfiguration
 

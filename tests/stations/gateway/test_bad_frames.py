@@ -79,20 +79,29 @@ def test_it_answers_an_unknown_action_as_not_implemented(csms, charger):
     assert error[:3] == [4, "abc-4", "NotImplemented"]
 
 
-@pytest.mark.parametrize("payload, code", [
-    ({"chargePointModel": "M"}, "ProtocolError"),  # required vendor missing
-    ({"chargePointVendor": 42, "chargePointModel": "M"}, "TypeConstraintViolation"),
-    ({"chargePointVendor": "V", "chargePointModel": "M", "colour": "red"}, "FormatViolation"),
-    ({"chargePointVendor": "V" * 21, "chargePointModel": "M"}, "TypeConstraintViolation"),
-])
+@pytest.mark.parametrize(
+    "payload, code",
+    [
+        ({"chargePointModel": "M"}, "ProtocolError"),  # required vendor missing
+        ({"chargePointVendor": 42, "chargePointModel": "M"}, "TypeConstraintViolation"),
+        ({"chargePointVendor": "V", "chargePointModel": "M", "colour": "red"}, "FormatViolation"),
+        ({"chargePointVendor": "V" * 21, "chargePointModel": "M"}, "TypeConstraintViolation"),
+    ],
+)
 def test_it_answers_schema_violations_with_the_matching_error(csms, charger, payload, code):
     error = only_error(exchange(csms, [json.dumps([2, "abc-5", "BootNotification", payload])]))
     assert error[:3] == [4, "abc-5", code]
 
 
 def test_it_answers_an_unparseable_timestamp_as_format_violation(csms, charger):
-    frame = json.dumps([2, "abc-6", "StartTransaction",
-                        {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "yesterday"}])
+    frame = json.dumps(
+        [
+            2,
+            "abc-6",
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "yesterday"},
+        ]
+    )
     error = only_error(exchange(csms, [frame]))
     assert error[:3] == [4, "abc-6", "FormatViolation"]
 

@@ -11,7 +11,6 @@ StopTransaction asks, its interval being a minute).
 
 import asyncio
 import json
-
 from decimal import Decimal
 
 import pytest
@@ -50,8 +49,13 @@ async def good_session(server, ready: asyncio.Event, hostile_done: asyncio.Event
     """CP-GOOD charges and meters; it stops only after the hostile charger's records are buffered."""
     async with connected_charger(server.ws_url, "CP-GOOD") as cp:
         started = await cp.start_transaction(id_tag="GOOD-TAG", meter_start=1_000, timestamp=NOW)
-        await cp.send(call.MeterValues(connector_id=1, transaction_id=started.transaction_id,
-                                       meter_value=[sample("1500", "2027-03-01T08:10:00Z")]))
+        await cp.send(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=started.transaction_id,
+                meter_value=[sample("1500", "2027-03-01T08:10:00Z")],
+            )
+        )
         ready.set()
         await asyncio.wait_for(hostile_done.wait(), 10)
         stopped = await cp.stop_transaction(started.transaction_id, 2_000, timestamp="2027-03-01T08:20:00Z")
@@ -61,11 +65,14 @@ async def good_session(server, ready: asyncio.Event, hostile_done: asyncio.Event
 HOSTILE = [
     call.MeterValues(connector_id=1, meter_value=[sample("1e30"), sample("42", "2027-03-01T08:01:00Z")]),
     call.StatusNotification(connector_id=1, error_code="NoError", status="Available", info="nul\u0000inside"),
-    call.StatusNotification(connector_id=1, error_code="NoError", status="Available", info="lone \ud800 half"),
+    call.StatusNotification(
+        connector_id=1, error_code="NoError", status="Available", info="lone \ud800 half"
+    ),
     call.MeterValues(connector_id=2_147_483_648, meter_value=[sample("7")]),
     call.MeterValues(connector_id=1, meter_value=[sample("8", "9999-12-31T23:59:59-12:00")]),
-    call.StatusNotification(connector_id=1, error_code="NoError", status="Faulted",
-                            timestamp="9999-12-31T23:59:59-12:00"),
+    call.StatusNotification(
+        connector_id=1, error_code="NoError", status="Faulted", timestamp="9999-12-31T23:59:59-12:00"
+    ),
     call.StartTransaction(connector_id=1, id_tag="BAD\u0000TAG", meter_start=0, timestamp=NOW),
     call.StartTransaction(connector_id=1, id_tag="ß" * 20, meter_start=-(2**63) - 1, timestamp=NOW),
 ]
@@ -92,8 +99,9 @@ async def hostile_records(server, ready: asyncio.Event, hostile_done: asyncio.Ev
 def run_both(server):
     async def scenario():
         ready, hostile_done = asyncio.Event(), asyncio.Event()
-        return await asyncio.gather(good_session(server, ready, hostile_done),
-                                    hostile_records(server, ready, hostile_done))
+        return await asyncio.gather(
+            good_session(server, ready, hostile_done), hostile_records(server, ready, hostile_done)
+        )
 
     return asyncio.run(scenario())
 
@@ -118,7 +126,9 @@ def test_it_refuses_each_value_no_column_holds_with_a_callerror_and_stores_the_r
     assert answers == ["answered", "answered", "answered"] + ["PropertyConstraintViolation"] * 5
     bad = MeterValue.objects.filter(charger__charge_point_id="CP-BAD")
     assert sorted(bad.values_list("value", "numeric_value")) == [("1e30", None), ("42", Decimal("42"))]
-    infos = StatusNotification.objects.filter(charger__charge_point_id="CP-BAD").values_list("info", flat=True)
+    infos = StatusNotification.objects.filter(charger__charge_point_id="CP-BAD").values_list(
+        "info", flat=True
+    )
     assert sorted(infos) == ["lone ? half", "nul\ufffdinside"]
     assert not Transaction.objects.filter(charger__charge_point_id="CP-BAD").exists()
     logged = MessageLog.objects.filter(charge_point_id="CP-BAD", direction="in")
@@ -130,8 +140,10 @@ def test_it_writes_the_rest_of_a_batch_and_keeps_each_row_the_database_refuses(d
     good, bad = register_charger("CP-GOOD"), register_charger("CP-BAD")
     at = timezone.now()
     log = (("CP-GOOD", "in", 2, "m-1", "Heartbeat", "[2]", at), ("CP-BAD", "in", -1, "m-2", "", "[-1]", at))
-    samples = [MeterValue(charger=good, connector_id=1, timestamp=at, value="5", numeric_value=5),
-               MeterValue(charger=bad, connector_id=1, timestamp=at, value="half \ud800", numeric_value=None)]
+    samples = [
+        MeterValue(charger=good, connector_id=1, timestamp=at, value="5", numeric_value=5),
+        MeterValue(charger=bad, connector_id=1, timestamp=at, value="half \ud800", numeric_value=None),
+    ]
 
     writebehind._write(list(log), [], samples, [], {good.pk: at}, {})
 
@@ -146,8 +158,13 @@ def test_it_writes_the_rest_of_a_batch_and_keeps_each_row_the_database_refuses(d
 
 def test_it_keeps_a_refused_row_as_text_any_database_can_store(db):
     charger = register_charger("CP-1")
-    hostile = MeterValue(charger=charger, connector_id=1, timestamp="2027-03-01T08:00:00Z",
-                         value="nul\u0000 and \udc80", numeric_value=None)
+    hostile = MeterValue(
+        charger=charger,
+        connector_id=1,
+        timestamp="2027-03-01T08:00:00Z",
+        value="nul\u0000 and \udc80",
+        numeric_value=None,
+    )
 
     RefusedRecord.keep(kind="meter value", row=hostile, error=ValueError("refused"))
 
@@ -161,7 +178,11 @@ def test_it_keeps_the_charger_pages_working_after_a_year_10000_timestamp(server,
     run_both(server)
     client.force_login(operator)
 
-    for page in ("/chargers/", "/chargers/CP-BAD/", "/admin/stations/statusnotification/",
-                 "/admin/stations/metervalue/"):
+    for page in (
+        "/chargers/",
+        "/chargers/CP-BAD/",
+        "/admin/stations/statusnotification/",
+        "/admin/stations/metervalue/",
+    ):
         assert client.get(page).status_code in (200, 403), page  # never a 500 (403: not her permission)
     assert client.get("/chargers/CP-BAD/").status_code == 200

@@ -53,8 +53,10 @@ def logged_frames(message_id: str) -> tuple[tuple, tuple]:
     rows = rows.order_by("created_at", "id")
     assert wait_until(lambda: rows.count() == 2), f"{rows.count()} of 2 frames logged for {message_id}"
     sent, answer = rows
-    return ((sent.direction, sent.message_type, sent.action, json.loads(sent.payload)),
-            (answer.direction, answer.message_type, json.loads(answer.payload)))
+    return (
+        (sent.direction, sent.message_type, sent.action, json.loads(sent.payload)),
+        (answer.direction, answer.message_type, json.loads(answer.payload)),
+    )
 
 
 def test_it_logs_the_call_out_and_the_chargers_result_in(remote_csms):

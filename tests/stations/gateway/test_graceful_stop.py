@@ -23,8 +23,17 @@ def test_it_writes_every_answered_frame_before_it_stops(transactional_db):
     async def meter():
         async with connected_charger(server.ws_url, "CP-1") as cp:
             for minute in range(5):
-                await cp.send(call.MeterValues(connector_id=1, meter_value=[{
-                    "timestamp": f"2027-03-01T08:0{minute}:00Z", "sampled_value": [{"value": str(minute)}]}]))
+                await cp.send(
+                    call.MeterValues(
+                        connector_id=1,
+                        meter_value=[
+                            {
+                                "timestamp": f"2027-03-01T08:0{minute}:00Z",
+                                "sampled_value": [{"value": str(minute)}],
+                            }
+                        ],
+                    )
+                )
             server.stop()  # SIGTERM while the charger is still connected; waits for the process to exit
 
     asyncio.run(meter())

@@ -30,7 +30,7 @@ APPLICATION_NAME = f"csms-handler-failure-{uuid.uuid4().hex[:8]}"  # the server'
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="a database connection dropped under a running server is PostgreSQL's failure; the embedded "
-           "SQLite file has no connection to lose. CI (.ci/run) runs this on PostgreSQL.",
+    "SQLite file has no connection to lose. CI (.ci/run) runs this on PostgreSQL.",
 )
 
 
@@ -53,15 +53,25 @@ def csms(one_thread_server, transactional_db):
 def end_server_connections() -> int:
     """What a PostgreSQL restart does to the server: its sessions end (waiting until they have)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-                       "WHERE application_name = %s", [APPLICATION_NAME])
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = %s",
+            [APPLICATION_NAME],
+        )
         return sum(1 for (ended,) in cursor.fetchall() if ended)
 
 
 def energy_at(minute: int, wh: int):
-    return call.MeterValues(connector_id=1, meter_value=[{
-        "timestamp": f"2027-03-01T08:{minute:02d}:00Z",
-        "sampledValue": [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}])
+    return call.MeterValues(
+        connector_id=1,
+        meter_value=[
+            {
+                "timestamp": f"2027-03-01T08:{minute:02d}:00Z",
+                "sampledValue": [
+                    {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+                ],
+            }
+        ],
+    )
 
 
 def test_it_answers_internal_error_and_keeps_what_was_sent_around_it(csms):
@@ -69,8 +79,10 @@ def test_it_answers_internal_error_and_keeps_what_was_sent_around_it(csms):
     register_charger("CP-2")
 
     async def scenario():
-        async with (connected_charger(csms.ws_url, "CP-1") as cp1,
-                    connected_charger(csms.ws_url, "CP-2") as cp2):
+        async with (
+            connected_charger(csms.ws_url, "CP-1") as cp1,
+            connected_charger(csms.ws_url, "CP-2") as cp2,
+        ):
             await cp1.boot()
             await cp2.boot()
             await cp1.send(energy_at(1, 1_000))
@@ -92,7 +104,11 @@ def test_it_answers_internal_error_and_keeps_what_was_sent_around_it(csms):
     samples = MeterValue.objects.order_by("charger__charge_point_id", "timestamp")
     assert wait_until(lambda: logged.count() == 16 and samples.count() == 4), "written when the chargers left"
     assert [(s.charger.charge_point_id, s.timestamp.minute, int(s.numeric_value)) for s in samples] == [
-        ("CP-1", 1, 1_000), ("CP-1", 2, 1_500), ("CP-2", 1, 2_000), ("CP-2", 2, 2_500)]
+        ("CP-1", 1, 1_000),
+        ("CP-1", 2, 1_500),
+        ("CP-2", 1, 2_000),
+        ("CP-2", 2, 2_500),
+    ]
     failed = logged.get(direction="in", action="DataTransfer", payload__contains='"lost"')
     answer = logged.get(direction="out", message_id=failed.message_id)
     assert json.loads(answer.payload)[:3] == [4, failed.message_id, "InternalError"]

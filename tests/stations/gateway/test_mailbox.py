@@ -15,14 +15,21 @@ def test_it_reaches_each_of_two_chargers_behind_one_process_address(remote_csms,
     first, second = register_charger("CP-1"), register_charger("CP-2")
 
     async def scenario():
-        async with connected_charger(remote_csms.ws_url, "CP-1", cls=AnsweringCharger) as cp1, \
-                connected_charger(remote_csms.ws_url, "CP-2", cls=AnsweringCharger) as cp2:
+        async with (
+            connected_charger(remote_csms.ws_url, "CP-1", cls=AnsweringCharger) as cp1,
+            connected_charger(remote_csms.ws_url, "CP-2", cls=AnsweringCharger) as cp2,
+        ):
             await cp1.boot()
             await cp2.boot()
-            sockets = await orm(lambda: list(Charger.objects.order_by("charge_point_id")
-                                             .values_list("channel_name", "connection_id")))
-            sent = [await orm(commands.send, charger=charger, action="ClearCache", payload={}, user=operator)
-                    for charger in (second, first)]
+            sockets = await orm(
+                lambda: list(
+                    Charger.objects.order_by("charge_point_id").values_list("channel_name", "connection_id")
+                )
+            )
+            sent = [
+                await orm(commands.send, charger=charger, action="ClearCache", payload={}, user=operator)
+                for charger in (second, first)
+            ]
             return sockets, sent, cp1.calls_of("ClearCache"), cp2.calls_of("ClearCache")
 
     sockets, sent, first_calls, second_calls = asyncio.run(scenario())

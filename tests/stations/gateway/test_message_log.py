@@ -28,8 +28,9 @@ def test_it_logs_every_frame_in_and_out(csms):
 
 
 def test_it_prunes_entries_older_than_the_retention(db):
-    old = MessageLog.objects.create(charge_point_id="CP-1", direction="in", payload="[]",
-                                    created_at=timezone.now() - timedelta(days=91))
+    old = MessageLog.objects.create(
+        charge_point_id="CP-1", direction="in", payload="[]", created_at=timezone.now() - timedelta(days=91)
+    )
     recent = MessageLog.objects.create(charge_point_id="CP-1", direction="in", payload="[]")
 
     call_command("prune_message_log")

@@ -72,14 +72,24 @@ def test_it_reconnects_after_the_database_drops_its_connections(postgresql_only)
 
 
 def test_it_appends_rows_exactly_as_given_whatever_they_contain(transactional_db):
-    from stations.models import MessageLog
     from stations.gateway.bulk_writers import append_rows
+    from stations.models import MessageLog
 
-    frames = ['[2,"a","Heartbeat",{}]', 'tab\there, newline\nthere, backslash \\N, quote "\'', "ünïcødé ⚡", ""]
-    append_rows(MessageLog, [
-        MessageLog(charge_point_id="CP-1", direction="in", message_type=None if not text else 2, payload=text)
-        for text in frames
-    ])
+    frames = [
+        '[2,"a","Heartbeat",{}]',
+        "tab\there, newline\nthere, backslash \\N, quote \"'",
+        "ünïcødé ⚡",
+        "",
+    ]
+    append_rows(
+        MessageLog,
+        [
+            MessageLog(
+                charge_point_id="CP-1", direction="in", message_type=None if not text else 2, payload=text
+            )
+            for text in frames
+        ],
+    )
 
     stored = list(MessageLog.objects.order_by("id").values_list("payload", "message_type", "created_at"))
     assert [payload for payload, _, _ in stored] == frames
@@ -88,16 +98,24 @@ def test_it_appends_rows_exactly_as_given_whatever_they_contain(transactional_db
 
 
 def test_it_skips_rows_already_stored_when_asked_to(transactional_db):
-    from stations.models import MeterValue
     from stations.gateway.bulk_writers import append_rows
+    from stations.models import MeterValue
     from tests.factories import register_charger
 
     charger = register_charger("CP-1")
     at = timezone.now()
 
     def samples(*values):
-        return [MeterValue(charger=charger, connector_id=1, timestamp=at + timedelta(seconds=v), value=str(v),
-                           numeric_value=v) for v in values]
+        return [
+            MeterValue(
+                charger=charger,
+                connector_id=1,
+                timestamp=at + timedelta(seconds=v),
+                value=str(v),
+                numeric_value=v,
+            )
+            for v in values
+        ]
 
     with transaction.atomic():
         append_rows(MeterValue, samples(1, 2), ignore_conflicts=True)
@@ -108,13 +126,21 @@ def test_it_skips_rows_already_stored_when_asked_to(transactional_db):
 
 
 def test_it_appends_rows_given_as_plain_values(transactional_db):
-    from stations.models import MessageLog
     from stations.gateway.bulk_writers import append_values
     from stations.gateway.writebehind import LOG_FIELDS
+    from stations.models import MessageLog
 
     at = timezone.now()
-    append_values(MessageLog, LOG_FIELDS, [("CP-1", "in", 2, "a", "Heartbeat", '[2,"a","Heartbeat",{}]', at),
-                                           ("CP-1", "out", 3, "a", "", '[3,"a",{}]', at)])
+    append_values(
+        MessageLog,
+        LOG_FIELDS,
+        [
+            ("CP-1", "in", 2, "a", "Heartbeat", '[2,"a","Heartbeat",{}]', at),
+            ("CP-1", "out", 3, "a", "", '[3,"a",{}]', at),
+        ],
+    )
 
-    stored = list(MessageLog.objects.order_by("id").values_list("direction", "message_type", "action", "created_at"))
+    stored = list(
+        MessageLog.objects.order_by("id").values_list("direction", "message_type", "action", "created_at")
+    )
     assert stored == [("in", 2, "Heartbeat", at), ("out", 3, "", at)]

@@ -3,8 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 from stations.gateway import writebehind
-from stations.models import Charger
 from stations.gateway.bulk_writers import update_by_pk
+from stations.models import Charger
 from tests.factories import register_charger
 
 MORNING = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)

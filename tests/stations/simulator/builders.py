@@ -19,8 +19,9 @@ def options(**overrides) -> FleetOptions:
 
 
 def sample(energy_wh: int = 1000, soc: float | None = 55.0, timestamp: str = "2024-05-01T12:00:00.000Z"):
-    return MeterSample(timestamp=timestamp, energy_wh=energy_wh, power_w=11000.0,
-                       current_a=15.9, voltage_v=231.0, soc=soc)
+    return MeterSample(
+        timestamp=timestamp, energy_wh=energy_wh, power_w=11000.0, current_a=15.9, voltage_v=231.0, soc=soc
+    )
 
 
 def wire_payload(request) -> dict:

@@ -16,11 +16,22 @@ def run(target: str, calls_per_second: float, meter_p99_ms: int, frames: int) ->
     stats.record_latency("MeterValues", meter_p99_ms / 1000)
     report = FleetReport(options=FleetOptions(url="ws://x/ocpp/", chargers=10), stats=stats, elapsed=10.0)
     scenario = bench.Scenario("steady", 10, 300, 60, 0.4, 10)
-    return bench.RunResult(scenario, target, report, cpu_seconds=1.0, wall_seconds=10.0, rss_before=0,
-                           rss_peak=2**20 * 100, all_accepted_after=1.5, cpu_while_held=0.1,
-                           calls_per_second=calls_per_second, cores=0.5, fleet_cores=0.93,
-                           fleet_lag={"p99": 0.012},
-                           rows=None if target == "reference" else {"frames in": frames})
+    return bench.RunResult(
+        scenario,
+        target,
+        report,
+        cpu_seconds=1.0,
+        wall_seconds=10.0,
+        rss_before=0,
+        rss_peak=2**20 * 100,
+        all_accepted_after=1.5,
+        cpu_while_held=0.1,
+        calls_per_second=calls_per_second,
+        cores=0.5,
+        fleet_cores=0.93,
+        fleet_lag={"p99": 0.012},
+        rows=None if target == "reference" else {"frames in": frames},
+    )
 
 
 def test_it_gives_each_csms_figure_its_ratio_to_the_reference():
@@ -39,7 +50,9 @@ def test_it_reports_a_run_without_the_reference():
     rows = bench.summary_table([(None, csms)])
 
     assert len(rows) == 3 and "| 80 (-) | 100 (-) |" in rows[2]
-    assert bench.idle_lines(None, csms) == ["- CSMS: 1,024 connections held, 100.0 KB per connection, idle CPU 10.0 % of a core"]
+    assert bench.idle_lines(None, csms) == [
+        "- CSMS: 1,024 connections held, 100.0 KB per connection, idle CPU 10.0 % of a core"
+    ]
 
 
 STALL_S, PROBE_PERIOD_S = 0.2, 0.005
@@ -67,10 +80,18 @@ def test_it_measures_how_late_the_fleets_event_loop_wakes_up():
 def test_it_reports_the_knee_as_the_busiest_step_under_200_ms_at_its_windows_rate():
     from stations.management.commands.bench import Command
 
-    steps = [(run("reference", 300, 20, 900), run("CSMS", 290, 40, 900)),
-             (run("reference", 500, 150, 1500), run("CSMS", 480, 450, 1500))]
+    steps = [
+        (run("reference", 300, 20, 900), run("CSMS", 290, 40, 900)),
+        (run("reference", 500, 150, 1500), run("CSMS", 480, 450, 1500)),
+    ]
 
     reference_line, csms_line, _ = Command()._knee_lines(steps)
 
-    assert reference_line == "- knee of the reference (last step with p99 < 200 ms): steady: 500 CALLs/s at MeterValues p99 150 ms"
-    assert csms_line == "- knee of the CSMS (last step with p99 < 200 ms): steady: 290 CALLs/s at MeterValues p99 40 ms"
+    assert (
+        reference_line
+        == "- knee of the reference (last step with p99 < 200 ms): steady: 500 CALLs/s at MeterValues p99 150 ms"
+    )
+    assert (
+        csms_line
+        == "- knee of the CSMS (last step with p99 < 200 ms): steady: 290 CALLs/s at MeterValues p99 40 ms"
+    )

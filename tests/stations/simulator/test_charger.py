@@ -48,11 +48,16 @@ def test_it_repeats_backoff_with_the_same_seed():
 
 def test_it_builds_the_same_fleet_from_the_same_seed():
     def fleet(seed):
-        opts = options(chargers=50, connectors=2) if seed == 7 else FleetOptions(
-            url="ws://x/", chargers=50, seed=seed)
+        opts = (
+            options(chargers=50, connectors=2)
+            if seed == 7
+            else FleetOptions(url="ws://x/", chargers=50, seed=seed)
+        )
         chargers = [SimulatedCharger(i, opts, FleetStats(chargers=50)) for i in range(50)]
-        return [(c.state.max_power_w, [(k.register_wh, k.runs_sessions) for k in c.state.connectors])
-                for c in chargers]
+        return [
+            (c.state.max_power_w, [(k.register_wh, k.runs_sessions) for k in c.state.connectors])
+            for c in chargers
+        ]
 
     assert fleet(7) == fleet(7)
     assert fleet(7) != fleet(8)
@@ -82,10 +87,13 @@ def connect_urls(fleet_options: FleetOptions, chargers: int, monkeypatch) -> lis
 
 def test_it_connects_each_charger_to_its_own_server(monkeypatch):
     opened = connect_urls(options(urls=SERVERS), chargers=4, monkeypatch=monkeypatch)
-    assert opened == ["ws://127.0.0.1:9001/ocpp/SIM-00001", "ws://127.0.0.1:9002/ocpp/SIM-00002",
-                      "ws://127.0.0.1:9001/ocpp/SIM-00003", "ws://127.0.0.1:9002/ocpp/SIM-00004"]
-    assert connect_urls(options(), chargers=1, monkeypatch=monkeypatch) == [
-        "ws://127.0.0.1:1/ocpp/SIM-00001"]
+    assert opened == [
+        "ws://127.0.0.1:9001/ocpp/SIM-00001",
+        "ws://127.0.0.1:9002/ocpp/SIM-00002",
+        "ws://127.0.0.1:9001/ocpp/SIM-00003",
+        "ws://127.0.0.1:9002/ocpp/SIM-00004",
+    ]
+    assert connect_urls(options(), chargers=1, monkeypatch=monkeypatch) == ["ws://127.0.0.1:1/ocpp/SIM-00001"]
 
 
 # -- heartbeats -------------------------------------------------------------

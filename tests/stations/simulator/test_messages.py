@@ -36,8 +36,9 @@ class FakeCsms:
 
 
 def queue_offline_session(queue: OfflineQueue, session, connector_id: int, meter_samples: int):
-    start = call.StartTransaction(connector_id=connector_id, id_tag="TAG", meter_start=1000,
-                                  timestamp="2024-05-01T12:00:00.000Z")
+    start = call.StartTransaction(
+        connector_id=connector_id, id_tag="TAG", meter_start=1000, timestamp="2024-05-01T12:00:00.000Z"
+    )
     queue.push(msg.START, lambda _tx: start, session)
     for n in range(meter_samples):
         build = lambda tx, n=n: meter_values_request(connector_id, sample(1000 + n), tx)  # noqa: E731
@@ -53,8 +54,15 @@ def test_it_replays_the_offline_queue_in_order_and_remaps_transaction_ids():
 
     assert asyncio.run(queue.replay(csms.send)) == 7
     actions = [type(r).__name__ for r in csms.requests]
-    assert actions == ["StartTransaction", "MeterValues", "MeterValues", "StopTransaction",
-                       "StartTransaction", "MeterValues", "StopTransaction"]
+    assert actions == [
+        "StartTransaction",
+        "MeterValues",
+        "MeterValues",
+        "StopTransaction",
+        "StartTransaction",
+        "MeterValues",
+        "StopTransaction",
+    ]
     assert [r.transaction_id for r in csms.requests[1:4]] == [501, 501, 501]
     assert [r.transaction_id for r in csms.requests[5:]] == [502, 502]
     assert [r.meter_value[0]["sampled_value"][0]["value"] for r in csms.requests[1:3]] == ["1000", "1001"]
@@ -112,13 +120,17 @@ def test_it_formats_utc_timestamps_with_z():
 
 
 def test_it_builds_schema_valid_transaction_messages_without_nulls():
-    start = call.StartTransaction(connector_id=1, id_tag="TAG", meter_start=1000,
-                                  timestamp=utc_iso())
+    start = call.StartTransaction(connector_id=1, id_tag="TAG", meter_start=1000, timestamp=utc_iso())
     assert "reservationId" not in assert_schema_valid(start)
     meter = assert_schema_valid(meter_values_request(1, sample(), 42))
     measurands = [v["measurand"] for v in meter["meterValue"][0]["sampledValue"]]
-    assert measurands == ["Energy.Active.Import.Register", "Power.Active.Import", "Current.Import",
-                          "Voltage", "SoC"]
+    assert measurands == [
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Import",
+        "Voltage",
+        "SoC",
+    ]
     assert "transactionId" not in assert_schema_valid(meter_values_request(1, sample(soc=None), None))
     stop = assert_schema_valid(stop_transaction_request("TAG", "EVDisconnected", sample(2500), 42))
     assert stop["meterStop"] == 2500

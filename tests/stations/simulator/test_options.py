@@ -10,12 +10,23 @@ from tests.stations.simulator.builders import options
 SERVERS = ("ws://127.0.0.1:9001/ocpp/", "ws://127.0.0.1:9002/ocpp/", "wss://other:443/ocpp/")
 
 
-@pytest.mark.parametrize("bad", [
-    {"chargers": 0}, {"ramp_up": 0}, {"charging_share": 1.5}, {"session_duration": (60, 10)},
-    {"id_tags": []}, {"id_tags": ["X" * 21]}, {"heartbeat_interval": 0},
-    {"urls": "ws://127.0.0.1:1/ocpp/"}, {"urls": ["ws://127.0.0.1:1/ocpp/", "http://h/ocpp/"]},
-    {"urls": [None]}, {"duration": 0}, {"id_tags": "SIMTAG"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"chargers": 0},
+        {"ramp_up": 0},
+        {"charging_share": 1.5},
+        {"session_duration": (60, 10)},
+        {"id_tags": []},
+        {"id_tags": ["X" * 21]},
+        {"heartbeat_interval": 0},
+        {"urls": "ws://127.0.0.1:1/ocpp/"},
+        {"urls": ["ws://127.0.0.1:1/ocpp/", "http://h/ocpp/"]},
+        {"urls": [None]},
+        {"duration": 0},
+        {"id_tags": "SIMTAG"},
+    ],
+)
 def test_it_rejects_invalid_options(bad):
     with pytest.raises(ValueError):
         options(**bad)

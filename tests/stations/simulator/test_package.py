@@ -30,8 +30,13 @@ print(json.dumps({
 
 
 def test_it_imports_nothing_from_django():
-    run = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING, *MODULES], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERYTHING, *MODULES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     imported = json.loads(run.stdout)
 
@@ -53,7 +58,7 @@ def internal_imports(module: str) -> set[str]:
 
 def resolve(dotted: str) -> str:
     """stations.simulator.x[.name] -> x; a name the package's face gives -> __init__."""
-    first = dotted[len(PACKAGE):].lstrip(".").split(".")[0]
+    first = dotted[len(PACKAGE) :].lstrip(".").split(".")[0]
     return first if first in MODULES else "__init__"
 
 
@@ -63,7 +68,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
     def visit(module: str) -> list[str] | None:
         if module in path:
-            return path[path.index(module):] + [module]
+            return path[path.index(module) :] + [module]
         if module in finished:
             return None
         path.append(module)

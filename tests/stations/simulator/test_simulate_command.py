@@ -37,9 +37,27 @@ def energy_registers(charger: Charger, connector_id: int) -> list:
 
 def test_it_runs_a_registered_fleet_that_boots_charges_and_meters(csms):
     output = simulate(
-        "--url", csms.ws_url, "--chargers", "3", "--register", "--duration", "6", "--meter-interval", "1",
-        "--charging-share", "1", "--session-seconds", "2", "3", "--idle-seconds", "0", "1",
-        "--seed", "7", "--ramp-up", "100",
+        "--url",
+        csms.ws_url,
+        "--chargers",
+        "3",
+        "--register",
+        "--duration",
+        "6",
+        "--meter-interval",
+        "1",
+        "--charging-share",
+        "1",
+        "--session-seconds",
+        "2",
+        "3",
+        "--idle-seconds",
+        "0",
+        "1",
+        "--seed",
+        "7",
+        "--ramp-up",
+        "100",
     )
 
     assert "Registered 3 chargers and 6 idTags." in output
@@ -82,9 +100,28 @@ def both_accepted() -> bool:
 def test_it_stops_on_ctrl_c_and_still_prints_the_summary(csms):
     # An hour's run: within the deadline below it can only end because the Ctrl-C was honoured.
     simulation = subprocess.Popen(
-        [sys.executable, "-c", SIMULATE_AND_REPORT_HANDLER, "--url", csms.ws_url, "--chargers", "2",
-         "--register", "--duration", "3600", "--ramp-up", "100", "--charging-share", "0"],
-        cwd=ROOT, env=server_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            SIMULATE_AND_REPORT_HANDLER,
+            "--url",
+            csms.ws_url,
+            "--chargers",
+            "2",
+            "--register",
+            "--duration",
+            "3600",
+            "--ramp-up",
+            "100",
+            "--charging-share",
+            "0",
+        ],
+        cwd=ROOT,
+        env=server_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_until(both_accepted, timeout=30), "the fleet never got going"
         simulation.send_signal(signal.SIGINT)
@@ -107,16 +144,19 @@ def test_it_fails_when_no_charger_gets_through():
         simulate("--url", f"ws://127.0.0.1:{free_port()}/ocpp/", "--chargers", "1", "--duration", "1")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--charging-share", "2"], "--charging-share must be in"),
-    (["--session-seconds", "60", "10"], "--session-seconds must be"),
-    (["--url", "http://127.0.0.1:8000/ocpp/"], "is not a ws:// or wss:// URL"),
-    (["--chargers", "0"], "--chargers must be >= 1"),
-    (["--chargers", "ten"], "invalid int value"),
-    (["--id-tag", "X" * 21], "idTags are 1-20 chars"),
-    (["--id-prefix", "A-VERY-LONG-PREFIX"], "shorten --id-prefix"),
-    (["--duration", "0"], "--duration must be > 0"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--charging-share", "2"], "--charging-share must be in"),
+        (["--session-seconds", "60", "10"], "--session-seconds must be"),
+        (["--url", "http://127.0.0.1:8000/ocpp/"], "is not a ws:// or wss:// URL"),
+        (["--chargers", "0"], "--chargers must be >= 1"),
+        (["--chargers", "ten"], "invalid int value"),
+        (["--id-tag", "X" * 21], "idTags are 1-20 chars"),
+        (["--id-prefix", "A-VERY-LONG-PREFIX"], "shorten --id-prefix"),
+        (["--duration", "0"], "--duration must be > 0"),
+    ],
+)
 def test_it_rejects_bad_options(args, message):
     with pytest.raises(CommandError, match=message):
         simulate(*args)
@@ -125,9 +165,29 @@ def test_it_rejects_bad_options(args, message):
 def test_it_ends_its_sessions_when_the_run_ends_so_the_next_run_can_charge(csms):
     from rfid.models import AuthorizationRefusal
 
-    run = ("--url", csms.ws_url, "--chargers", "2", "--register", "--duration", "4", "--meter-interval", "1",
-           "--charging-share", "1", "--session-seconds", "600", "600", "--idle-seconds", "0", "0.5",
-           "--seed", "3", "--ramp-up", "100")
+    run = (
+        "--url",
+        csms.ws_url,
+        "--chargers",
+        "2",
+        "--register",
+        "--duration",
+        "4",
+        "--meter-interval",
+        "1",
+        "--charging-share",
+        "1",
+        "--session-seconds",
+        "600",
+        "600",
+        "--idle-seconds",
+        "0",
+        "0.5",
+        "--seed",
+        "3",
+        "--ramp-up",
+        "100",
+    )
 
     simulate(*run)
 

@@ -51,5 +51,7 @@ def test_it_reports_latencies_and_counters_per_action():
 def test_it_names_every_server_in_the_summary():
     servers = ["ws://127.0.0.1:9001/ocpp/", "ws://127.0.0.1:9002/ocpp/"]
     report = FleetReport(options=options(urls=servers), stats=FleetStats(chargers=10), elapsed=1.0)
-    assert "10 chargers against 2 servers (ws://127.0.0.1:9001/ocpp/, ws://127.0.0.1:9002/ocpp/)" in (
-        report.summary_lines()[0])
+    assert (
+        "10 chargers against 2 servers (ws://127.0.0.1:9001/ocpp/, ws://127.0.0.1:9002/ocpp/)"
+        in (report.summary_lines()[0])
+    )
