@@ -40,3 +40,22 @@ class FailureWindow:
     def clear(self) -> None:
         with self._lock:
             self._failures.clear()
+
+
+class Spacing:
+    """At most one go per key every `every_s` seconds: a slowed path that never closes."""
+
+    def __init__(self, every_s: float, max_keys: int = 100_000):
+        self.every_s, self.max_keys = every_s, max_keys
+        self._last: dict[object, float] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if now - self._last.get(key, float("-inf")) < self.every_s:
+                return False
+            if len(self._last) >= self.max_keys:
+                self._last.clear()
+            self._last[key] = now
+            return True

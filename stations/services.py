@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import services as billing_services
-from csms.throttle import FailureWindow
+from csms.throttle import FailureWindow, Spacing
 from rfid import services as rfid_services
 from rfid.models import normalise_id_tag
 from rfid.services import Authorization
@@ -125,16 +125,19 @@ def _credentials_match(charger: Charger, username: str | None, password: str | N
 
 
 # Failed handshakes over five minutes, per (charger, address), per address and per charger id. Past a
-# limit, attempts are refused without a password check. A charger's last accepted address is exempt from
-# the wider two, so nobody elsewhere (another site behind the same carrier NAT, an attacker) can lock it out.
+# limit, attempts are refused without a password check. A charger's own last accepted address is exempt
+# from the wider two, and past the first it still gets one password check every few seconds: a guesser
+# sharing its address (the same carrier NAT) is slowed to that pace but can never lock the charger out.
 HANDSHAKE_FAILURES = FailureWindow(window_s=300)
 PAIR_LIMIT, ADDRESS_LIMIT, CHARGER_LIMIT = 10, 100, 30
+OWN_ADDRESS_CHECKS = Spacing(every_s=5)
 
 
 def _throttled(charge_point_id: str, remote_address: str, charger: Charger | None) -> bool:
+    own_address = charger is not None and charger.is_approved and charger.remote_address == remote_address
     if HANDSHAKE_FAILURES.count(("pair", charge_point_id, remote_address)) >= PAIR_LIMIT:
-        return True
-    if charger is not None and charger.remote_address == remote_address and charger.is_approved:
+        return not (own_address and OWN_ADDRESS_CHECKS.allow(charge_point_id))
+    if own_address:
         return False
     return (
         HANDSHAKE_FAILURES.count(("address", remote_address)) >= ADDRESS_LIMIT

@@ -6,13 +6,15 @@ own, apart from the rest of the suite's server.
 """
 
 import asyncio
+import time
 
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from csms.throttle import FailureWindow
+from csms.throttle import FailureWindow, Spacing
 from stations.models import ConnectionAttempt
+from stations.services import OWN_ADDRESS_CHECKS
 from tests.conftest import ServerProcess, flush_after_server_writes, server_env
 from tests.factories import register_charger
 from tests.ocpp_client import basic_auth, wait_until
@@ -88,6 +90,27 @@ def test_it_never_locks_a_charger_out_from_its_own_address(door):
     assert not knock(door, "CP-3", KEY, "203.0.113.99"), "30 failures for CP-3: strangers wait"
     assert knock(door, "CP-3", KEY, "198.51.100.3"), "the charger itself still gets in"
     assert outcomes("CP-3", 33)[-2:] == ["throttled", "accepted"]
+
+
+def test_it_slows_a_guesser_sharing_the_chargers_address_to_one_check_in_five_seconds(door):
+    register_charger("CP-4", password=KEY)
+    assert knock(door, "CP-4", KEY, "198.51.100.4")  # the charger's own address (say, a carrier NAT)
+
+    guesses = [knock(door, "CP-4", f"guess-{n}", "198.51.100.4") for n in range(12)]
+    time.sleep(OWN_ADDRESS_CHECKS.every_s)  # the guesser pauses for one interval
+
+    assert not any(guesses)
+    assert knock(door, "CP-4", KEY, "198.51.100.4"), "the charger gets the next check and is in"
+    assert outcomes("CP-4", 14) == ["accepted"] + ["bad_password"] * 11 + ["throttled", "accepted"]
+
+
+def test_it_spaces_checks_of_one_key():
+    spacing = Spacing(every_s=5)
+
+    assert spacing.allow("CP-1", now=100.0)
+    assert not spacing.allow("CP-1", now=104.9)
+    assert spacing.allow("CP-2", now=104.9)
+    assert spacing.allow("CP-1", now=105.0)
 
 
 def test_it_forgets_failures_after_the_window():
