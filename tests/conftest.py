@@ -155,6 +155,31 @@ def flush_after_server_writes(attempts: int = 10) -> None:
                 raise
 
 
+def own_server(name: str, **overrides):
+    """The two fixtures of a test module's own server, started with server_env(**overrides).
+
+    A callable value is called when the server starts (e.g. a database URL that needs the test
+    database). `name` is the server for one test, on a transactional database emptied after it;
+    `<name>_process` is the process, started once for the module. Use as:
+    `door_process, door = own_server("door", TRUSTED_PROXIES="127.0.0.1")`.
+    """
+
+    @pytest.fixture(scope="module", name=f"{name}_process")
+    def process(django_db_setup, django_db_blocker):
+        with django_db_blocker.unblock():
+            settings = {key: value() if callable(value) else value for key, value in overrides.items()}
+            server = ServerProcess(server_env(**settings))
+        yield server
+        server.stop()
+
+    @pytest.fixture(name=name)
+    def server(request, transactional_db):
+        yield request.getfixturevalue(f"{name}_process")
+        flush_after_server_writes()
+
+    return process, server
+
+
 @pytest.fixture
 def csms(csms_server, transactional_db):
     """The live server, with a database the test and the server both see committed."""

@@ -9,7 +9,6 @@ import asyncio
 from datetime import time
 from decimal import Decimal
 
-import pytest
 from ocpp.v16 import call
 
 from billing.models import LedgerEntry, SessionCharge
@@ -22,25 +21,14 @@ from tests.billing.builders import (
     personal_card,
     prepaid_card,
 )
-from tests.conftest import ServerProcess, flush_after_server_writes, server_env
+from tests.conftest import own_server
 from tests.ocpp_client import connected_charger
 
 START, MIDDLE, STOP = "2027-03-01T09:00:00Z", "2027-03-01T09:30:00Z", "2027-03-01T10:00:00Z"
 WRITE_BEHIND_MS = "600000"  # ten minutes: within a test, only the stop's own flush writes the samples
 
 
-@pytest.fixture(scope="module")
-def slow_batch_server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        server = ServerProcess(server_env(OCPP_WRITE_BEHIND_MS=WRITE_BEHIND_MS))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def csms(slow_batch_server, transactional_db):
-    yield slow_batch_server
-    flush_after_server_writes()
+csms_process, csms = own_server("csms", OCPP_WRITE_BEHIND_MS=WRITE_BEHIND_MS)
 
 
 def energy(timestamp, wh):

@@ -14,22 +14,10 @@ from websockets.exceptions import InvalidStatus
 
 from csms.proxies import forwarded_client
 from stations.models import ConnectionAttempt
-from tests.conftest import ServerProcess, flush_after_server_writes, server_env
+from tests.conftest import own_server
 from tests.ocpp_client import wait_until
 
-
-@pytest.fixture(scope="module")
-def behind_proxy_server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        server = ServerProcess(server_env(TRUSTED_PROXIES="127.0.0.1"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def behind_proxy(behind_proxy_server, transactional_db):
-    yield behind_proxy_server
-    flush_after_server_writes()
+behind_proxy_process, behind_proxy = own_server("behind_proxy", TRUSTED_PROXIES="127.0.0.1")
 
 
 def knock(server, charge_point_id: str, forwarded_for: str) -> None:

@@ -23,7 +23,7 @@ from ocpp.v16 import call
 from billing.models import Account, LedgerEntry, SessionCharge
 from stations.models import Transaction
 from tests.billing.builders import balance, charger, default_tariff, driver, peak_window, prepaid_card
-from tests.conftest import ServerProcess, database_url, flush_after_server_writes, server_env
+from tests.conftest import database_url, own_server
 from tests.ocpp_client import connected_charger, orm
 
 WRITE_BEHIND_MS = "600000"  # ten minutes: within a test, only a stop's own flush writes meter values
@@ -41,20 +41,10 @@ def server_database_url() -> str:
     return f"{url}?{urllib.parse.urlencode({'options': f'-c lock_timeout={LOCK_TIMEOUT_MS}'})}"
 
 
-@pytest.fixture(scope="module")
-def slow_batch_server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        env = server_env(OCPP_WRITE_BEHIND_MS=WRITE_BEHIND_MS, DATABASE_URL=server_database_url())
-        server = ServerProcess(env)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def csms(slow_batch_server, transactional_db):
-    """The server of this module: batches only every ten minutes, lock waits of a second on PostgreSQL."""
-    yield slow_batch_server
-    flush_after_server_writes()
+# The server of this module: batches only every ten minutes, lock waits of a second on PostgreSQL.
+csms_process, csms = own_server(
+    "csms", OCPP_WRITE_BEHIND_MS=WRITE_BEHIND_MS, DATABASE_URL=server_database_url
+)
 
 
 def energy(timestamp, wh):

@@ -8,27 +8,14 @@ an offset as Berlin time, an hour off in March, so only the CSMS's own reading a
 import asyncio
 from datetime import UTC, datetime
 
-import pytest
 from ocpp.v16 import call
 
 from stations.models import MeterValue, StatusNotification, Transaction
-from tests.conftest import ServerProcess, flush_after_server_writes, server_env
+from tests.conftest import own_server
 from tests.factories import register_charger
 from tests.ocpp_client import connected_charger, wait_until
 
-
-@pytest.fixture(scope="module")
-def berlin_server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        server = ServerProcess(server_env(SITE_TIME_ZONE="Europe/Berlin"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def csms(berlin_server, transactional_db):
-    yield berlin_server
-    flush_after_server_writes()
+csms_process, csms = own_server("csms", SITE_TIME_ZONE="Europe/Berlin")
 
 
 def utc(hour: int, minute: int = 0) -> datetime:

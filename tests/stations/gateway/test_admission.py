@@ -15,25 +15,14 @@ from websockets.exceptions import InvalidStatus
 from csms.throttle import FailureWindow, Spacing
 from stations.models import ConnectionAttempt
 from stations.services import OWN_ADDRESS_CHECKS
-from tests.conftest import ServerProcess, flush_after_server_writes, server_env
+from tests.conftest import own_server
 from tests.factories import register_charger
 from tests.ocpp_client import basic_auth, wait_until
 
 KEY = "correct-horse-battery-staple"
 
 
-@pytest.fixture(scope="module")
-def door_server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        server = ServerProcess(server_env(TRUSTED_PROXIES="127.0.0.1"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def door(door_server, transactional_db):
-    yield door_server
-    flush_after_server_writes()
+door_process, door = own_server("door", TRUSTED_PROXIES="127.0.0.1")
 
 
 def knock(server, charge_point_id: str, password: str, address: str, username: str | None = None) -> bool:

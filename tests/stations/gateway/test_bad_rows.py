@@ -13,32 +13,20 @@ import asyncio
 import json
 from decimal import Decimal
 
-import pytest
 from django.utils import timezone
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
 from stations.gateway import writebehind
 from stations.models import MessageLog, MeterValue, RefusedRecord, StatusNotification, Transaction
-from tests.conftest import ServerProcess, flush_after_server_writes, server_env
+from tests.conftest import own_server
 from tests.factories import register_charger
 from tests.ocpp_client import connected_charger
 
 NOW = "2027-03-01T08:00:00Z"
 
 
-@pytest.fixture(scope="module")
-def batching_server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        server = ServerProcess(server_env(OCPP_WRITE_BEHIND_MS="60000"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def server(batching_server, transactional_db):
-    yield batching_server
-    flush_after_server_writes()
+server_process, server = own_server("server", OCPP_WRITE_BEHIND_MS="60000")
 
 
 def sample(value: str, at: str = NOW, **fields) -> dict:

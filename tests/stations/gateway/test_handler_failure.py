@@ -21,7 +21,7 @@ from ocpp.exceptions import InternalError
 from ocpp.v16 import call
 
 from stations.models import DataTransferMessage, MessageLog, MeterValue
-from tests.conftest import ServerProcess, database_url, flush_after_server_writes, server_env
+from tests.conftest import database_url, own_server
 from tests.factories import register_charger
 from tests.ocpp_client import connected_charger, orm, wait_until
 
@@ -34,20 +34,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def one_thread_server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        url = f"{database_url(connection.settings_dict)}?application_name={APPLICATION_NAME}"
-        env = server_env(DATABASE_URL=url, OCPP_ORM_THREADS="1", OCPP_WRITE_BEHIND_MS="600000")
-        server = ServerProcess(env)
-    yield server
-    server.stop()
+def server_database_url() -> str:
+    """The test database, under a name of its own: end_server_connections finds the server's sessions by it."""
+    return f"{database_url(connection.settings_dict)}?application_name={APPLICATION_NAME}"
 
 
-@pytest.fixture
-def csms(one_thread_server, transactional_db):
-    yield one_thread_server
-    flush_after_server_writes()
+csms_process, csms = own_server(
+    "csms", DATABASE_URL=server_database_url, OCPP_ORM_THREADS="1", OCPP_WRITE_BEHIND_MS="600000"
+)
 
 
 def end_server_connections() -> int:

@@ -14,13 +14,12 @@ import json
 import os
 from datetime import UTC, datetime
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ocpp.v16 import call
 
 from stations.models import MeterValue, Transaction
-from tests.conftest import ServerProcess, flush_after_server_writes, server_env
+from tests.conftest import flush_after_server_writes, own_server
 from tests.factories import register_charger
 from tests.ocpp_client import connected_charger, raw_socket
 
@@ -118,12 +117,7 @@ FRAMES = st.lists(
 )
 
 
-@pytest.fixture(scope="module")
-def hostile_server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        server = ServerProcess(server_env(OCPP_WRITE_BEHIND_MS="50"))
-    yield server
-    server.stop()
+hostile_process, hostile = own_server("hostile", OCPP_WRITE_BEHIND_MS="50")
 
 
 async def hostile_charger(server, frames: list[tuple[str, dict]]) -> dict[str, list]:
@@ -165,12 +159,14 @@ async def good_session(server) -> int:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(frames=FRAMES)
-def test_it_answers_every_hostile_frame_and_keeps_every_good_record(hostile_server, transactional_db, frames):
+def test_it_answers_every_hostile_frame_and_keeps_every_good_record(
+    hostile_process, transactional_db, frames
+):
     flush_after_server_writes()  # each example starts on empty tables (one database for all of them)
     register_charger("CP-GOOD"), register_charger("CP-BAD")
 
     async def both():
-        return await asyncio.gather(hostile_charger(hostile_server, frames), good_session(hostile_server))
+        return await asyncio.gather(hostile_charger(hostile_process, frames), good_session(hostile_process))
 
     answers, transaction_id = asyncio.run(both())
 
@@ -184,4 +180,4 @@ def test_it_answers_every_hostile_frame_and_keeps_every_good_record(hostile_serv
         "100",
         "200",
     ]
-    assert hostile_server.process.poll() is None, "the server process is alive"
+    assert hostile_process.process.poll() is None, "the server process is alive"
