@@ -68,3 +68,52 @@ def test_it_skips_trusted_proxies_from_the_right(settings):
     assert forwarded_client("198.51.100.7, 10.0.0.2, 10.0.0.3") == "198.51.100.7"
     assert forwarded_client("10.0.0.2") is None
     assert forwarded_client("") is None
+
+
+def test_it_keeps_every_record_of_a_charging_site_through_an_anonymous_flood(behind_proxy):
+    """The audit's flood: refused handshakes with over-long forwarded addresses, beside a charging charger."""
+    from ocpp.v16 import call
+
+    from stations.models import MeterValue, Transaction
+    from tests.factories import register_charger
+    from tests.ocpp_client import connected_charger
+
+    register_charger("CP-1")
+
+    async def flood():
+        for n in range(40):
+            with pytest.raises(InvalidStatus):
+                async with websockets.connect(
+                    behind_proxy.ws_url + f"ANON-{n}",
+                    subprotocols=["ocpp1.6"],
+                    additional_headers={"X-Forwarded-For": "9" * (65 + n * 10)},
+                    open_timeout=10,
+                ):
+                    pass
+
+    async def session():
+        async with connected_charger(behind_proxy.ws_url, "CP-1") as cp:
+            started = await cp.start_transaction(meter_start=0)
+            for minute in range(10):
+                reading = {
+                    "timestamp": f"2027-03-01T08:{minute:02d}:00Z",
+                    "sampled_value": [{"value": str(minute)}],
+                }
+                await cp.send(
+                    call.MeterValues(
+                        connector_id=1, transaction_id=started.transaction_id, meter_value=[reading]
+                    )
+                )
+            await cp.stop_transaction(started.transaction_id, 10)
+            return started.transaction_id
+
+    async def both():
+        return (await asyncio.gather(flood(), session()))[1]
+
+    transaction_id = asyncio.run(both())
+
+    assert Transaction.objects.get(pk=transaction_id).stopped_at is not None
+    assert MeterValue.objects.filter(transaction_id=transaction_id).count() == 10
+    flooded = ConnectionAttempt.objects.filter(charge_point_id__startswith="ANON-")
+    assert wait_until(lambda: flooded.count() == 40, 10), "every refused handshake is recorded"
+    assert set(flooded.values_list("remote_address", flat=True)) == {"127.0.0.1"}
