@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from billing.models import Account, LedgerEntry, SessionCharge, Tariff, TariffAssignment, TariffPeriod
+from csms.admin import ReadOnlyAdmin
 
 
 class TariffPeriodInline(admin.TabularInline):
@@ -35,19 +36,6 @@ class TariffAssignmentAdmin(admin.ModelAdmin):
     list_filter = ("tariff",)
     search_fields = ("charger__charge_point_id", "charger__name", "tariff__name")
     list_select_related = ("charger", "tariff")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money history: seen in the admin, written only by the services."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Account)

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from csms.admin import ReadOnlyAdmin
 from stations import commands
 from stations.models import (
     Charger,
@@ -18,16 +19,6 @@ from stations.models import (
     Transaction,
     UnknownTransactionStop,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records chargers sent: staff look, nobody edits history."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SiteConfiguration)

@@ -66,3 +66,35 @@ def test_it_shows_the_front_desk_drivers_and_never_a_staff_account(client, clerk
     assert desk.get(f"/desk/drivers/{dana.pk}/").status_code == 200
     for staff in (operator, admin, clerk):
         assert desk.get(f"/desk/drivers/{staff.pk}/").status_code == 404
+
+
+def test_it_never_deletes_history_from_the_admin_even_for_the_site_admin(client, admin):
+    from datetime import UTC, datetime
+
+    from stations.models import MeterValue, Transaction
+
+    charger = register_charger("CP-1")
+    session = Transaction.objects.create(
+        charger=charger,
+        connector_id=1,
+        id_tag="TAG",
+        id_tag_status="Accepted",
+        meter_start=0,
+        started_at=datetime(2027, 3, 1, 8, tzinfo=UTC),
+    )
+    sample = MeterValue.objects.create(
+        charger=charger, connector_id=1, transaction=session, timestamp=session.started_at, value="1"
+    )
+    ada = signed_in(client, admin)
+
+    for model, row in (("transaction", session), ("metervalue", sample)):
+        assert ada.get(f"/admin/stations/{model}/{row.pk}/delete/").status_code == 403
+        ada.post(
+            f"/admin/stations/{model}/",
+            {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"},
+        )
+
+    assert (
+        Transaction.objects.filter(pk=session.pk).exists()
+        and MeterValue.objects.filter(pk=sample.pk).exists()
+    )
