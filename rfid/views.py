@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from billing import services as billing_services
@@ -43,6 +44,7 @@ def card_detail(request, id_tag):
 
 @front_desk_required
 @require_http_methods(["GET", "POST"])
+@never_cache  # Back after a top-up must not bring the filled form back with a fresh key: money twice
 def card_topup(request, id_tag):
     card = _card(id_tag)
     currency = card.account.currency if card.account_id else billing_services.site_currency()

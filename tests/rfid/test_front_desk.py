@@ -63,6 +63,15 @@ def test_it_lets_a_clerk_top_up_once_and_print_a_receipt(db):
     assert "data-print>Print</button>" in receipt and "js/print.js" in receipt
 
 
+def test_it_keeps_the_top_up_form_out_of_the_browsers_back_button(db):
+    prepaid_card("TOPUP-3")
+    form = signed_in(clerk()).get("/desk/cards/TOPUP-3/topup/")
+
+    # Back after a top-up brought the filled form back, with a fresh key: a second credit.
+    assert "no-store" in form["Cache-Control"]
+    assert 'autocomplete="off"' in form.content.decode()
+
+
 @pytest.mark.parametrize("amount", ["0", "-3", "10.005", "5000.01", "ten"])
 def test_it_refuses_bad_top_up_amounts(db, amount):
     card = prepaid_card("TOPUP-2")
