@@ -104,14 +104,14 @@ def _balance_refusal(card: IdTag, tariff) -> Authorization | None:
     if balance >= minimum and (balance > 0 or not needs_something):
         return None
     currency = card.account.currency if card.account_id else billing_services.site_currency()
-    return Authorization(
-        "Blocked",
-        card.expires_at,
-        reason=(
+    if balance < minimum:
+        reason = (
             f"insufficient balance: {format_money(balance, currency)}, "
             f"the minimum to start is {format_money(minimum, currency)}"
-        ),
-    )
+        )
+    else:  # the minimum is met (it is zero) but nothing is left, and the tariff allows no overdraft
+        reason = f"no balance left ({format_money(balance, currency)}): top up the card to charge"
+    return Authorization("Blocked", card.expires_at, reason=reason)
 
 
 def _charging_elsewhere(card: IdTag) -> bool:

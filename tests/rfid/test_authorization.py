@@ -103,6 +103,18 @@ def test_it_refuses_a_prepaid_card_below_the_minimum_to_start_with_a_reason_for_
     assert refusal.charger.charge_point_id == "CP-1"
 
 
+def test_it_says_a_card_with_nothing_left_must_be_topped_up_when_no_minimum_is_set(csms):
+    default_tariff()  # no minimum to start, no overdraft
+    prepaid_card("EMPTY-1", balance="0")
+
+    authorized, _ = authorize_and_start(csms, "EMPTY-1")
+
+    assert authorized == {"status": "Blocked"}
+    refusal = AuthorizationRefusal.objects.filter(id_tag="EMPTY-1").first()
+    # It said "insufficient balance: 0.00 EUR, the minimum to start is 0.00 EUR", which contradicts itself.
+    assert refusal.reason == "no balance left (0.00 EUR): top up the card to charge"
+
+
 def test_it_accepts_a_prepaid_card_holding_the_minimum(csms):
     default_tariff(min_balance_to_start=Decimal("5.00"))
     prepaid_card("RICH-1", balance="5.00")
