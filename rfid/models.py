@@ -1,4 +1,5 @@
 import string
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
@@ -73,6 +74,13 @@ class IdTag(models.Model):
     @property
     def is_prepaid(self) -> bool:
         return self.mode == self.Mode.PREPAID
+
+    @property
+    def valid_through(self) -> date | None:
+        """The last day the card is valid, in the site's zone: expires_at is the first moment it is not."""
+        if self.expires_at is None:
+            return None
+        return timezone.localtime(self.expires_at - timedelta(microseconds=1)).date()
 
     @property
     def is_expired(self) -> bool:

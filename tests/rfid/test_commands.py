@@ -117,3 +117,14 @@ def test_it_shows_a_card_with_its_ledger(db):
     assert "status: active" in output and "mode: prepaid" in output and "owner: Dana Driver" in output
     assert "balance: 7.25 EUR" in output
     assert "top-up" in output and "7.25 EUR" in output
+
+
+def test_it_shows_a_card_valid_through_the_day_it_was_registered_until(client, clerk, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    call_command("add_idtag", "EXP-1", "--mode", "prepaid", "--expires", "2027-12-31", stdout=StringIO())
+    client.force_login(clerk)
+
+    page = client.get("/desk/cards/EXP-1/").content.decode()
+
+    # Stored as the first moment it is no longer valid; the clerk reads the last valid day.
+    assert "2027-12-31" in page and "2028-01-01" not in page
