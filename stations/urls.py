@@ -6,6 +6,8 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),
     path("chargers/", views.charger_list, name="charger_list"),
+    path("reports/", views.daily_report, name="daily_report"),
+    path("reports/daily.csv", views.daily_report_csv, name="daily_report_csv"),
     # Charge point ids may contain "/" (arriving as %2F): <path:…>, and the longer pattern first.
     path(
         "chargers/<path:charge_point_id>/operate/<slug:operation>/",

@@ -1,12 +1,18 @@
+import csv
+import functools
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from stations import commands, outcomes
+from billing.money import quantize_money
+from billing.services import site_currency
+from stations import commands, outcomes, reports
 from stations.forms import OPERATIONS
 from stations.models import Charger, Command
 
@@ -33,7 +39,11 @@ def charger_list(request):
 @staff_member_required
 def charger_detail(request, charge_point_id):
     charger = get_object_or_404(Charger, charge_point_id=charge_point_id)
-    return render(request, "stations/charger_detail.html", _detail_context(request, charger))
+    try:
+        context = _detail_context(request, charger)
+    except reports.BadRange as bad:
+        return HttpResponseBadRequest(str(bad), content_type="text/plain; charset=utf-8")
+    return render(request, "stations/charger_detail.html", context)
 
 
 @require_POST
@@ -78,4 +88,83 @@ def _detail_context(request, charger: Charger, invalid=None) -> dict:
         "history": charger.commands.select_related("requested_by")[:50],
         "forms": forms.items(),
         "can_operate": request.user.has_perm("stations.operate_charger"),
+        **_charger_figures(request, charger),
     }
+
+
+def _charger_figures(request, charger: Charger) -> dict:
+    """The daily table and recent sessions, for those who may view sessions; raises BadRange."""
+    if not request.user.has_perm(VIEW_SESSIONS):
+        return {}
+    first_day, last_day = reports.parse_range(request.GET, reports.last_30_days())
+    return {
+        "report": reports.daily_report(first_day, last_day, charger=charger),
+        "recent_sessions": charger.transactions.select_related("charge")[:20],
+    }
+
+
+# Daily figures -------------------------------------------------------------
+
+VIEW_SESSIONS = "stations.view_transaction"
+CSV_HEADER = [
+    "date",
+    "charger",
+    "sessions",
+    "working_hours",
+    "charging_hours",
+    "energy_kwh",
+    "fees",
+    "currency",
+]
+
+
+def may_view_sessions(view):
+    """Staff who may view sessions; signed-out people go to sign in, everyone else gets 403."""
+
+    @functools.wraps(view)
+    @login_required
+    def guarded(request, *args, **kwargs):
+        if not request.user.has_perm(VIEW_SESSIONS):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+@may_view_sessions
+def daily_report(request):
+    try:
+        first_day, last_day = reports.parse_range(request.GET, reports.this_month())
+    except reports.BadRange as bad:
+        return HttpResponseBadRequest(str(bad), content_type="text/plain; charset=utf-8")
+    report = reports.daily_report(first_day, last_day)
+    return render(request, "stations/report.html", {"report": report, "csv_query": request.GET.urlencode()})
+
+
+@may_view_sessions
+def daily_report_csv(request):
+    try:
+        first_day, last_day = reports.parse_range(request.GET, reports.this_month())
+    except reports.BadRange as bad:
+        return HttpResponseBadRequest(str(bad), content_type="text/plain; charset=utf-8")
+    report = reports.daily_report(first_day, last_day)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="daily-{first_day}-{last_day}.csv"'
+    writer = csv.writer(response, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    currency = site_currency()  # once: no query per row
+    for row in report.rows:
+        writer.writerows(_csv_lines(row, currency))
+    return response
+
+
+def _csv_lines(row: reports.DayFigures, currency: str) -> list[list]:
+    """One line per charger and day; fees in a second currency on a line of their own."""
+    fees = row.fee_lines or [(quantize_money(0, currency), currency)]
+    figures = [row.sessions, row.working_hours, row.charging_hours, row.energy_kwh]
+    lines = [[row.day.isoformat(), row.charge_point_id, *figures, *fees[0]]]
+    for amount, currency in fees[1:]:
+        lines.append(
+            [row.day.isoformat(), row.charge_point_id, 0, "0.000", "0.000", "0.000", amount, currency]
+        )
+    return lines
