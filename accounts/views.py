@@ -1,14 +1,37 @@
 """Drivers at the front desk: their cards, wallet and consumption."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import DriverForm
 from billing import services as billing_services
-from rfid.desk import front_desk_required
+from rfid.desk import front_desk_required, is_front_desk
+
+
+class SignInView(auth_views.LoginView):
+    """The one sign-in for all staff. Django's LoginView names the host in `site_name`: the site's own name wins."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "site_name": settings.SITE_NAME}
+
+
+def home(request):
+    """Where each person starts: operators and admins at the chargers, the front desk at its search."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if request.user.has_perm("stations.view_charger"):
+        return redirect("charger_list")
+    if is_front_desk(request.user):
+        return redirect("desk:search")
+    return render(request, "accounts/no_role.html", status=403)
 
 
 @front_desk_required

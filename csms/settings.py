@@ -227,7 +227,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # The embedded server serves static files itself; behind nginx turn this off.
 SERVE_STATIC = envbool("SERVE_STATIC", "True")
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"  # one sign-in for all staff (/login/)
+LOGIN_REDIRECT_URL = "home"
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 REDIS_POOL_SIZE = envint("REDIS_POOL_SIZE", "200", minimum=1)  # Redis connections per server process, at most

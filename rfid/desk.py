@@ -17,7 +17,7 @@ def is_front_desk(user) -> bool:
 def front_desk_required(view):
     """Signed-in front-desk staff only: others are sent to sign in, or refused with 403."""
 
-    @login_required(login_url="desk_login")
+    @login_required
     @wraps(view)
     def guarded(request, *args, **kwargs):
         if not is_front_desk(request.user):

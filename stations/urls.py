@@ -3,7 +3,6 @@ from django.urls import path
 from stations import api, views
 
 urlpatterns = [
-    path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),
     path("chargers/", views.charger_list, name="charger_list"),
     path("reports/", views.daily_report, name="daily_report"),

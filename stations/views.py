@@ -19,10 +19,6 @@ from stations.models import Charger, Command
 OUTCOME_LEVELS = {Command.Status.ACCEPTED: messages.SUCCESS, Command.Status.REJECTED: messages.WARNING}
 
 
-def index(request):
-    return redirect("admin:index")
-
-
 def healthz(request):
     """For load balancers and systemd: the process answers and reaches its database."""
     with connection.cursor() as cursor:
@@ -30,13 +26,13 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
-@staff_member_required
+@staff_member_required(login_url="login")
 def charger_list(request):
     chargers = Charger.objects.prefetch_related("connectors")
     return render(request, "stations/charger_list.html", {"chargers": chargers})
 
 
-@staff_member_required
+@staff_member_required(login_url="login")
 def charger_detail(request, charge_point_id):
     charger = get_object_or_404(Charger, charge_point_id=charge_point_id)
     try:
@@ -47,7 +43,7 @@ def charger_detail(request, charge_point_id):
 
 
 @require_POST
-@staff_member_required
+@staff_member_required(login_url="login")
 @permission_required("stations.operate_charger", raise_exception=True)
 def charger_operate(request, charge_point_id, operation):
     charger = get_object_or_404(Charger, charge_point_id=charge_point_id)

@@ -17,7 +17,7 @@ def fresh_counts():
 
 
 def sign_in(client, password: str, address: str) -> bool:
-    client.post("/desk/login/", {"username": "claire", "password": password}, REMOTE_ADDR=address)
+    client.post("/login/", {"username": "claire", "password": password}, REMOTE_ADDR=address)
     return "_auth_user_id" in client.session
 
 
@@ -45,3 +45,27 @@ def test_it_shows_failed_sign_ins_to_the_site_admin_only(client, admin, operator
     assert GUESSER in client.get("/admin/accounts/failedsignin/").content.decode()
     client.force_login(operator)
     assert client.get("/admin/accounts/failedsignin/").status_code == 403
+
+
+def test_it_signs_every_role_in_at_one_place_and_sends_each_to_their_pages(client, operator, clerk, outsider):
+    for person, password, home in (
+        ("olga", PASSWORDS["olga"], "/chargers/"),
+        ("claire", PASSWORDS["claire"], "/desk/"),
+    ):
+        signed_in = client.post("/login/", {"username": person, "password": password})
+        assert signed_in.status_code == 302 and signed_in["Location"] == "/"
+        assert client.get("/")["Location"] == home, person
+        client.post("/logout/")
+
+    client.post("/login/", {"username": "mallory", "password": PASSWORDS["mallory"]})
+    nobody = client.get("/")
+    assert nobody.status_code == 403 and "no role" in nobody.content.decode()
+
+
+def test_it_sends_someone_signed_out_to_the_one_sign_in_page(client, settings):
+    settings.SITE_NAME = "Harbour Car Park"
+
+    for page in ("/", "/chargers/", "/reports/", "/desk/"):
+        assert client.get(page)["Location"].startswith("/login/"), page
+    assert client.get("/desk/login/?next=/desk/")["Location"] == "/login/?next=/desk/"
+    assert "Sign in to Harbour Car Park" in client.get("/login/").content.decode()

@@ -216,7 +216,7 @@ def test_it_refuses_someone_from_outside(db):
         ).status_code
         == 403
     )
-    assert Client().get("/desk/cards/SECRET-1/")["Location"].startswith("/desk/login/")
+    assert Client().get("/desk/cards/SECRET-1/")["Location"].startswith("/login/")
     assert LedgerEntry.objects.count() == 1
 
 
@@ -257,5 +257,5 @@ def test_it_renders_every_desk_form_for_a_clerk(db):
             "/desk/cards/FORM-1/",
             f"/desk/drivers/{dana.pk}/",
         ), url
-    sign_in = Client().get("/desk/login/")
+    sign_in = Client().get("/login/")
     assert sign_in.status_code == 200 and 'name="password"' in sign_in.content.decode()
