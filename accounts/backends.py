@@ -21,6 +21,8 @@ class ThrottledModelBackend(ModelBackend):
         name, address = (username or "").strip().lower()[:150], _address(request)
         if _over_limit(name, address):
             FailedSignIn.objects.create(username=name, remote_address=address, throttled=True)
+            if request is not None:
+                request.sign_in_throttled = True  # the sign-in form says to wait, not "wrong password"
             raise PermissionDenied("too many failed sign-ins")  # stops Django trying other backends
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None and username is not None:

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from accounts.forms import DriverForm
+from accounts.forms import DriverForm, SignInForm
 from billing import services as billing_services
 from rfid.desk import front_desk_required, is_front_desk
 
@@ -17,6 +17,7 @@ class SignInView(auth_views.LoginView):
     """The one sign-in for all staff. Django's LoginView names the host in `site_name`: the site's own name wins."""
 
     template_name = "accounts/login.html"
+    authentication_form = SignInForm
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs):

@@ -31,6 +31,17 @@ def test_it_refuses_even_the_right_password_after_five_wrong_ones_from_one_addre
     ) == ([("claire", GUESSER, False)] * 5 + [("claire", GUESSER, True)])
 
 
+def test_it_tells_a_paused_sign_in_to_wait_rather_than_blaming_the_password(client, clerk):
+    for n in range(5):
+        sign_in(client, f"guess-{n}", GUESSER)
+
+    paused = client.post(
+        "/login/", {"username": "claire", "password": PASSWORDS["claire"]}, REMOTE_ADDR=GUESSER
+    )
+
+    assert "Too many failed sign-ins from here" in paused.content.decode()
+
+
 def test_it_lets_the_person_in_from_their_own_desk_meanwhile(client, clerk):
     for n in range(5):
         sign_in(client, f"guess-{n}", GUESSER)
