@@ -54,10 +54,12 @@ def site_state(env: dict, password: str) -> dict:
     """What the embedded database holds, read by another process of the install."""
     script = (
         "import json; from django.contrib.auth import authenticate, get_user_model; "
-        "from stations.models import Charger; from rfid.models import IdTag; "
+        "from stations.models import Charger; from rfid.models import IdTag; from billing.models import Tariff; "
         f"admin = authenticate(username='admin', password={password!r}); "
         "print(json.dumps({'chargers': sorted(Charger.objects.values_list('charge_point_id', flat=True)), "
-        "'id_tags': list(IdTag.objects.values_list('id_tag', flat=True)), "
+        "'id_tags': sorted(IdTag.objects.values_list('id_tag', flat=True)), "
+        "'demo_balance': format(IdTag.objects.get(id_tag='DEMO-TAG-2').account.balance, '.2f'), "
+        "'default_tariff': Tariff.objects.get(is_default=True).name, "
         "'superusers': get_user_model().objects.filter(is_superuser=True).count(), "
         "'admin_signs_in': bool(admin and admin.is_superuser)}))"
     )
@@ -85,13 +87,15 @@ def test_it_prepares_the_site_once_and_keeps_its_secret_key(first_run):
     second_output = manage(env, "quickstart", "--no-serve")
 
     assert (var_dir / "csms.sqlite3").exists()
-    assert "DEMO-CP-1, DEMO-CP-2 and idTag DEMO-TAG-1 are registered" in first_output
+    assert "DEMO-CP-1, DEMO-CP-2 are registered, with idTag DEMO-TAG-1" in first_output
     assert "password" not in second_output and "existing admin account" in second_output
     assert first_key[0].strip() and first_key[1] == 0o600
     assert key_file_state(var_dir) == first_key
     assert site_state(env, password) == {
         "chargers": ["DEMO-CP-1", "DEMO-CP-2"],
-        "id_tags": ["DEMO-TAG-1"],
+        "id_tags": ["DEMO-TAG-1", "DEMO-TAG-2"],
+        "demo_balance": "50.00",  # run twice, credited once: a demo session moves money
+        "default_tariff": "Demo tariff",
         "superusers": 1,
         "admin_signs_in": True,
     }
