@@ -7,10 +7,13 @@ import signal
 import sys
 import threading
 import time
+from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from billing import services as billing_services
+from billing.money import check_top_up_amount
 from rfid.models import IdTag, normalise_id_tag
 from stations.models import MAX_CHARGE_POINT_ID_LENGTH, Charger
 from stations.simulator import FleetOptions, FleetReport, FleetStats, run_fleet
@@ -50,6 +53,13 @@ class Command(BaseCommand):
             action="store_true",
             help="first register the chargers (approved; password set to --password, or none) "
             "and the idTags in the database configured by DATABASE_URL",
+        )
+        parser.add_argument(
+            "--prepaid-balance",
+            type=Decimal,
+            metavar="AMOUNT",
+            help="with --register: the idTags are prepaid cards holding AMOUNT (credited once per amount), "
+            "so the fleet's sessions move money; default: personal cards that charge for free",
         )
 
     def _fleet_arguments(self, fleet):
@@ -136,7 +146,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         fleet = fleet_options(options)
         if options["register"]:
-            self._register(fleet)
+            self._register(fleet, options["prepaid_balance"])
         report = asyncio.run(self._run(fleet))
         self.stdout.write("\n".join(report.summary_lines()))
         if report.stats.chargers_accepted == 0:
@@ -145,7 +155,7 @@ class Command(BaseCommand):
                 "running there, and are the chargers registered (--register)?"
             )
 
-    def _register(self, fleet: FleetOptions) -> None:
+    def _register(self, fleet: FleetOptions, balance: Decimal | None) -> None:
         charger_ids, id_tags = fleet.charger_ids(), fleet.driver_id_tags()
         if len(charger_ids[-1]) > MAX_CHARGE_POINT_ID_LENGTH:
             raise CommandError(
@@ -153,6 +163,9 @@ class Command(BaseCommand):
             )
         register_fleet(charger_ids, fleet.password, id_tags)
         self.stdout.write(f"Registered {len(charger_ids)} chargers and {len(id_tags)} idTags.")
+        if balance is not None:
+            fund_fleet_cards(id_tags, balance)
+            self.stdout.write(f"The idTags are prepaid cards holding {balance}.")
 
     async def _run(self, fleet: FleetOptions) -> FleetReport:
         stop = asyncio.Event()
@@ -194,6 +207,26 @@ def fleet_options(options: dict) -> FleetOptions:
 
 def option_names(message: str) -> str:
     return re.sub(r"\b[a-z]+(?:_[a-z]+)*\b", lambda match: OPTION_OF_FIELD.get(match[0], match[0]), message)
+
+
+def fund_fleet_cards(id_tags: list[str], balance: Decimal) -> None:
+    """Make the fleet's cards prepaid and credit `balance` once per card and amount (a rerun credits nothing)."""
+    try:
+        check_top_up_amount(balance, billing_services.site_currency())
+    except ValueError as problem:
+        raise CommandError(f"--prepaid-balance: {problem}") from None
+    for id_tag in id_tags:
+        card = IdTag.objects.get(id_tag=normalise_id_tag(id_tag))
+        if not card.is_prepaid:
+            card.mode = IdTag.Mode.PREPAID
+            card.save(update_fields=["mode"])
+        billing_services.top_up(
+            card=card,
+            amount=balance,
+            method="cash",
+            source="simulate",
+            idempotency_key=f"simulate:{card.id_tag}:{balance}",
+        )
 
 
 def register_fleet(charger_ids: list[str], password: str | None, id_tags: list[str]) -> None:

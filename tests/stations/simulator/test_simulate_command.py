@@ -198,3 +198,60 @@ def test_it_ends_its_sessions_when_the_run_ends_so_the_next_run_can_charge(csms)
 
     assert Transaction.objects.count() >= 6
     assert not AuthorizationRefusal.objects.exists(), "the second run's drivers were refused"
+
+
+def test_it_registers_a_fleet_whose_prepaid_sessions_move_money(csms):
+    from decimal import Decimal
+
+    from billing.models import LedgerEntry, SessionCharge
+    from tests.billing.builders import default_tariff
+
+    default_tariff(price_per_kwh=Decimal("0.5000"))
+    common = [
+        "--url",
+        csms.ws_url,
+        "--chargers",
+        "2",
+        "--register",
+        "--prepaid-balance",
+        "20.00",
+        "--meter-interval",
+        "1",
+        "--charging-share",
+        "1",
+        "--session-seconds",
+        "2",
+        "3",
+        "--idle-seconds",
+        "0",
+        "1",
+        "--seed",
+        "7",
+        "--ramp-up",
+        "100",
+    ]
+
+    output = simulate(*common, "--duration", "6")
+    simulate(*common, "--duration", "0.5")  # a rerun credits nothing more
+
+    assert "prepaid cards holding 20.00" in output
+    cards = IdTag.objects.filter(id_tag__startswith="SIM-")
+    assert cards.count() == 4 and all(card.is_prepaid for card in cards)
+    assert LedgerEntry.objects.filter(kind="top_up").count() == 4
+    assert wait_until(lambda: SessionCharge.objects.filter(charged__gt=0).exists(), 10)
+    assert LedgerEntry.objects.filter(kind="session_charge").exists(), "the fleet's sessions took money"
+
+
+def test_it_refuses_a_prepaid_balance_it_cannot_credit(csms):
+    with pytest.raises(CommandError, match="--prepaid-balance"):
+        simulate(
+            "--url",
+            csms.ws_url,
+            "--chargers",
+            "1",
+            "--register",
+            "--prepaid-balance",
+            "-5",
+            "--duration",
+            "0.1",
+        )
