@@ -75,7 +75,18 @@ class ChargerAdmin(admin.ModelAdmin):
     )
     inlines = [ConnectorInline]
     actions = ["approve", "reject", "reset_soft", "clear_cache", "get_configuration", "trigger_status"]
-    readonly_fields = (
+    # What the charger and its connection report: shown, never edited (staff edit the first fieldset only).
+    CONNECTION = (
+        "is_connected",
+        "connected_since",
+        "disconnected_at",
+        "last_seen_at",
+        "last_boot_at",
+        "last_heartbeat_at",
+        "remote_address",
+        "ocpp_version",
+    )
+    REPORTED = (
         "vendor",
         "model",
         "serial_number",
@@ -85,62 +96,21 @@ class ChargerAdmin(admin.ModelAdmin):
         "imsi",
         "meter_type",
         "meter_serial_number",
-        "ocpp_version",
-        "is_connected",
-        "connected_since",
-        "disconnected_at",
-        "last_seen_at",
-        "last_boot_at",
-        "last_heartbeat_at",
-        "remote_address",
         "firmware_status",
         "firmware_status_at",
         "diagnostics_status",
         "diagnostics_status_at",
-        "created_at",
     )
+    readonly_fields = (*CONNECTION, *REPORTED, "created_at")
     fieldsets = (
         (None, {"fields": ("charge_point_id", "name", "approval", "new_password", "clear_password")}),
-        (
-            "Connection",
-            {
-                "fields": (
-                    "is_connected",
-                    "connected_since",
-                    "disconnected_at",
-                    "last_seen_at",
-                    "last_boot_at",
-                    "last_heartbeat_at",
-                    "remote_address",
-                    "ocpp_version",
-                )
-            },
-        ),
-        (
-            "Reported by the charger",
-            {
-                "fields": (
-                    "vendor",
-                    "model",
-                    "serial_number",
-                    "charge_box_serial_number",
-                    "firmware_version",
-                    "iccid",
-                    "imsi",
-                    "meter_type",
-                    "meter_serial_number",
-                    "firmware_status",
-                    "firmware_status_at",
-                    "diagnostics_status",
-                    "diagnostics_status_at",
-                )
-            },
-        ),
+        ("Connection", {"fields": CONNECTION}),
+        ("Reported by the charger", {"fields": REPORTED}),
     )
 
     def lookup_allowed(self, lookup, value, request=None):
         """Never filter by the password hash: ?password__startswith= read hashes out a character at a time."""
-        if lookup.partition("__")[0] in ("password",):
+        if lookup.partition("__")[0] == "password":
             return False
         return super().lookup_allowed(lookup, value, request)
 

@@ -32,14 +32,24 @@ def charger_list(request):
     return render(request, "stations/charger_list.html", {"chargers": chargers})
 
 
+def answering_a_bad_range(view):
+    """A date range a person typed wrong (reports.BadRange) is a 400 that says why, never a 500."""
+
+    @functools.wraps(view)
+    def answering(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except reports.BadRange as bad:
+            return HttpResponseBadRequest(str(bad), content_type="text/plain; charset=utf-8")
+
+    return answering
+
+
 @staff_member_required(login_url="login")
+@answering_a_bad_range
 def charger_detail(request, charge_point_id):
     charger = get_object_or_404(Charger, charge_point_id=charge_point_id)
-    try:
-        context = _detail_context(request, charger)
-    except reports.BadRange as bad:
-        return HttpResponseBadRequest(str(bad), content_type="text/plain; charset=utf-8")
-    return render(request, "stations/charger_detail.html", context)
+    return render(request, "stations/charger_detail.html", _detail_context(request, charger))
 
 
 @require_POST
@@ -128,21 +138,17 @@ def may_view_sessions(view):
 
 
 @may_view_sessions
+@answering_a_bad_range
 def daily_report(request):
-    try:
-        first_day, last_day = reports.parse_range(request.GET, reports.this_month())
-    except reports.BadRange as bad:
-        return HttpResponseBadRequest(str(bad), content_type="text/plain; charset=utf-8")
+    first_day, last_day = reports.parse_range(request.GET, reports.this_month())
     report = reports.daily_report(first_day, last_day)
     return render(request, "stations/report.html", {"report": report, "csv_query": request.GET.urlencode()})
 
 
 @may_view_sessions
+@answering_a_bad_range
 def daily_report_csv(request):
-    try:
-        first_day, last_day = reports.parse_range(request.GET, reports.this_month())
-    except reports.BadRange as bad:
-        return HttpResponseBadRequest(str(bad), content_type="text/plain; charset=utf-8")
+    first_day, last_day = reports.parse_range(request.GET, reports.this_month())
     report = reports.daily_report(first_day, last_day)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="daily-{first_day}-{last_day}.csv"'
@@ -159,8 +165,8 @@ def _csv_lines(row: reports.DayFigures, currency: str) -> list[list]:
     fees = row.fee_lines or [(quantize_money(0, currency), currency)]
     figures = [row.sessions, row.working_hours, row.charging_hours, row.energy_kwh]
     lines = [[row.day.isoformat(), row.charge_point_id, *figures, *fees[0]]]
-    for amount, currency in fees[1:]:
+    for amount, other_currency in fees[1:]:
         lines.append(
-            [row.day.isoformat(), row.charge_point_id, 0, "0.000", "0.000", "0.000", amount, currency]
+            [row.day.isoformat(), row.charge_point_id, 0, "0.000", "0.000", "0.000", amount, other_currency]
         )
     return lines
