@@ -13,6 +13,8 @@ urlpatterns = [
     path("desk/login/", RedirectView.as_view(pattern_name="login", query_string=True), name="desk_login"),
     path("", include("stations.urls")),
     path("admin/", admin.site.urls),
+    # The language switch on every page: Django's set_language (POST), remembered in a cookie.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("desk/", include("rfid.urls")),
     path("desk/", include("accounts.urls")),
 ]
