@@ -3,6 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 REDIS_SERVER ?= /usr/bin/redis-server
+CHROMIUM_PATH ?= /usr/bin/chromium
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +14,12 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-.PHONY: run test lint redis-server
+.PHONY: run test lint redis-server chromium
 run: $(VENV)/.runtime
 	$(PY) manage.py quickstart
 
 # Exit status 5 means pytest collected no tests: never a pass, so say so instead of a bare "Error 5".
-test: $(VENV)/.dev redis-server
+test: $(VENV)/.dev redis-server chromium
 	@echo "$(PY) -m pytest $(PYTEST_ARGS)"
 	@$(PY) -m pytest $(PYTEST_ARGS) || { status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
@@ -39,4 +40,17 @@ redis-server:
 	  fi; \
 	  echo "Installing redis-server (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi
+
+# The browser tests (tests/browser.py, marker `browser`) drive Debian's chromium through Playwright:
+# Playwright's own browser download is not reachable here. Only installs when it is missing.
+chromium:
+	@if [ ! -x "$(CHROMIUM_PATH)" ]; then \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "make test needs Debian's chromium for the browser tests: e.g. 'sudo apt-get install chromium'," \
+	         "or set CHROMIUM_PATH to a Chromium; deselect them with PYTEST_ARGS='-m \"not browser\"'." >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "Installing chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi

@@ -15,6 +15,7 @@ from django.db import DatabaseError, connection
 
 from stations.gateway.orm_pool import close_connections
 from tests import personas
+from tests.browser import browser_page, charger_loop, chromium, mark_browser_tests, phone_page  # noqa: F401
 from tests.redis_server import CHANNEL_LAYER_DB, SharedRedis, free_port, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,6 +186,11 @@ def csms(csms_server, transactional_db):
     """The live server, with a database the test and the server both see committed."""
     yield csms_server
     flush_after_server_writes()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items):
+    mark_browser_tests(items)
 
 
 # --- the cast (tests.personas), as fixtures ------------------------------------------
