@@ -16,6 +16,8 @@ SEE_SESSIONS = "stations.view_transaction"  # sessions and the reports
 SEE_DRIVERS = "accounts.view_user"  # drivers: contact details, consumption, balance
 SEE_CARDS = "rfid.view_idtag"  # cards and their spending
 WORK_THE_DESK = "rfid.use_front_desk"  # top up, issue, block, replace, receipts
+SEE_PAYMENTS = "billing.view_payment"  # the QR pay flow's payments and what needs a person
+MANAGE_STAFF = "accounts.manage_staff"  # staff accounts and their roles (/staff/): admins
 
 
 def staff_page(permission: str):

@@ -1,19 +1,21 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import FailedSignIn, User
+from csms.admin import FormattedAdmin, SiteFormats
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SiteFormats, BaseUserAdmin):
     list_display = ("username", "name", "phone", "email", "is_staff", "is_active")
     search_fields = ("username", "name", "phone", "email")
-    fieldsets = BaseUserAdmin.fieldsets + (("Driver", {"fields": ("name", "phone")}),)
-    add_fieldsets = BaseUserAdmin.add_fieldsets + (("Driver", {"fields": ("name", "phone")}),)
+    fieldsets = BaseUserAdmin.fieldsets + ((_("Driver"), {"fields": ("name", "phone")}),)
+    add_fieldsets = BaseUserAdmin.add_fieldsets + ((_("Driver"), {"fields": ("name", "phone")}),)
 
 
 @admin.register(FailedSignIn)
-class FailedSignInAdmin(admin.ModelAdmin):
+class FailedSignInAdmin(FormattedAdmin):
     list_display = ("created_at", "username", "remote_address", "throttled")
     list_filter = ("throttled",)
     search_fields = ("username", "=remote_address")

@@ -1,7 +1,10 @@
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts import roles
 
 
 class DriverForm(forms.ModelForm):
@@ -10,6 +13,13 @@ class DriverForm(forms.ModelForm):
     class Meta:
         model = get_user_model()
         fields = ["username", "name", "phone", "email"]
+        labels = {
+            "username": gettext_lazy("Username"),
+            "name": gettext_lazy("Name"),
+            "phone": gettext_lazy("Phone"),
+            "email": gettext_lazy("Email"),
+        }
+        help_texts = {"username": gettext_lazy("Letters, digits and @/./+/-/_ only; for signing in later.")}
 
     def save(self, commit=True):
         driver = super().save(commit=False)
@@ -29,3 +39,32 @@ class SignInForm(AuthenticationForm):
                 code="throttled",
             )
         return super().get_invalid_login_error()
+
+
+ROLE_CHOICES = [(role, roles.ROLE_LABELS[role]) for role in roles.ROLES]
+
+
+class StaffAccountForm(UserCreationForm):
+    """A staff account an admin makes: who they are, a first password (Django's checks), a role."""
+
+    # Chosen every time, never a default: a forgotten field must not make someone an admin.
+    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=[("", "—"), *ROLE_CHOICES])
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ["username", "name", "phone", "email"]
+        labels = {
+            "name": gettext_lazy("Name"),
+            "phone": gettext_lazy("Phone"),
+            "email": gettext_lazy("Email"),
+        }
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=ROLE_CHOICES)
+
+
+class AccountActiveForm(forms.Form):
+    """Deactivate ("0") or reactivate ("1"), said outright: a repeated click changes nothing more."""
+
+    active = forms.TypedChoiceField(choices=[("1", "1"), ("0", "0")], coerce=lambda value: value == "1")

@@ -16,6 +16,10 @@ class User(AbstractUser):
 
     objects = PeopleManager()
 
+    class Meta(AbstractUser.Meta):
+        # Given to the admin role (accounts.roles): add staff, change their roles, deactivate them.
+        permissions = [("manage_staff", "Can manage staff accounts and their roles")]
+
     def __str__(self):
         return self.name or self.get_full_name() or self.username
 

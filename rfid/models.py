@@ -4,6 +4,8 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 MAX_ID_TAG_LENGTH = 20  # OCPP 1.6 IdToken is CiString20Type
 
@@ -26,14 +28,14 @@ class IdTag(models.Model):
     """
 
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        BLOCKED = "blocked"
-        LOST = "lost"
-        EXPIRED = "expired"
+        ACTIVE = "active", pgettext_lazy("card status", "Active")
+        BLOCKED = "blocked", pgettext_lazy("card status", "Blocked")
+        LOST = "lost", pgettext_lazy("card status", "Lost")
+        EXPIRED = "expired", pgettext_lazy("card status", "Expired")
 
     class Mode(models.TextChoices):
-        PERSONAL = "personal", "personal (free, never charged)"
-        PREPAID = "prepaid", "prepaid (the balance pays each session)"
+        PERSONAL = "personal", _("personal (free, never charged)")
+        PREPAID = "prepaid", _("prepaid (the balance pays each session)")
 
     id_tag = models.CharField("idTag", max_length=MAX_ID_TAG_LENGTH, unique=True)
     owner = models.ForeignKey(

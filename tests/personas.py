@@ -1,22 +1,31 @@
 """The people of the whole suite: one cast, with the same rights in every test.
 
 - Dana, a driver: a registered customer with a phone number; no staff rights.
-- Olga, an operator: staff in the "Operators" group: chargers and their commands.
-- Claire, a front-desk clerk: in the "Front desk" group: cards, top-ups and
+- Olga, an operator: the "operator" role, and staff (is_staff), so the Django
+  admin opens for her, read-only: chargers and their commands, sessions,
+  reports, drivers and cards; never a tariff or a user changed.
+- Claire, a front-desk clerk: the "front desk" role: cards, top-ups and
   drivers, through the desk pages (no admin account); never a charger.
-- Ada, the site administrator: a superuser.
+- Ada, the site administrator: the "admin" role and is_staff, not a superuser.
+  A superuser passes every check whatever their groups say, so taking the
+  rights away means knowing to clear a flag, and the staff page could not
+  show why someone may do everything. As a role, her rights are the admin
+  group's permissions: listed on /staff/, removed by changing her role or
+  deactivating her there, and what the role may do is written in one place
+  (accounts/roles.py). The site's first account is still a superuser
+  (createsuperuser, quickstart), shown on /staff/ as an admin.
 - Mallory, an outsider who must be refused everywhere staff work: an account
   with no rights at all.
 
 Each builder makes the person in the current test database; the groups come
-from the data migrations' own code (a flushed transactional database lost them).
+from the data migration's own code (a flushed transactional database lost them).
 """
-
-import importlib
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+
+from accounts import roles
 
 PASSWORDS = {
     "dana": "driver-pass-1",
@@ -38,33 +47,40 @@ def operator(username="olga"):
     user = get_user_model().objects.create_user(
         username, password=PASSWORDS["olga"], is_staff=True, name="Olga Operator"
     )
-    user.groups.add(operators_group())
+    user.groups.add(role_group(roles.OPERATOR))
     return user
 
 
 def clerk(username="claire"):
     user = get_user_model().objects.create_user(username, password=PASSWORDS["claire"], name="Claire Clerk")
-    user.groups.add(front_desk_group())
+    user.groups.add(role_group(roles.FRONT_DESK))
     return user
 
 
 def admin(username="ada"):
-    return get_user_model().objects.create_superuser(username, password=PASSWORDS["ada"], name="Ada Admin")
+    user = get_user_model().objects.create_user(
+        username, password=PASSWORDS["ada"], is_staff=True, name="Ada Admin"
+    )
+    user.groups.add(role_group(roles.ADMIN))
+    return user
 
 
 def outsider(username="mallory"):
     return get_user_model().objects.create_user(username, password=PASSWORDS["mallory"], name="Mallory")
 
 
+def role_group(role: str) -> Group:
+    """The role's group, made again by the migration's code when a flush emptied the database."""
+    group = Group.objects.filter(name=role).first()
+    if group is None:
+        roles.grant_role_permissions(apps)
+        group = Group.objects.get(name=role)
+    return group
+
+
 def operators_group() -> Group:
-    return _group_of_migration("stations.migrations.0003_operators_group", "OPERATORS")
+    return role_group(roles.OPERATOR)
 
 
 def front_desk_group() -> Group:
-    return _group_of_migration("rfid.migrations.0003_front_desk_group", "FRONT_DESK")
-
-
-def _group_of_migration(module: str, name_attribute: str) -> Group:
-    migration = importlib.import_module(module)
-    migration.create_group(apps, None)
-    return Group.objects.get(name=getattr(migration, name_attribute))
+    return role_group(roles.FRONT_DESK)

@@ -1,4 +1,4 @@
-"""Drivers at the front desk, and the Front desk role the data migration creates."""
+"""Drivers at the front desk, and the front desk role the data migration creates."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -10,7 +10,7 @@ from tests.billing.builders import clerk, driver, outsider, prepaid_card
 
 def test_it_creates_the_front_desk_group_with_card_and_top_up_rights_only(db):
     codenames = set(
-        Group.objects.get(name="Front desk").permissions.values_list("content_type__app_label", "codename")
+        Group.objects.get(name="front desk").permissions.values_list("content_type__app_label", "codename")
     )
 
     assert {("rfid", "use_front_desk"), ("billing", "add_ledgerentry"), ("rfid", "change_idtag")} <= codenames
@@ -28,7 +28,7 @@ def test_it_lets_a_clerk_register_a_driver_and_then_issue_their_card(db):
     desk.force_login(clerk())
 
     registered = desk.post(
-        "/desk/drivers/new/",
+        "/drivers/new/",
         {
             "username": "erik",
             "name": "Erik Eriksson",
@@ -38,10 +38,10 @@ def test_it_lets_a_clerk_register_a_driver_and_then_issue_their_card(db):
     )
 
     erik = get_user_model().objects.get(username="erik")
-    assert registered["Location"] == f"/desk/cards/new/?owner={erik.pk}"
+    assert registered["Location"] == f"/cards/new/?owner={erik.pk}"
     assert not erik.has_usable_password()
-    desk.post("/desk/cards/new/", {"id_tag": "ERIK-1", "mode": "prepaid", "owner": erik.pk})
-    page = desk.get(f"/desk/drivers/{erik.pk}/").content.decode()
+    desk.post("/cards/new/", {"id_tag": "ERIK-1", "mode": "prepaid", "owner": erik.pk})
+    page = desk.get(f"/drivers/{erik.pk}/").content.decode()
     assert "Erik Eriksson" in page and "ERIK-1" in page
 
 
@@ -51,4 +51,4 @@ def test_it_shows_a_driver_page_only_to_the_front_desk(db):
     someone = Client()
     someone.force_login(outsider())
 
-    assert someone.get(f"/desk/drivers/{dana.pk}/").status_code == 403
+    assert someone.get(f"/drivers/{dana.pk}/").status_code == 403

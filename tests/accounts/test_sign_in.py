@@ -58,10 +58,13 @@ def test_it_shows_failed_sign_ins_to_the_site_admin_only(client, admin, operator
     assert client.get("/admin/accounts/failedsignin/").status_code == 403
 
 
-def test_it_signs_every_role_in_at_one_place_and_sends_each_to_their_pages(client, operator, clerk, outsider):
+def test_it_signs_every_role_in_at_one_place_and_sends_each_to_their_pages(
+    client, operator, clerk, admin, outsider
+):
     for person, password, home in (
-        ("olga", PASSWORDS["olga"], "/chargers/"),
-        ("claire", PASSWORDS["claire"], "/desk/"),
+        ("olga", PASSWORDS["olga"], "/dashboard/"),
+        ("ada", PASSWORDS["ada"], "/dashboard/"),
+        ("claire", PASSWORDS["claire"], "/drivers/"),
     ):
         signed_in = client.post("/login/", {"username": person, "password": password})
         assert signed_in.status_code == 302 and signed_in["Location"] == "/"
@@ -76,7 +79,7 @@ def test_it_signs_every_role_in_at_one_place_and_sends_each_to_their_pages(clien
 def test_it_sends_someone_signed_out_to_the_one_sign_in_page(client, settings):
     settings.SITE_NAME = "Harbour Car Park"
 
-    for page in ("/", "/chargers/", "/reports/", "/desk/"):
+    for page in ("/", "/chargers/", "/reports/", "/drivers/", "/cards/"):
         assert client.get(page)["Location"].startswith("/login/"), page
     assert client.get("/desk/login/?next=/desk/")["Location"] == "/login/?next=/desk/"
     assert "Sign in to Harbour Car Park" in client.get("/login/").content.decode()

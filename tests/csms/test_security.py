@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_it_allows_only_the_servers_own_scripts_on_every_page(client, clerk):
     client.force_login(clerk)
 
-    for url in ("/desk/", "/desk/login/", "/admin/login/"):
+    for url in ("/cards/", "/desk/login/", "/admin/login/"):
         policy = client.get(url).headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, url
         assert "unsafe-inline" not in policy

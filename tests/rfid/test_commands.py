@@ -124,7 +124,7 @@ def test_it_shows_a_card_valid_through_the_day_it_was_registered_until(client, c
     call_command("add_idtag", "EXP-1", "--mode", "prepaid", "--expires", "2027-12-31", stdout=StringIO())
     client.force_login(clerk)
 
-    page = client.get("/desk/cards/EXP-1/").content.decode()
+    page = client.get("/cards/EXP-1/").content.decode()
 
     # Stored as the first moment it is no longer valid; the clerk reads the last valid day.
     assert "2027-12-31" in page and "2028-01-01" not in page

@@ -63,9 +63,9 @@ def test_it_shows_the_front_desk_drivers_and_never_a_staff_account(client, clerk
     dana = driver()
     desk = signed_in(client, clerk)
 
-    assert desk.get(f"/desk/drivers/{dana.pk}/").status_code == 200
+    assert desk.get(f"/drivers/{dana.pk}/").status_code == 200
     for staff in (operator, admin, clerk):
-        assert desk.get(f"/desk/drivers/{staff.pk}/").status_code == 404
+        assert desk.get(f"/drivers/{staff.pk}/").status_code == 404
 
 
 def test_it_never_deletes_history_from_the_admin_even_for_the_site_admin(client, admin):
