@@ -1,14 +1,24 @@
 """Who may charge: the one place that decides Authorize and StartTransaction,
-and the card work of the front desk (issue, block, replace, find)."""
+the card work of the front desk (issue, block, replace), and finding drivers and cards."""
 
 import functools
+import string
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Replace
+from django.db.models.lookups import Contains
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
+from billing import payments as billing_payments
 from billing import services as billing_services
+from billing.models import Account, LedgerEntry
 from billing.money import format_money
 from rfid.models import MAX_ID_TAG_LENGTH, AuthorizationRefusal, IdTag, normalise_id_tag
 from stations.models import Transaction
@@ -28,13 +38,22 @@ class Authorization:
         return self.status == "Accepted"
 
 
-def authorize(*, id_tag: str, charger=None, for_stop: bool = False) -> Authorization:
+def authorize(
+    *, id_tag: str, charger=None, for_stop: bool = False, connector_id: int | None = None
+) -> Authorization:
     """Decide whether `id_tag` may charge (at `charger`, when one is given).
 
     `for_stop` answers the idTagInfo of a StopTransaction: the session being
     stopped is no concurrent one, and its balance no longer needs to cover a start.
-    Refusals are recorded with their reason for staff.
+    Refusals are recorded with their reason for staff. A QR payment's idTag (its prefix
+    tells, without a query) is decided by billing.payments, at its charger and connector only.
     """
+    if charger is not None and billing_payments.is_payment_id_tag(id_tag):
+        paid = billing_payments.authorize_id_tag(
+            id_tag=normalise_id_tag(id_tag), charger=charger, connector_id=connector_id, for_stop=for_stop
+        )
+        if paid is not None:
+            return paid
     card = find_card_charging_or_not(normalise_id_tag(id_tag))
     decision = _decide(card, charger, for_stop)
     if not decision.accepted:
@@ -144,13 +163,19 @@ class CardError(ValueError):
 def check_new_id_tag(raw: str) -> str:
     id_tag = normalise_id_tag(raw)
     if not id_tag:
-        raise CardError("The idTag is empty.")
+        raise CardError(_("The idTag is empty."))
     if len(id_tag) > MAX_ID_TAG_LENGTH:
         raise CardError(
-            f"An idTag is at most {MAX_ID_TAG_LENGTH} characters (OCPP 1.6); {id_tag!r} has {len(id_tag)}."
+            _("An idTag is at most %(limit)d characters (OCPP 1.6); %(id_tag)s has %(length)d.")
+            % {"limit": MAX_ID_TAG_LENGTH, "id_tag": id_tag, "length": len(id_tag)}
         )
     if IdTag.objects.filter(id_tag=id_tag).exists():
-        raise CardError(f"Card {id_tag} already exists.")
+        raise CardError(_("Card %(id_tag)s already exists.") % {"id_tag": id_tag})
+    if billing_payments.is_payment_id_tag(id_tag):
+        raise CardError(
+            _("idTags starting with %(prefix)s are kept for payments by QR code.")
+            % {"prefix": billing_payments.ID_TAG_PREFIX}
+        )
     return id_tag
 
 
@@ -173,7 +198,10 @@ def replace_card(*, card: IdTag, new_id_tag: str, reason: str = "lost") -> IdTag
     new_id_tag = check_new_id_tag(new_id_tag)
     old = IdTag.objects.select_for_update().get(pk=card.pk)  # two clerks replacing one card: one wins
     if hasattr(old, "replaced_by"):
-        raise CardError(f"Card {old.id_tag} was already replaced by {old.replaced_by.id_tag}.")
+        raise CardError(
+            _("Card %(old)s was already replaced by %(new)s.")
+            % {"old": old.id_tag, "new": old.replaced_by.id_tag}
+        )
     wallet = billing_services.wallet_for_card(old)
     old.set_status(Status.LOST, f"replaced by {new_id_tag}: {reason}")
     return IdTag.objects.create(
@@ -187,21 +215,140 @@ def replace_card(*, card: IdTag, new_id_tag: str, reason: str = "lost") -> IdTag
     )
 
 
-def find_cards(query: str):
-    """Cards by idTag, or by their owner's name, username, phone or email."""
-    query = query.strip()
-    if not query:
-        return IdTag.objects.none()
-    return (
-        IdTag.objects.select_related("owner", "account")
-        .filter(
-            Q(id_tag__icontains=normalise_id_tag(query))
-            | Q(owner__name__icontains=query)
-            | Q(owner__username__icontains=query)
-            | Q(owner__phone__icontains=query)
-            | Q(owner__email__icontains=query)
-            | Q(owner__first_name__icontains=query)
-            | Q(owner__last_name__icontains=query)
-        )
-        .order_by("id_tag")[:50]
+# Finding drivers and cards (the staff's lists, and the desk's one search box) --------------
+
+
+class CardState(models.TextChoices):
+    """What staff read of a card: its status, with a passed expiry and a replacement folded in."""
+
+    ACTIVE = "active", pgettext_lazy("card state", "active")
+    BLOCKED = "blocked", pgettext_lazy("card state", "blocked")
+    LOST = "lost", pgettext_lazy("card state", "lost")
+    EXPIRED = "expired", pgettext_lazy("card state", "expired")
+    REPLACED = "replaced", pgettext_lazy("card state", "replaced")
+
+
+def cards_with_state():
+    """Cards with their owner and wallet, each annotated `state` (a CardState), in one query."""
+    state = Case(
+        When(replaced_by__isnull=False, then=Value(CardState.REPLACED.value)),
+        When(status__in=[Status.BLOCKED, Status.LOST], then=F("status")),
+        When(
+            Q(status=Status.EXPIRED) | Q(expires_at__lte=timezone.now()), then=Value(CardState.EXPIRED.value)
+        ),
+        default=Value(CardState.ACTIVE.value),
+        output_field=models.CharField(),
     )
+    return IdTag.objects.select_related("owner", "account").annotate(state=state)
+
+
+def cards_listed(*, query: str = "", state: str = "", mode: str = ""):
+    """Cards by idTag or by their owner (name, username, email, phone), narrowed by state and mode."""
+    cards = cards_with_state()
+    if query.strip():
+        matches_owner = _person_matches(query.strip(), path="owner__")
+        cards = cards.filter(Q(id_tag__icontains=normalise_id_tag(query)) | matches_owner)
+    if state:
+        cards = cards.filter(state=state)
+    if mode:
+        cards = cards.filter(mode=mode)
+    return cards.order_by("id_tag")
+
+
+def drivers_listed(*, query: str = ""):
+    """Drivers by name, username, email, phone or one of their cards' idTags, with what the list shows:
+    `card_count`, `balance` and `currency` (None without a wallet) and `last_session_at`."""
+    drivers = get_user_model().objects.drivers()
+    if query.strip():
+        by_card = IdTag.objects.filter(id_tag__icontains=normalise_id_tag(query)).values("owner_id")
+        drivers = drivers.filter(_person_matches(query.strip()) | Q(pk__in=by_card))
+    # Subqueries rather than a join and GROUP BY: one row per driver, however many cards and sessions.
+    cards = IdTag.objects.filter(owner=OuterRef("pk")).order_by().values("owner").annotate(n=Count("pk"))
+    their_tags = IdTag.objects.filter(owner=OuterRef(OuterRef("pk"))).values("id_tag")
+    last_session = Transaction.objects.filter(id_tag__in=their_tags).order_by("-started_at")
+    return drivers.annotate(
+        card_count=Coalesce(Subquery(cards.values("n")), 0),
+        balance=F("wallet__balance"),
+        currency=F("wallet__currency"),
+        last_session_at=Subquery(last_session.values("started_at")[:1]),
+    ).order_by("name", "username", "pk")
+
+
+PHONE_MARKS = " -./()+"  # what people type between the digits of a phone number
+MIN_PHONE_DIGITS = 4  # fewer digits would match half the phone book
+MIN_NATIONAL_DIGITS = 6  # what must remain of an international number once its country code is cut
+
+
+def phone_search_digits(query: str) -> list[str]:
+    """The digit strings to look for in phone numbers stored as typed; none when `query` is no number.
+
+    Punctuation and a leading trunk or international prefix (0, 00) are dropped, and a number typed
+    with +country also looks for its national part, so "+49 170 5550101", "0170-555 0101" and
+    "1705550101" all find "+49 170 5550101", and the first one also finds "0170 5550101".
+    """
+    if not query or any(mark not in string.digits + PHONE_MARKS for mark in query):
+        return []
+    international = query.lstrip().startswith(("+", "00"))
+    digits = "".join(mark for mark in query if mark.isdigit()).lstrip("0")
+    if len(digits) < MIN_PHONE_DIGITS:
+        return []
+    national = [digits[cut:] for cut in (1, 2, 3) if len(digits) - cut >= MIN_NATIONAL_DIGITS]
+    return [digits, *national] if international else [digits]
+
+
+def _person_matches(query: str, path: str = "") -> Q:
+    """A person whose name, username, email or phone (compared digit by digit) holds `query`."""
+    matches = Q()
+    for field in ("name", "username", "first_name", "last_name", "email"):
+        matches |= Q(**{f"{path}{field}__icontains": query})
+    for digits in phone_search_digits(query):
+        matches |= Q(Contains(_digits_of(f"{path}phone"), Value(digits)))
+    return matches
+
+
+def _digits_of(field: str):
+    """The stored phone number without its punctuation, in SQL (SQLite and PostgreSQL alike)."""
+    expression = F(field)
+    for mark in PHONE_MARKS:
+        expression = Replace(expression, Value(mark), Value(""))
+    return expression
+
+
+def latest_entries(*, account: Account | None, limit: int) -> list[LedgerEntry]:
+    """The wallet's last `limit` entries, oldest first: each carries the balance right after it."""
+    if account is None:
+        return []
+    entries = account.entries.select_related("card", "created_by", "transaction__charger")
+    return list(reversed(entries.order_by("-created_at", "-id")[:limit]))
+
+
+def refusals_of(*, id_tags: list[str], limit: int) -> list[AuthorizationRefusal]:
+    """The latest refusals of these idTags, also those from before the card was registered."""
+    refusals = AuthorizationRefusal.objects.filter(id_tag__in=id_tags).select_related("charger")
+    return list(refusals[:limit])
+
+
+# The same top-up twice --------------------------------------------------------
+
+# The same amount on the same card again within this time asks the clerk to confirm: after a
+# top-up, Back and a refilled form credited it twice.
+REPEAT_TOP_UP_WINDOW = timedelta(minutes=10)
+
+
+def recent_same_top_up(
+    *, card: IdTag, amount: Decimal, other_than_key: str | None = None
+) -> LedgerEntry | None:
+    """The latest top-up of `amount` on `card` within REPEAT_TOP_UP_WINDOW, `None` if there is none.
+
+    The entry the request `other_than_key` made does not count: a double click of that very form
+    is the idempotency key's business (it credits once and shows the same receipt), not a repeat.
+    """
+    entries = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.TOP_UP,
+        card=card,
+        amount=amount,
+        created_at__gte=timezone.now() - REPEAT_TOP_UP_WINDOW,
+    )
+    if other_than_key:
+        entries = entries.exclude(idempotency_key=other_than_key)
+    return entries.select_related("created_by", "account").order_by("-created_at", "-id").first()

@@ -2,18 +2,25 @@ import hashlib
 import hmac
 import json
 import logging
+import re
+from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models, transaction
+from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
 
 # OCPP identities are at most 48 characters (OCPP 2.0.1 identifierString).
 MAX_CHARGE_POINT_ID_LENGTH = 48
 ENERGY_REGISTER = "Energy.Active.Import.Register"  # the measurand of the meter's Wh register
+POWER_IMPORT = "Power.Active.Import"  # the power flowing to the car, W or kW
 
 CHARGER_HASHER = "pbkdf2_sha256_charger"  # stations.hashers.ChargerPasswordHasher, for short passwords
 CHARGER_KEY_HASHER = "pbkdf2_sha256_charger_key"  # stations.hashers.ChargerKeyHasher
@@ -248,11 +255,85 @@ class TransactionQuerySet(models.QuerySet):
         """Accepted sessions still open: what makes another start of their card ConcurrentTx."""
         return self.filter(stopped_at__isnull=True, id_tag_status="Accepted")
 
+    def in_state(self, state: str) -> "TransactionQuerySet":
+        """Sessions in one of Transaction.State (a state is not a column: the start's answer and the stop)."""
+        accepted = Q(id_tag_status="Accepted")
+        return self.filter(
+            {
+                Transaction.State.CHARGING: accepted & Q(stopped_at__isnull=True),
+                Transaction.State.FINISHED: accepted & Q(stopped_at__isnull=False),
+                Transaction.State.REFUSED: ~accepted,
+            }[state]
+        )
+
+    def started_on_local_days(self, first_day, last_day) -> "TransactionQuerySet":
+        """Sessions that started from `first_day` to `last_day` (both included), local days of the site."""
+        zone = ZoneInfo(settings.TIME_ZONE)
+        since = datetime.combine(first_day, time(0), tzinfo=zone)
+        until = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=zone)
+        return self.filter(started_at__gte=since, started_at__lt=until)
+
+    def of_person_or_card(self, text: str) -> "TransactionQuerySet":
+        """Sessions whose idTag contains `text`, or of a card whose owner's name, user name, email or
+        phone contains it (the phone compared without the spaces, dashes, dots and brackets people type)."""
+        from rfid.models import IdTag, normalise_id_tag  # rfid's models name stations' by string: no cycle
+
+        text = text.strip()
+        owners = Q(owner__name__icontains=text) | Q(owner__username__icontains=text)
+        owners |= Q(owner__email__icontains=text)
+        digits = phone_digits(text)
+        if digits:
+            owners |= Q(owner_phone__contains=digits)
+        cards = IdTag.objects.alias(owner_phone=without_phone_separators("owner__phone")).filter(owners)
+        return self.filter(Q(id_tag__icontains=normalise_id_tag(text)) | Q(id_tag__in=cards.values("id_tag")))
+
+    def with_people(self) -> "TransactionQuerySet":
+        """Each session's card and driver in the same query: `card_known`, `driver_pk`, `driver_name`.
+
+        Sessions keep the idTag a charger sent, not a key to the card (a session may come from a card
+        nobody registered), so these are subqueries on the unique idTag.
+        """
+        from rfid.models import IdTag
+
+        card = IdTag.objects.filter(id_tag=OuterRef("id_tag"))
+        shown_name = Coalesce(NullIf("owner__name", Value("")), "owner__username")
+        return self.annotate(
+            card_known=Exists(card),
+            driver_pk=Subquery(card.values("owner_id")[:1]),
+            driver_name=Subquery(card.annotate(shown=shown_name).values("shown")[:1]),
+        )
+
+
+PHONE_SEPARATORS = " ()-."
+PHONE_TYPED = re.compile(r"^\+?[0-9 ()\-.]+$")
+
+
+def phone_digits(text: str) -> str:
+    """ "+49 170 555-0101" → "+491705550101"; "" when `text` does not look like (part of) a phone number."""
+    if not PHONE_TYPED.match(text) or sum(char.isdigit() for char in text) < 3:
+        return ""
+    return "".join(char for char in text if char not in PHONE_SEPARATORS)
+
+
+def without_phone_separators(field: str):
+    """The stored phone without separators, in the database: one query, whatever the number of people."""
+    stored = F(field)
+    for separator in PHONE_SEPARATORS:
+        stored = Func(stored, Value(separator), Value(""), function="REPLACE")
+    return stored
+
 
 class Transaction(models.Model):
     """A charging session. Its primary key is the OCPP 1.6 transactionId the CSMS assigns."""
 
     objects = TransactionQuerySet.as_manager()
+
+    class State(models.TextChoices):
+        """Not a column: what the start's answer and the stop make of a session (TransactionQuerySet.in_state)."""
+
+        CHARGING = "charging", _("charging")
+        FINISHED = "finished", _("finished")
+        REFUSED = "refused", _("idTag refused at start")
 
     charger = models.ForeignKey(Charger, on_delete=models.PROTECT, related_name="transactions")
     connector_id = models.PositiveIntegerField()
@@ -293,6 +374,12 @@ class Transaction(models.Model):
     @property
     def is_active(self) -> bool:
         return self.stopped_at is None
+
+    @property
+    def state(self) -> "Transaction.State":
+        if self.id_tag_status != "Accepted":
+            return self.State.REFUSED
+        return self.State.CHARGING if self.stopped_at is None else self.State.FINISHED
 
     @property
     def energy_wh(self) -> int | None:
