@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from billing.models import Tariff, TariffAssignment
 from billing.money import quantize_money
+from stations.models import Connector
 
 ZERO = Decimal("0")
 WH_PER_KWH = Decimal(1000)
@@ -41,6 +43,35 @@ class Price:
 
 def site_zone() -> ZoneInfo:
     return ZoneInfo(settings.TIME_ZONE)
+
+
+def unpriced(charger_ids) -> set[int]:
+    """The chargers among `charger_ids` where a session would be priced at zero (staff must be told).
+
+    That is where billing.services.tariff_for finds nothing: no default tariff, and neither the
+    charger nor the connector has one of its own. A charger with tariffs for some connectors only
+    counts when one of its known connectors has none. Three queries however many chargers (one when
+    a default tariff exists): never a query per charger.
+    """
+    if Tariff.objects.filter(is_default=True).exists():
+        return set()
+    ids = set(charger_ids)
+    covered = _connectors_by_charger(TariffAssignment.objects.filter(charger_id__in=ids))  # None: all
+    partly = [pk for pk, connectors in covered.items() if None not in connectors]
+    known = _connectors_by_charger(Connector.objects.filter(charger_id__in=partly, connector_id__gt=0))
+    return {pk for pk in ids if not covered[pk] or (None not in covered[pk] and known[pk] - covered[pk])}
+
+
+def _connectors_by_charger(queryset) -> defaultdict:
+    grouped = defaultdict(set)
+    for charger_id, connector_id in queryset.values_list("charger_id", "connector_id"):
+        grouped[charger_id].add(connector_id)
+    return grouped
+
+
+def is_unpriced(charger) -> bool:
+    """One charger's answer to `unpriced`, for its own page."""
+    return charger.pk in unpriced([charger.pk])
 
 
 def price_session(*, tariff, periods, started_at, stopped_at, readings: list[Reading]) -> Price:

@@ -9,7 +9,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from stations import services
-from stations.gateway import command_runner, mailbox, writebehind
+from stations.gateway import command_runner, live, mailbox, writebehind
 from stations.gateway.connection import ChargerConnection
 from stations.gateway.orm_pool import in_pool
 
@@ -81,6 +81,7 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         )
         mailbox.open_box(connection_id, self.on_event)
         await self.accept(services.choose_subprotocol(self.scope["subprotocols"]))
+        live.connected(self.connection.charger.pk)
         if admission.replaces:
             # The charger came back while its old socket still looked open: close that one.
             await mailbox.post(*admission.replaces, {"type": "ocpp.replaced"})
@@ -102,6 +103,7 @@ class OCPPConsumer(AsyncWebsocketConsumer):
             return
         self.connection.close()
         await in_pool(self.connection.charger.mark_disconnected)(connection_id=self.connection.connection_id)
+        live.disconnected(self.connection.charger.pk)
         await writebehind.flush()
 
     async def on_event(self, event: dict) -> None:

@@ -6,7 +6,8 @@ thousand of them on a large site, for commands that come a few times a day.
 Here each process receives on one channel and hands every event to the
 socket it names by connection id (the Charger row holds both: see
 Charger.mark_connected). stations.commands (the requester's side) and the
-consumer (stations.gateway.consumer) are its only users.
+consumer (stations.gateway.consumer) are its users, and stations.gateway.live
+receives the dashboards' watch lease on it.
 """
 
 import asyncio
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict], Awaitable[None]]
 
 _handlers: dict[str, Handler] = {}  # connection id -> the handler of that socket's consumer
+# event type -> a plain function for events to the whole process, not to a socket (the dashboard's lease)
+_process_handlers: dict[str, Callable[[dict], None]] = {}
 _address: str = ""
 _receiver: asyncio.Task | None = None
 _running: set[asyncio.Task] = set()  # asyncio keeps only weak references to tasks
@@ -34,6 +37,11 @@ def open_box(connection_id: str, handler: Handler) -> None:
 
 def close_box(connection_id: str) -> None:
     _handlers.pop(connection_id, None)
+
+
+def on_process_event(event_type: str, handler: Callable[[dict], None]) -> None:
+    """Hand events of `event_type` to `handler` (quick, no I/O) instead of to a socket."""
+    _process_handlers[event_type] = handler
 
 
 async def post(address: str, connection_id: str, event: dict) -> bool:
@@ -81,6 +89,10 @@ async def _receive_forever(layer, name: str) -> None:
 
 
 def _hand_over(event: dict) -> None:
+    for_process = _process_handlers.get(event.get("type"))
+    if for_process is not None:
+        for_process(event)
+        return
     handler = _handlers.get(event.get("connection_id", ""))
     if handler is None:
         # The socket closed since the sender read its address: the requester's wait says "offline".
