@@ -1,5 +1,7 @@
-"""Tariffs, the wallet (an account per driver or anonymous card) and its append-only ledger."""
+"""Tariffs, the wallet (an account per driver or anonymous card) and its append-only ledger, and the
+QR-code payments (billing.payments) with the gateways' webhook events."""
 
+import secrets
 from datetime import time
 from decimal import Decimal
 
@@ -8,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from billing.money import DEFAULT_CURRENCY, MONEY_FIELD, RATE_FIELD, format_money
 
@@ -307,3 +310,265 @@ class SessionCharge(models.Model):
 
     def __str__(self):
         return f"Transaction {self.transaction_id}: {format_money(self.total, self.currency)}"
+
+
+# The QR-code payment flow (billing.payments) -------------------------------------------
+
+
+def _new_payment_token() -> str:
+    return secrets.token_urlsafe(16)  # 128 bits, 22 characters: the live page's address
+
+
+class PaymentQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(state__in=Payment.LIVE_STATES)
+
+
+class Payment(models.Model):
+    """A driver's payment for one charging session at one connector: a small state machine.
+
+    Every transition is a conditional UPDATE on the state it expects (`_move`), so a repeated
+    webhook, a double click, the sweep racing a handler or a restart in the middle moves it at
+    most once. Money itself moves in the wallet's ledger or at the gateway (billing.payments).
+    """
+
+    class Method(models.TextChoices):
+        WALLET = "wallet", _("wallet")
+        CARD = "card", _("card")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting for the card payment")
+        HELD = "held", _("held")
+        STARTING = "starting", _("starting")
+        CHARGING = "charging", _("started")
+        CAPTURING = "capturing", _("being collected")
+        SETTLED = "settled", _("settled")
+        RELEASING = "releasing", _("being given back")
+        RELEASED = "released", _("released")
+        REFUNDED = "refunded", _("refunded")
+        FAILED = "failed", _("failed")
+
+    # At most one of these per connector (the database says so): the connector is taken.
+    LIVE_STATES = (State.PENDING, State.HELD, State.STARTING, State.CHARGING)
+    FINAL_STATES = (State.SETTLED, State.RELEASED, State.REFUNDED, State.FAILED)
+    # What the JSON API calls each state (its contract: authorized, starting, charging, finished,
+    # cancelled; "pending" while a card checkout is still open, before any money is held).
+    API_STATUS = {
+        State.PENDING: "pending",
+        State.HELD: "authorized",
+        State.STARTING: "starting",
+        State.CHARGING: "charging",
+        State.CAPTURING: "finished",
+        State.SETTLED: "finished",
+        State.RELEASING: "cancelled",
+        State.RELEASED: "cancelled",
+        State.REFUNDED: "cancelled",
+        State.FAILED: "cancelled",
+    }
+
+    token = models.CharField(max_length=32, unique=True, default=_new_payment_token, editable=False)
+    id_tag = models.CharField("idTag", max_length=20, unique=True, editable=False)
+    driver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    charger = models.ForeignKey("stations.Charger", on_delete=models.PROTECT, related_name="payments")
+    connector_id = models.PositiveIntegerField()
+    method = models.CharField(max_length=8, choices=Method.choices)
+    gateway = models.CharField(max_length=20, help_text="wallet, or the card gateway's name")
+    currency = models.CharField(max_length=3)
+    amount = models.DecimalField(**MONEY_FIELD, help_text="What the driver authorised")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    transaction = models.OneToOneField(
+        "stations.Transaction", on_delete=models.PROTECT, null=True, blank=True, related_name="payment"
+    )
+    cost = models.DecimalField(**MONEY_FIELD, null=True, blank=True, help_text="The session's priced total")
+    captured = models.DecimalField(
+        **MONEY_FIELD, null=True, blank=True, help_text="What the driver pays: the cost, at most the amount"
+    )
+    refunded = models.DecimalField(**MONEY_FIELD, null=True, blank=True, help_text="What was given back")
+    site_loss = models.DecimalField(
+        **MONEY_FIELD, default=ZERO, help_text="Delivered past the paid amount: the site's, not the driver's"
+    )
+    failure_reason = models.CharField(max_length=200, blank=True)
+    attention = models.CharField(max_length=300, blank=True, help_text="Why staff must look at it")
+    payment_url = models.URLField(max_length=2000, blank=True, help_text="The gateway's checkout page")
+    gateway_reference = models.CharField(max_length=255, blank=True, help_text="e.g. a Checkout Session id")
+    gateway_payment = models.CharField(max_length=255, blank=True, help_text="e.g. a PaymentIntent id")
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    source = models.CharField(max_length=16, default="web", help_text="web or api")
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed gateway calls in a row")
+    retry_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="When the money was held")
+    authorization_expires_at = models.DateTimeField(null=True, blank=True)
+    start_sent_at = models.DateTimeField(null=True, blank=True)
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PaymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Two drivers paying for one connector at once: the second INSERT fails, before money moves.
+            models.UniqueConstraint(
+                fields=["charger", "connector_id"],
+                condition=Q(state__in=["pending", "held", "starting", "charging"]),
+                name="one_live_payment_per_connector",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["state", "created_at"], name="payment_state")]
+
+    def __str__(self):
+        return f"Payment {self.pk}: {format_money(self.amount, self.currency)} ({self.state})"
+
+    @property
+    def api_status(self) -> str:
+        return self.API_STATUS[self.state]
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in self.LIVE_STATES
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL_STATES
+
+    @property
+    def can_stop(self) -> bool:
+        return self.state in self.LIVE_STATES
+
+    @property
+    def needs_attention(self) -> bool:
+        from billing.payments import needs_attention  # the thresholds live with the flow
+
+        return needs_attention(self)
+
+    def _move(self, expected, to, **fields) -> bool:
+        """The one way a state changes: UPDATE … WHERE state IN expected. False: someone else moved it first."""
+        expected = [expected] if isinstance(expected, str) else list(expected)
+        moved = Payment.objects.filter(pk=self.pk, state__in=expected).update(state=to, **fields)
+        if moved:
+            self.state = to
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+    def confirm(self, *, at, gateway_payment: str = "", expires_at=None) -> bool:
+        """pending → held: the money is confirmed. Guards a webhook delivered twice, or racing the
+        sweep's own query to the gateway: it is confirmed (and the start sent) once."""
+        return self._move(
+            self.State.PENDING,
+            self.State.HELD,
+            confirmed_at=at,
+            gateway_payment=gateway_payment or self.gateway_payment,
+            authorization_expires_at=expires_at,
+        )
+
+    def mark_start_sent(self, *, at) -> bool:
+        """held → starting. Guards the webhook, its replay and the sweep all trying to start the
+        session: exactly one RemoteStartTransaction goes out."""
+        return self._move(self.State.HELD, self.State.STARTING, start_sent_at=at)
+
+    def link(self, *, transaction_id: int) -> bool:
+        """held/starting → charging, the session linked. Guards a StartTransaction racing the start
+        timeout (or the driver's cancel): the session is linked or the money given back, never both."""
+        return self._move(
+            (self.State.HELD, self.State.STARTING), self.State.CHARGING, transaction_id=transaction_id
+        )
+
+    def mark_stop_requested(self, *, at, unless_since=None) -> bool:
+        """Note a RemoteStopTransaction about to go out. Guards the budget watch and the driver's button
+        (or two clicks) sending it twice: only one caller gets True unless the last try is older
+        than `unless_since` (a stop the charger never acted on is sent again)."""
+        pending = Q(stop_requested_at__isnull=True)
+        if unless_since is not None:
+            pending |= Q(stop_requested_at__lt=unless_since)
+        moved = Payment.objects.filter(pending, pk=self.pk, state=self.State.CHARGING).update(
+            stop_requested_at=at
+        )
+        if moved:
+            self.stop_requested_at = at
+        return bool(moved)
+
+    def end(self, *, to, at, cost, captured, site_loss) -> bool:
+        """charging → capturing (a gateway still has to take it) or settled (the wallet took it in
+        this transaction). Guards two StopTransactions of one session racing: priced and charged once."""
+        refunded = self.amount - captured if to == self.State.SETTLED else None
+        return self._move(
+            self.State.CHARGING,
+            to,
+            ended_at=at,
+            cost=cost,
+            captured=captured,
+            site_loss=site_loss,
+            refunded=refunded,
+        )
+
+    def finish_capture(self, *, at) -> bool:
+        """capturing → settled. Guards a capture retried after a crash racing the gateway's webhook:
+        the payment is settled once."""
+        return self._move(
+            self.State.CAPTURING,
+            self.State.SETTLED,
+            refunded=self.amount - self.captured,
+            attention="",
+            retry_at=None,
+            attempts=0,
+        )
+
+    def give_back(self, *, reason: str, at, to=None) -> bool:
+        """pending/held/starting → releasing (the gateway still has to give it back) or straight to
+        released (the wallet gives it back in this transaction). Guards a late StartTransaction, the
+        driver's cancel and the start timeout racing each other: exactly one of them wins."""
+        to = to or self.State.RELEASING
+        refunded = self.amount if to == self.State.RELEASED else None
+        return self._move(
+            self.LIVE_STATES[:3], to, failure_reason=reason[:200], ended_at=at, refunded=refunded
+        )
+
+    def finish_release(self, *, to) -> bool:
+        """releasing → released/refunded. Guards a retried cancel racing the gateway's webhook."""
+        return self._move(
+            self.State.RELEASING, to, refunded=self.amount, attention="", retry_at=None, attempts=0
+        )
+
+    def fail(self, *, reason: str, at) -> bool:
+        """pending → failed: the card payment was never confirmed. Guards the checkout's expiry racing
+        its completion: when completion wins this does nothing; when this wins, a late authorisation
+        is cancelled at once (billing.payments.on_gateway_event)."""
+        return self._move(self.State.PENDING, self.State.FAILED, failure_reason=reason[:200], ended_at=at)
+
+    def note_problem(self, *, attention: str, retry_at) -> None:
+        """A gateway call failed: staff see why, and the sweep tries again at `retry_at`."""
+        Payment.objects.filter(pk=self.pk).update(
+            attention=attention[:300], retry_at=retry_at, attempts=models.F("attempts") + 1
+        )
+        self.attention, self.retry_at, self.attempts = attention[:300], retry_at, self.attempts + 1
+
+
+class GatewayEvent(models.Model):
+    """A webhook event from a payment gateway, stored once by its id: a redelivery is recognised."""
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100)
+    payment = models.ForeignKey(
+        Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="gateway_events"
+    )
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="one_gateway_event_per_id")
+        ]
+
+    def __str__(self):
+        return f"{self.provider} {self.event_type} {self.event_id}"

@@ -48,3 +48,20 @@ def check_top_up_amount(amount: Decimal, currency: str) -> None:
         raise ValueError(f"{currency} amounts have at most {MINOR_UNITS.get(currency, 2)} decimal places.")
     if amount > MAX_TOP_UP:
         raise ValueError(f"A single top-up is at most {format_money(MAX_TOP_UP, currency)}.")
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """An amount as a count of the currency's smallest coin (what card gateways speak): 12.34 EUR → 1234.
+
+    Refuses an amount finer than the coin rather than rounding it: a gateway must never move a
+    sum that differs from the one the ledger records.
+    """
+    coins = Decimal(amount) / minor_unit(currency)
+    if coins != coins.to_integral_value():
+        raise ValueError(f"{amount} {currency} is finer than the currency's smallest coin")
+    return int(coins)
+
+
+def from_minor_units(coins: int, currency: str) -> Decimal:
+    """The inverse of to_minor_units: 1234 EUR cents → Decimal("12.34")."""
+    return quantize_money(Decimal(coins) * minor_unit(currency), currency)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
-from billing import pricing
+from billing import payments, pricing
 from billing.models import Account, InsufficientBalance, LedgerEntry, SessionCharge, Tariff, TariffAssignment
 from billing.money import DEFAULT_CURRENCY, check_top_up_amount, quantize_money
 from rfid.models import IdTag, normalise_id_tag
@@ -213,13 +213,17 @@ def _atomic():
 
 def _settle(transaction_id: int) -> SessionCharge | None:
     session = Transaction.objects.select_related("charger").get(pk=transaction_id)
-    payer = _payer_of(session)
+    # A QR payment's session (billing.payments), its row locked: no query for an ordinary card's.
+    payment = payments.paying_for(session)
+    payer = _payer_of(session) if payment is None else _Payer(None, payment.account)
     if payer.wallet is not None:  # lock before reading what exists: the twin waits here
         payer = _Payer(payer.card, Account.objects.select_for_update().get(pk=payer.wallet.pk))
     if session.stopped_at is None or SessionCharge.objects.filter(transaction=session).exists():
         return None
     tariff = tariff_for(charger=session.charger, connector_id=session.connector_id)
     price = _price(session, tariff, payer)
+    if payment is not None:  # the driver pays at most what they authorised: the payment's rules
+        return payments.settle_session(payment=payment, session=session, tariff=tariff, price=price)
     charge = _record_charge(session, tariff, payer, price)
     if payer.wallet is not None and charge.charged:
         payer.wallet.post(
@@ -276,11 +280,12 @@ def _record_charge(session, tariff, payer: _Payer, price: pricing.Price) -> Sess
         charged=charged,
         uncollected=due - charged,
         free=bool(payer.card and not payer.card.is_prepaid),
-        breakdown=_json_lines(price),
+        breakdown=price_lines(price),
     )
 
 
-def _json_lines(price: pricing.Price) -> list[dict]:
+def price_lines(price: pricing.Price) -> list[dict]:
+    """A price's lines (and its tax) as the JSON a SessionCharge keeps."""
     lines = [{key: str(value) for key, value in line.items()} for line in price.lines]
     if price.tax:
         lines.append({"label": "Tax", "quantity": "", "unit": "", "unit_price": "", "amount": str(price.tax)})

@@ -7,18 +7,32 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csms.settings")
 django_http = get_asgi_application()  # sets Django up, which applies csms.library_patches
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import path  # noqa: E402
 
+from billing.tasks import with_payment_ticker  # noqa: E402
 from csms.proxies import ForwardedClient  # noqa: E402
+from stations.dashboard import DashboardConsumer  # noqa: E402
 from stations.gateway.routing import websocket_urlpatterns  # noqa: E402
 
-application = ForwardedClient(
-    ProtocolTypeRouter(
-        {
-            "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
-            "websocket": URLRouter(websocket_urlpatterns),
-        }
+# Staff browsers: their session (cookies) and an Origin of ALLOWED_HOSTS, or no socket. Chargers'
+# routes stay without either: a charger sends no cookies, and each middleware costs every handshake.
+dashboard_socket = path(
+    "ws/dashboard/", AllowedHostsOriginValidator(AuthMiddlewareStack(DashboardConsumer.as_asgi()))
+)
+
+# The payment ticker (billing.tasks) starts with the first request or socket this process serves.
+application = with_payment_ticker(
+    ForwardedClient(
+        ProtocolTypeRouter(
+            {
+                "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
+                "websocket": URLRouter([dashboard_socket, *websocket_urlpatterns]),
+            }
+        )
     )
 )

@@ -8,7 +8,9 @@ import ipaddress
 import os
 import secrets
 import tempfile
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -73,6 +75,41 @@ def envnetworks(name: str, default: str) -> list:
         raise ImproperlyConfigured(f"{name}: {problem}") from None
 
 
+def envurl(name: str, default: str) -> str:
+    """An absolute http(s) address without query, fragment or credentials; kept without its trailing "/"."""
+    raw = os.getenv(name, default).strip()
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or any(mark in raw for mark in "?# ")
+    ):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not an http(s) address without query or fragment, e.g. https://charge.example.org"
+        )
+    return raw.rstrip("/")
+
+
+def envamounts(name: str, default: str) -> list[Decimal]:
+    """Positive amounts of money, comma-separated ("10,20,40"); kept as Decimal, never float."""
+    raw = envlist(name, default)
+    try:
+        amounts = [Decimal(item) for item in raw]
+    except InvalidOperation:
+        raise ImproperlyConfigured(
+            f"{name}={','.join(raw)!r} is not a list of amounts such as 10,20,40"
+        ) from None
+    if not amounts or any(not amount.is_finite() or amount <= 0 for amount in amounts):
+        raise ImproperlyConfigured(f"{name}={','.join(raw)!r}: amounts must be positive")
+    return amounts
+
+
 def _secret_key() -> str:
     """The key from SECRET_KEY; otherwise one generated once per install.
 
@@ -117,6 +154,8 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 TRUSTED_PROXIES = envnetworks("TRUSTED_PROXIES", "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_NAME = os.getenv("SITE_NAME", "EV charging site")
+# The address drivers' phones reach this server at: the QR codes on the connectors hold it.
+PUBLIC_BASE_URL = envurl("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 CSMS_CURRENCY = os.getenv("CSMS_CURRENCY", "EUR")  # ISO 4217 code of the site's money
 if not (len(CSMS_CURRENCY) == 3 and CSMS_CURRENCY.isascii() and CSMS_CURRENCY.isupper()):
     raise ImproperlyConfigured(f"CSMS_CURRENCY={CSMS_CURRENCY!r} is not an ISO 4217 code such as EUR")
@@ -259,6 +298,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "prune-message-log": {"task": "stations.tasks.prune_message_log", "schedule": 24 * 3600},
     "expire-reservations": {"task": "stations.tasks.expire_reservations", "schedule": 60},
+    "sweep-payments": {"task": "billing.tasks.sweep_payments", "schedule": 30},
 }
 
 REST_FRAMEWORK = {
@@ -285,6 +325,28 @@ OCPP_ORM_THREADS = envint("OCPP_ORM_THREADS", "8", minimum=1)
 # has to acknowledge (none: nobody holds it, "offline"), and how long the charger has to answer.
 OCPP_COMMAND_ACK_SECONDS = envfloat("OCPP_COMMAND_ACK_SECONDS", "2", minimum=0.1)
 OCPP_COMMAND_TIMEOUT_SECONDS = envfloat("OCPP_COMMAND_TIMEOUT_SECONDS", "30", minimum=0.1)
+
+# The QR-code payment flow (billing.payments): amounts in the site's currency a driver may pay.
+PAYMENT_AMOUNT_PRESETS = envamounts("PAYMENT_AMOUNT_PRESETS", "10,20,40")
+PAYMENT_MIN_AMOUNT = envamounts("PAYMENT_MIN_AMOUNT", "5")[0]
+PAYMENT_MAX_AMOUNT = envamounts("PAYMENT_MAX_AMOUNT", "100")[0]
+if PAYMENT_MIN_AMOUNT > PAYMENT_MAX_AMOUNT:
+    raise ImproperlyConfigured("PAYMENT_MIN_AMOUNT is above PAYMENT_MAX_AMOUNT")
+# Money held but no StartTransaction within this many seconds: given back in full.
+PAYMENT_START_TIMEOUT_SECONDS = envint("PAYMENT_START_TIMEOUT_SECONDS", "120", minimum=10)
+# A card checkout left open this long frees its connector (the gateway's page is expired too).
+PAYMENT_CHECKOUT_TIMEOUT_SECONDS = envint("PAYMENT_CHECKOUT_TIMEOUT_SECONDS", "900", minimum=60)
+# How often each server process sweeps payments left in a state that should have moved on
+# (and, without Redis, runs the sweep itself; with Redis, Celery beat runs it too). 0: never.
+PAYMENT_SWEEP_SECONDS = envint("PAYMENT_SWEEP_SECONDS", "15", minimum=0)
+# The card gateway: Stripe when its secret key is set; with none, drivers pay from their wallet only.
+STRIPE_SECRET_KEY = os.getenv("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.getenv("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = envurl("STRIPE_API_BASE", "https://api.stripe.com")  # another only for tests or a proxy
+if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET: payments could never be confirmed"
+    )
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "False")

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing import payments as billing_payments
 from billing import services as billing_services
 from csms.throttle import FailureWindow, Spacing
 from rfid import services as rfid_services
@@ -179,8 +180,12 @@ def record_boot(*, charger: Charger, **identity: str) -> str:
     return "Accepted" if charger.is_approved else "Pending"
 
 
-def authorize(*, charger: Charger, id_tag: str, for_stop: bool = False) -> Authorization:
-    return rfid_services.authorize(id_tag=id_tag, charger=charger, for_stop=for_stop)
+def authorize(
+    *, charger: Charger, id_tag: str, for_stop: bool = False, connector_id: int | None = None
+) -> Authorization:
+    return rfid_services.authorize(
+        id_tag=id_tag, charger=charger, for_stop=for_stop, connector_id=connector_id
+    )
 
 
 def start_transaction(
@@ -202,7 +207,7 @@ def start_transaction(
     """
     try:
         with transaction.atomic():
-            authorization = authorize(charger=charger, id_tag=id_tag)
+            authorization = authorize(charger=charger, id_tag=id_tag, connector_id=connector_id)
             started = Transaction.objects.create(
                 charger=charger,
                 connector_id=connector_id,
@@ -214,6 +219,10 @@ def start_transaction(
             )
             if reservation_id is not None:
                 Reservation.objects.use(charger=charger, reservation_id=reservation_id, at=timestamp)
+            if authorization.accepted and billing_payments.is_payment_id_tag(started.id_tag):
+                billing_payments.link_session(
+                    session=started
+                )  # a QR payment's session: linked, budget watched
         return started, authorization
     except IntegrityError:  # resent, or the same start arrived on another socket at the same moment
         earlier = _find_start(charger, connector_id, timestamp, meter_start)

@@ -9,8 +9,10 @@ from ocpp.routing import create_route_map, on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
+from billing import budget
+from billing import tasks as payment_tasks
 from stations import services
-from stations.gateway import bounds, writebehind
+from stations.gateway import bounds, live, writebehind
 from stations.gateway.orm_pool import in_pool
 from stations.models import ENERGY_REGISTER, Charger, MeterValue, StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
@@ -100,6 +102,7 @@ class ChargePoint16:
                 vendor_error_code=bounds.text(optional.get("vendor_error_code")),
             )
         )
+        live.changed(self.charger.pk)
         return call_result.StatusNotification()
 
     @on(Action.authorize)
@@ -117,11 +120,17 @@ class ChargePoint16:
             timestamp=parse_timestamp(timestamp),
             reservation_id=bounds.optional_int32(reservation_id, "reservationId"),
         )
+        live.session_changed(self.charger.pk)
         return call_result.StartTransaction(transaction_id=session.pk, id_tag_info=id_tag_info(authorization))
 
     @on(Action.meter_values)
     async def on_meter_values(self, connector_id, meter_value, transaction_id=None):
-        writebehind.add_meter_values(meter_samples(self.charger, connector_id, meter_value, transaction_id))
+        samples = meter_samples(self.charger, connector_id, meter_value, transaction_id)
+        writebehind.add_meter_values(samples)
+        # A QR-paid session stops before it costs more than was paid: arithmetic here, the stop a task.
+        if (over_budget := budget.observe(transaction_id, samples)) is not None:
+            payment_tasks.stop_over_budget_soon(over_budget)
+        live.changed(self.charger.pk)
         return call_result.MeterValues()
 
     @on(Action.stop_transaction)
@@ -141,6 +150,7 @@ class ChargePoint16:
             transaction_data=_storable_json(optional.get("transaction_data")),
             **stop,
         )
+        live.session_changed(self.charger.pk)
         if authorization is None:
             return call_result.StopTransaction()
         return call_result.StopTransaction(id_tag_info=id_tag_info(authorization))
