@@ -1,7 +1,20 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
-from billing.models import Account, LedgerEntry, SessionCharge, Tariff, TariffAssignment, TariffPeriod
-from csms.admin import ReadOnlyAdmin
+from billing.models import (
+    Account,
+    GatewayEvent,
+    LedgerEntry,
+    Payment,
+    SessionCharge,
+    Tariff,
+    TariffAssignment,
+    TariffPeriod,
+)
+from csms.admin import FormattedAdmin, ReadOnlyAdmin, rate_text
+
+SESSION_MONEY = {field: "currency" for field in ("net", "tax", "total", "charged", "uncollected")}
+PAYMENT_MONEY = {field: "currency" for field in ("amount", "cost", "captured", "refunded", "site_loss")}
 
 
 class TariffPeriodInline(admin.TabularInline):
@@ -10,28 +23,46 @@ class TariffPeriodInline(admin.TabularInline):
 
 
 @admin.register(Tariff)
-class TariffAdmin(admin.ModelAdmin):
+class TariffAdmin(FormattedAdmin):
     """Editable by staff holding billing.change_tariff (not the front desk)."""
 
     list_display = (
         "name",
         "currency",
-        "price_per_kwh",
-        "price_per_hour",
-        "session_fee",
-        "idle_fee_per_hour",
+        "per_kwh",
+        "per_hour",
+        "fee_per_session",
+        "idle_per_hour",
         "min_balance_to_start",
         "tax_percent",
         "allow_overdraft",
         "is_default",
     )
+    money = {"min_balance_to_start": "currency"}
     list_filter = ("currency", "is_default", "allow_overdraft")
     search_fields = ("name",)
     inlines = [TariffPeriodInline]
 
+    # Rates keep the precision they were typed with (0.3249 EUR/kWh), never fewer than the currency's decimals.
+    @admin.display(description=_("price per kWh"), ordering="price_per_kwh")
+    def per_kwh(self, tariff):
+        return rate_text(tariff.price_per_kwh, tariff.currency, "kWh")
+
+    @admin.display(description=_("price per hour"), ordering="price_per_hour")
+    def per_hour(self, tariff):
+        return rate_text(tariff.price_per_hour, tariff.currency, "h")
+
+    @admin.display(description=_("session fee"), ordering="session_fee")
+    def fee_per_session(self, tariff):
+        return rate_text(tariff.session_fee, tariff.currency, _("session"))
+
+    @admin.display(description=_("idle fee per hour"), ordering="idle_fee_per_hour")
+    def idle_per_hour(self, tariff):
+        return rate_text(tariff.idle_fee_per_hour, tariff.currency, "h")
+
 
 @admin.register(TariffAssignment)
-class TariffAssignmentAdmin(admin.ModelAdmin):
+class TariffAssignmentAdmin(FormattedAdmin):
     list_display = ("charger", "connector_id", "tariff")
     list_filter = ("tariff",)
     search_fields = ("charger__charge_point_id", "charger__name", "tariff__name")
@@ -40,8 +71,9 @@ class TariffAssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "owner", "currency", "balance", "created_at")
+    list_display = ("__str__", "owner", "balance", "created_at")
     list_filter = ("currency",)
+    money = {"balance": "currency"}
     search_fields = ("owner__name", "owner__username", "owner__phone", "cards__id_tag")
     list_select_related = ("owner",)
 
@@ -64,6 +96,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     search_fields = ("card__id_tag", "account__owner__name", "account__owner__username", "reason", "source")
     date_hierarchy = "created_at"
     list_select_related = ("account__owner", "card", "created_by")
+    money = {"amount": "account__currency", "balance_after": "account__currency"}
 
 
 @admin.register(SessionCharge)
@@ -71,15 +104,58 @@ class SessionChargeAdmin(ReadOnlyAdmin):
     list_display = (
         "transaction",
         "card",
-        "currency",
-        "energy_wh",
+        "energy_kwh",
         "total",
         "charged",
         "uncollected",
         "free",
         "created_at",
     )
+    money = SESSION_MONEY
     list_filter = ("free", "currency")
     search_fields = ("card__id_tag", "transaction__id_tag", "transaction__charger__charge_point_id")
     date_hierarchy = "created_at"
     list_select_related = ("transaction", "card")
+
+    @admin.display(description=_("energy (kWh)"), ordering="energy_wh")
+    def energy_kwh(self, charge):
+        return f"{charge.energy_wh / 1000:.3f}"
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    """QR-code payments: only billing.payments moves them (every change a conditional update)."""
+
+    list_display = (
+        "created_at",
+        "charger",
+        "connector_id",
+        "method",
+        "state",
+        "amount",
+        "captured",
+        "refunded",
+        "site_loss",
+        "driver",
+        "attention",
+    )
+    list_filter = ("state", "method", "gateway")
+    search_fields = (
+        "id_tag",
+        "charger__charge_point_id",
+        "driver__name",
+        "driver__username",
+        "gateway_payment",
+    )
+    date_hierarchy = "created_at"
+    list_select_related = ("charger", "driver")
+    money = PAYMENT_MONEY
+    exclude = ("token",)  # the driver's live page address: a secret even from staff
+
+
+@admin.register(GatewayEvent)
+class GatewayEventAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "provider", "event_type", "event_id", "payment", "handled_at")
+    list_filter = ("provider", "event_type")
+    search_fields = ("event_id",)
+    list_select_related = ("payment",)

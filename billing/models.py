@@ -11,6 +11,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing.money import DEFAULT_CURRENCY, MONEY_FIELD, RATE_FIELD, format_money
 
@@ -211,17 +212,17 @@ class LedgerEntry(models.Model):
     """One movement of money on a wallet: positive credits it, negative debits it."""
 
     class Kind(models.TextChoices):
-        TOP_UP = "top_up", "top-up"
-        SESSION_CHARGE = "session_charge", "session charge"
-        REFUND = "refund"
-        HOLD = "hold"
-        RELEASE = "release"
-        ADJUSTMENT = "adjustment", "staff adjustment"
+        TOP_UP = "top_up", _("top-up")
+        SESSION_CHARGE = "session_charge", _("session charge")
+        REFUND = "refund", pgettext_lazy("ledger entry", "Refund")
+        HOLD = "hold", pgettext_lazy("ledger entry", "Hold")
+        RELEASE = "release", pgettext_lazy("ledger entry", "Release")
+        ADJUSTMENT = "adjustment", _("staff adjustment")
 
     class PaymentMethod(models.TextChoices):
-        CASH = "cash"
-        CARD = "card"
-        OTHER = "other"
+        CASH = "cash", pgettext_lazy("payment method", "Cash")
+        CARD = "card", pgettext_lazy("payment method", "Card")
+        OTHER = "other", pgettext_lazy("payment method", "Other")
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from csms.admin import ReadOnlyAdmin
-from stations import commands
+from csms.admin import FormattedAdmin, ReadOnlyAdmin, SiteFormats
+from stations import commands, outcomes
 from stations.models import (
     Charger,
     ChargerConfigurationKey,
@@ -22,7 +24,7 @@ from stations.models import (
 
 
 @admin.register(SiteConfiguration)
-class SiteConfigurationAdmin(admin.ModelAdmin):
+class SiteConfigurationAdmin(FormattedAdmin):
     list_display = ("__str__", "accept_unknown_chargers")
 
     def has_add_permission(self, request):
@@ -33,7 +35,7 @@ class SiteConfigurationAdmin(admin.ModelAdmin):
         return False
 
 
-class ConnectorInline(admin.TabularInline):
+class ConnectorInline(SiteFormats, admin.TabularInline):
     model = Connector
     extra = 0
     fields = readonly_fields = (
@@ -51,7 +53,7 @@ class ConnectorInline(admin.TabularInline):
 
 
 @admin.register(Charger)
-class ChargerAdmin(admin.ModelAdmin):
+class ChargerAdmin(FormattedAdmin):
     list_display = (
         "charge_point_id",
         "name",
@@ -104,8 +106,8 @@ class ChargerAdmin(admin.ModelAdmin):
     readonly_fields = (*CONNECTION, *REPORTED, "created_at")
     fieldsets = (
         (None, {"fields": ("charge_point_id", "name", "approval", "new_password", "clear_password")}),
-        ("Connection", {"fields": CONNECTION}),
-        ("Reported by the charger", {"fields": REPORTED}),
+        (_("Connection"), {"fields": CONNECTION}),
+        (_("Reported by the charger"), {"fields": REPORTED}),
     )
 
     def lookup_allowed(self, lookup, value, request=None):
@@ -120,40 +122,46 @@ class ChargerAdmin(admin.ModelAdmin):
         kwargs["form"] = ChargerAdminForm
         return super().get_form(request, obj, **kwargs)
 
-    @admin.display(boolean=True, ordering="is_connected", description="online")
+    @admin.display(boolean=True, ordering="is_connected", description=_("online"))
     def online(self, charger):
         return charger.is_connected
 
     @admin.action(
-        description="Approve selected chargers (Accepted at their next boot)", permissions=["change"]
+        description=_("Approve selected chargers (Accepted at their next boot)"), permissions=["change"]
     )
     def approve(self, request, queryset):
         count = queryset.update(approval=Charger.Approval.ACCEPTED)
-        self.message_user(request, f"{count} charger(s) approved.", messages.SUCCESS)
+        done = ngettext("%(count)d charger approved.", "%(count)d chargers approved.", count)
+        self.message_user(request, done % {"count": count}, messages.SUCCESS)
 
     @admin.action(
-        description="Reject selected chargers (refused at their next connection)", permissions=["change"]
+        description=_("Reject selected chargers (refused at their next connection)"), permissions=["change"]
     )
     def reject(self, request, queryset):
         count = queryset.update(approval=Charger.Approval.REJECTED)
-        self.message_user(request, f"{count} charger(s) rejected.", messages.WARNING)
+        done = ngettext("%(count)d charger rejected.", "%(count)d chargers rejected.", count)
+        self.message_user(request, done % {"count": count}, messages.WARNING)
 
     def has_operate_permission(self, request):
         return request.user.has_perm("stations.operate_charger")
 
-    @admin.action(description="Reset (soft) selected chargers", permissions=["operate"])
+    @admin.action(description=_("Reset (soft) selected chargers"), permissions=["operate"])
     def reset_soft(self, request, queryset):
         self._send_to_each(request, queryset, "Reset", {"type": "Soft"})
 
-    @admin.action(description="Clear the authorization cache of selected chargers", permissions=["operate"])
+    @admin.action(
+        description=_("Clear the authorization cache of selected chargers"), permissions=["operate"]
+    )
     def clear_cache(self, request, queryset):
         self._send_to_each(request, queryset, "ClearCache", {})
 
-    @admin.action(description="Read the configuration of selected chargers", permissions=["operate"])
+    @admin.action(description=_("Read the configuration of selected chargers"), permissions=["operate"])
     def get_configuration(self, request, queryset):
         self._send_to_each(request, queryset, "GetConfiguration", {})
 
-    @admin.action(description="Ask selected chargers for their StatusNotifications", permissions=["operate"])
+    @admin.action(
+        description=_("Ask selected chargers for their StatusNotifications"), permissions=["operate"]
+    )
     def trigger_status(self, request, queryset):
         self._send_to_each(request, queryset, "TriggerMessage", {"requestedMessage": "StatusNotification"})
 
@@ -168,7 +176,8 @@ class ChargerAdmin(admin.ModelAdmin):
                 source=Command.Source.ADMIN,
             )
             level = messages.SUCCESS if command.status == Command.Status.ACCEPTED else messages.WARNING
-            self.message_user(request, f"{charger.charge_point_id}: {action} {command.outcome_text}", level)
+            outcome = outcomes.describe(command)
+            self.message_user(request, f"{charger.charge_point_id}: {action} {outcome}", level)
 
 
 @admin.register(Connector)
@@ -188,7 +197,7 @@ class StatusNotificationAdmin(ReadOnlyAdmin):
     date_hierarchy = "received_at"
 
 
-class MeterValueInline(admin.TabularInline):
+class MeterValueInline(SiteFormats, admin.TabularInline):
     model = MeterValue
     extra = 0
     fields = readonly_fields = ("timestamp", "measurand", "phase", "value", "unit", "context", "location")
@@ -217,7 +226,7 @@ class TransactionAdmin(ReadOnlyAdmin):
     date_hierarchy = "started_at"
     inlines = [MeterValueInline]
 
-    @admin.display(description="energy (kWh)")
+    @admin.display(description=_("energy (kWh)"))
     def energy_kwh(self, session):
         return None if session.energy_wh is None else f"{session.energy_wh / 1000:.3f}"
 
@@ -276,7 +285,7 @@ class MessageLogAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False  # COUNT(*) over millions of frames is the slow part of this page
 
-    @admin.display(description="payload")
+    @admin.display(description=_("payload"))
     def short_payload(self, entry):
         return format_html("<code>{}</code>", entry.payload[:120])
 
@@ -310,7 +319,7 @@ class ReservationAdmin(ReadOnlyAdmin):
     search_fields = ("=id", "charger__charge_point_id", "id_tag")
     list_select_related = ("charger", "requested_by")
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def current_status(self, reservation):
         return reservation.effective_status
 

@@ -19,6 +19,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 from ocpp.charge_point import remove_nones
 
 from stations import outcomes
@@ -85,7 +86,7 @@ def send(
     live = Charger.objects.filter(pk=charger.pk, is_connected=True)
     socket = live.values_list("channel_name", "connection_id").first()  # (process address, connection id)
     if not socket or not socket[0]:
-        outcomes.settle(command=command, outcome=Outcome.offline("the charger is not connected"))
+        outcomes.settle(command=command, outcome=Outcome.offline(_("the charger is not connected")))
     else:
         outcome = async_to_sync(_deliver)(command, socket, timeout)
         if outcome is not None:
@@ -96,7 +97,9 @@ def send(
 
 def check(action: str, payload: dict) -> None:
     if action not in ACTIONS:
-        raise CommandRefused({"action": f"{action!r} is not a CSMS-initiated OCPP 1.6 action we send"})
+        raise CommandRefused(
+            {"action": _("“%(action)s” is not a CSMS-initiated OCPP 1.6 action we send") % {"action": action}}
+        )
     errors = call_schema_errors(action, payload)
     if errors:
         raise CommandRefused(errors)
@@ -145,13 +148,14 @@ async def _deliver(command: Command, socket: tuple[str, str], timeout: float) ->
     )
     if not delivered:
         return Outcome.offline(
-            "the server process that held the charger's socket is gone (its mailbox is full)"
+            _("the server process that held the charger's socket is gone (its mailbox is full)")
         )
     ack_seconds = settings.OCPP_COMMAND_ACK_SECONDS
     if await _receive(layer, reply_to, ack_seconds) is None:
         # is_connected said yes, but no process holds the socket (e.g. it crashed).
         return Outcome.offline(
-            f"no server process holds the charger's socket (no reply in {ack_seconds:g} s)"
+            _("no server process holds the charger's socket (no reply in %(seconds)s s)")
+            % {"seconds": f"{ack_seconds:g}"}
         )
     # The consumer's own deadline is `timeout`; the margin covers its bookkeeping.
     if await _receive(layer, reply_to, timeout + ack_seconds) is None:

@@ -20,13 +20,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, When
-from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from accounts.access import SEE_CHARGERS, staff_page
+from accounts.access import SEE_CHARGERS
 from billing import pricing
 from billing.money import format_money
 from billing.services import site_currency
@@ -302,11 +301,6 @@ def snapshot(language: str) -> dict:
 
 
 # The page and its socket -------------------------------------------------------
-
-
-@staff_page(SEE_CHARGERS)
-def dashboard(request):
-    return render(request, "stations/dashboard.html", page_context())
 
 
 def may_watch(user) -> bool:

@@ -2,6 +2,8 @@ from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from stations import payloads
 from stations.models import Charger
@@ -14,11 +16,16 @@ class ChargerAdminForm(forms.ModelForm):
     new_password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="HTTP Basic password the charger must present: 16 to 40 random characters, as OCPP "
-        "recommends. Leave empty to keep the current one.",
+        label=_("New password"),
+        help_text=_(
+            "HTTP Basic password the charger must present: 16 to 40 random characters, as OCPP "
+            "recommends. Leave empty to keep the current one."
+        ),
     )
     clear_password = forms.BooleanField(
-        required=False, help_text="Let the charger connect without a password."
+        required=False,
+        label=_("Clear the password"),
+        help_text=_("Let the charger connect without a password."),
     )
 
     class Meta:
@@ -43,27 +50,40 @@ class ChargerAdminForm(forms.ModelForm):
 class OperationForm(forms.Form):
     action = ""  # the OCPP action sent
     title = ""
-    button = "Send"
+    button = _("Send")
 
     def payload(self, charger) -> dict:
         return {}
 
 
 def connector_field(minimum=1, initial=1, help_text=""):
-    return forms.IntegerField(min_value=minimum, initial=initial, label="Connector", help_text=help_text)
+    return forms.IntegerField(min_value=minimum, initial=initial, label=_("Connector"), help_text=help_text)
+
+
+def whole_charger_connector_field():
+    return connector_field(minimum=0, initial=0, help_text=_("0: the whole charger"))
+
+
+def id_tag_field():
+    return forms.CharField(max_length=20, label=pgettext_lazy("RFID card number", "idTag"))
 
 
 LIMIT_UNITS = [("kW", "kW"), ("A", "A")]
+UNIT_LABEL = _("Unit")
 
 
 class RemoteStartForm(OperationForm):
-    action, title, button = "RemoteStartTransaction", "Start charging", "Start"
+    action, title, button = "RemoteStartTransaction", _("Start charging"), _("Start")
     connector = connector_field()
-    id_tag = forms.CharField(max_length=20, label="idTag")
+    id_tag = id_tag_field()
     limit = forms.DecimalField(
-        required=False, min_value=0, decimal_places=3, help_text="Optional limit for this session"
+        required=False,
+        min_value=0,
+        decimal_places=3,
+        label=_("Power limit"),
+        help_text=_("Optional limit for this session"),
     )
-    unit = forms.ChoiceField(choices=LIMIT_UNITS, initial="kW")
+    unit = forms.ChoiceField(choices=LIMIT_UNITS, initial="kW", label=UNIT_LABEL)
 
     def payload(self, charger):
         data = self.cleaned_data
@@ -74,23 +94,27 @@ class RemoteStartForm(OperationForm):
 
 
 class RemoteStopForm(OperationForm):
-    action, title, button = "RemoteStopTransaction", "Stop charging", "Stop"
-    transaction = forms.IntegerField(min_value=1, label="Transaction id")
+    action, title, button = "RemoteStopTransaction", _("Stop charging"), _("Stop")
+    transaction = forms.IntegerField(min_value=1, label=_("Transaction id"))
 
     def payload(self, charger):
         return {"transactionId": self.cleaned_data["transaction"]}
 
 
 class ResetForm(OperationForm):
-    action, title, button = "Reset", "Reset", "Reset"
-    type = forms.ChoiceField(choices=[("Soft", "Soft"), ("Hard", "Hard")], initial="Soft")
+    action, title, button = "Reset", _("Reset"), _("Reset")
+    type = forms.ChoiceField(
+        choices=[("Soft", pgettext_lazy("reset", "Soft")), ("Hard", pgettext_lazy("reset", "Hard"))],
+        initial="Soft",
+        label=pgettext_lazy("kind of reset or availability", "Type"),
+    )
 
     def payload(self, charger):
         return {"type": self.cleaned_data["type"]}
 
 
 class UnlockForm(OperationForm):
-    action, title, button = "UnlockConnector", "Unlock connector", "Unlock"
+    action, title, button = "UnlockConnector", _("Unlock connector"), _("Unlock")
     connector = connector_field()
 
     def payload(self, charger):
@@ -98,17 +122,22 @@ class UnlockForm(OperationForm):
 
 
 class AvailabilityForm(OperationForm):
-    action, title, button = "ChangeAvailability", "Change availability", "Change"
-    connector = connector_field(minimum=0, initial=0, help_text="0: the whole charger")
-    type = forms.ChoiceField(choices=[("Operative", "Operative"), ("Inoperative", "Inoperative")])
+    action, title, button = "ChangeAvailability", _("Change availability"), _("Change")
+    connector = whole_charger_connector_field()
+    type = forms.ChoiceField(
+        choices=[("Operative", _("Operative")), ("Inoperative", _("Inoperative"))],
+        label=pgettext_lazy("kind of reset or availability", "Type"),
+    )
 
     def payload(self, charger):
         return {"connectorId": self.cleaned_data["connector"], "type": self.cleaned_data["type"]}
 
 
 class GetConfigurationForm(OperationForm):
-    action, title, button = "GetConfiguration", "Read configuration", "Read"
-    keys = forms.CharField(required=False, help_text="Comma-separated; empty reads every key")
+    action, title, button = "GetConfiguration", _("Read configuration"), _("Read")
+    keys = forms.CharField(
+        required=False, label=_("Keys"), help_text=_("Comma-separated; empty reads every key")
+    )
 
     def payload(self, charger):
         keys = [key.strip() for key in self.cleaned_data["keys"].split(",") if key.strip()]
@@ -116,20 +145,20 @@ class GetConfigurationForm(OperationForm):
 
 
 class ChangeConfigurationForm(OperationForm):
-    action, title, button = "ChangeConfiguration", "Change configuration", "Change"
-    key = forms.CharField(max_length=50)
-    value = forms.CharField(max_length=500, required=False)
+    action, title, button = "ChangeConfiguration", _("Change configuration"), _("Change")
+    key = forms.CharField(max_length=50, label=_("Key"))
+    value = forms.CharField(max_length=500, required=False, label=_("Value"))
 
     def payload(self, charger):
         return {"key": self.cleaned_data["key"], "value": self.cleaned_data["value"]}
 
 
 class ClearCacheForm(OperationForm):
-    action, title, button = "ClearCache", "Clear authorization cache", "Clear cache"
+    action, title, button = "ClearCache", _("Clear authorization cache"), _("Clear cache")
 
 
 class TriggerForm(OperationForm):
-    action, title, button = "TriggerMessage", "Ask for a message", "Trigger"
+    action, title, button = "TriggerMessage", _("Ask for a message"), _("Trigger")
     MESSAGES = [
         "StatusNotification",
         "Heartbeat",
@@ -138,8 +167,8 @@ class TriggerForm(OperationForm):
         "FirmwareStatusNotification",
         "DiagnosticsStatusNotification",
     ]
-    message = forms.ChoiceField(choices=[(m, m) for m in MESSAGES])
-    connector = forms.IntegerField(min_value=0, required=False, label="Connector", help_text="Optional")
+    message = forms.ChoiceField(choices=[(m, m) for m in MESSAGES], label=_("Message"))
+    connector = forms.IntegerField(min_value=0, required=False, label=_("Connector"), help_text=_("Optional"))
 
     def payload(self, charger):
         return {
@@ -149,10 +178,14 @@ class TriggerForm(OperationForm):
 
 
 class UpdateFirmwareForm(OperationForm):
-    action, title, button = "UpdateFirmware", "Update firmware", "Update"
-    location = forms.CharField(max_length=512, help_text="URI the charger downloads the firmware from")
-    retrieve_at = forms.DateTimeField(required=False, help_text="Site time; empty: now")
-    retries = forms.IntegerField(min_value=0, required=False)
+    action, title, button = "UpdateFirmware", _("Update firmware"), _("Update")
+    location = forms.CharField(
+        max_length=512, label=_("Location"), help_text=_("URI the charger downloads the firmware from")
+    )
+    retrieve_at = forms.DateTimeField(
+        required=False, label=_("Retrieve at"), help_text=_("Site time; empty: now")
+    )
+    retries = forms.IntegerField(min_value=0, required=False, label=_("Retries"))
 
     def payload(self, charger):
         data = self.cleaned_data
@@ -164,10 +197,12 @@ class UpdateFirmwareForm(OperationForm):
 
 
 class GetDiagnosticsForm(OperationForm):
-    action, title, button = "GetDiagnostics", "Upload diagnostics", "Request"
-    location = forms.CharField(max_length=512, help_text="URI the charger uploads the diagnostics to")
-    start = forms.DateTimeField(required=False, help_text="Site time; optional")
-    stop = forms.DateTimeField(required=False, help_text="Site time; optional")
+    action, title, button = "GetDiagnostics", _("Upload diagnostics"), _("Request")
+    location = forms.CharField(
+        max_length=512, label=_("Location"), help_text=_("URI the charger uploads the diagnostics to")
+    )
+    start = forms.DateTimeField(required=False, label=_("From"), help_text=_("Site time; optional"))
+    stop = forms.DateTimeField(required=False, label=_("To"), help_text=_("Site time; optional"))
 
     def payload(self, charger):
         data = self.cleaned_data
@@ -179,10 +214,10 @@ class GetDiagnosticsForm(OperationForm):
 
 
 class PowerLimitForm(OperationForm):
-    action, title, button = "SetChargingProfile", "Limit power", "Limit"
-    connector = connector_field(minimum=0, initial=0, help_text="0: the whole charger")
-    limit = forms.DecimalField(min_value=0, max_digits=9, decimal_places=4)
-    unit = forms.ChoiceField(choices=LIMIT_UNITS, initial="kW")
+    action, title, button = "SetChargingProfile", _("Limit power"), _("Limit")
+    connector = whole_charger_connector_field()
+    limit = forms.DecimalField(min_value=0, max_digits=9, decimal_places=4, label=_("Power limit"))
+    unit = forms.ChoiceField(choices=LIMIT_UNITS, initial="kW", label=UNIT_LABEL)
 
     def payload(self, charger):
         data = self.cleaned_data
@@ -192,38 +227,42 @@ class PowerLimitForm(OperationForm):
 
 
 class ClearLimitForm(OperationForm):
-    action, title, button = "ClearChargingProfile", "Remove power limit", "Remove limit"
-    connector = connector_field(minimum=0, initial=0, help_text="0: the whole charger")
+    action, title, button = "ClearChargingProfile", _("Remove power limit"), _("Remove limit")
+    connector = whole_charger_connector_field()
 
     def payload(self, charger):
         return payloads.clear_power_limit_payload(connector_id=self.cleaned_data["connector"])
 
 
 class CompositeScheduleForm(OperationForm):
-    action, title, button = "GetCompositeSchedule", "Read the charging schedule", "Read"
-    connector = connector_field(minimum=0, initial=0, help_text="0: the whole charger")
-    duration = forms.IntegerField(min_value=1, initial=3600, help_text="seconds")
+    action, title, button = "GetCompositeSchedule", _("Read the charging schedule"), _("Read")
+    connector = whole_charger_connector_field()
+    duration = forms.IntegerField(min_value=1, initial=3600, label=_("Duration"), help_text=_("seconds"))
 
     def payload(self, charger):
         return {"connectorId": self.cleaned_data["connector"], "duration": self.cleaned_data["duration"]}
 
 
 class SendLocalListForm(OperationForm):
-    action, title, button = "SendLocalList", "Send the local authorization list (all cards)", "Send list"
+    action, title, button = (
+        "SendLocalList",
+        _("Send the local authorization list (all cards)"),
+        _("Send list"),
+    )
 
     def payload(self, charger):
         return payloads.local_list_payload(charger=charger)
 
 
 class LocalListVersionForm(OperationForm):
-    action, title, button = "GetLocalListVersion", "Read the local list version", "Read"
+    action, title, button = "GetLocalListVersion", _("Read the local list version"), _("Read")
 
 
 class ReserveForm(OperationForm):
-    action, title, button = "ReserveNow", "Reserve a connector", "Reserve"
+    action, title, button = "ReserveNow", _("Reserve a connector"), _("Reserve")
     connector = connector_field()
-    id_tag = forms.CharField(max_length=20, label="idTag")
-    minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=30, label="For (minutes)")
+    id_tag = id_tag_field()
+    minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=30, label=_("For (minutes)"))
 
     def payload(self, charger):
         data = self.cleaned_data
@@ -232,18 +271,20 @@ class ReserveForm(OperationForm):
 
 
 class CancelReservationForm(OperationForm):
-    action, title, button = "CancelReservation", "Cancel a reservation", "Cancel reservation"
-    reservation = forms.IntegerField(min_value=1, label="Reservation id")
+    action, title, button = "CancelReservation", _("Cancel a reservation"), _("Cancel reservation")
+    reservation = forms.IntegerField(min_value=1, label=_("Reservation id"))
 
     def payload(self, charger):
         return {"reservationId": self.cleaned_data["reservation"]}
 
 
 class DataTransferForm(OperationForm):
-    action, title, button = "DataTransfer", "Vendor data transfer", "Send"
-    vendor_id = forms.CharField(max_length=255, label="vendorId")
-    message_id = forms.CharField(max_length=50, required=False, label="messageId")
-    data = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    action, title, button = "DataTransfer", _("Vendor data transfer"), _("Send")
+    vendor_id = forms.CharField(max_length=255, label=pgettext_lazy("OCPP field", "vendorId"))
+    message_id = forms.CharField(
+        max_length=50, required=False, label=pgettext_lazy("OCPP field", "messageId")
+    )
+    data = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label=_("Data"))
 
     def payload(self, charger):
         data = self.cleaned_data
@@ -276,3 +317,21 @@ OPERATIONS: dict[str, type[OperationForm]] = {
     "cancel-reservation": CancelReservationForm,
     "data-transfer": DataTransferForm,
 }
+
+# The charger page's sections: each operation in exactly one, in this order (tests hold it to that).
+OPERATION_GROUPS: list[tuple[str, object, list[str]]] = [
+    (
+        "session",
+        _("Sessions and reservations"),
+        ["remote-start", "remote-stop", "unlock", "reserve", "cancel-reservation"],
+    ),
+    ("power", _("Power"), ["limit", "clear-limit", "composite-schedule"]),
+    ("availability", _("Availability and reset"), ["availability", "reset"]),
+    (
+        "configuration",
+        _("Configuration and messages"),
+        ["get-configuration", "change-configuration", "trigger", "data-transfer"],
+    ),
+    ("firmware", _("Firmware and diagnostics"), ["update-firmware", "get-diagnostics"]),
+    ("local-list", _("Local list and cache"), ["send-local-list", "local-list-version", "clear-cache"]),
+]

@@ -14,6 +14,7 @@ from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +80,9 @@ class SiteConfiguration(models.Model):
 
 class Charger(models.Model):
     class Approval(models.TextChoices):
-        ACCEPTED = "accepted"
-        PENDING = "pending"
-        REJECTED = "rejected"
+        ACCEPTED = "accepted", pgettext_lazy("charger approval", "Accepted")
+        PENDING = "pending", pgettext_lazy("charger approval", "Pending")
+        REJECTED = "rejected", pgettext_lazy("charger approval", "Rejected")
 
     charge_point_id = models.CharField("charge point id", max_length=MAX_CHARGE_POINT_ID_LENGTH, unique=True)
     name = models.CharField(max_length=100, blank=True)
@@ -492,13 +493,13 @@ class ConnectionAttempt(models.Model):
     """Every WebSocket handshake: who knocked, from where, and what we answered."""
 
     class Outcome(models.TextChoices):
-        ACCEPTED = "accepted"
-        PENDING = "pending", "accepted as pending"
-        UNKNOWN = "unknown", "refused: unknown charger"
-        BAD_PASSWORD = "bad_password", "refused: wrong or missing password"
-        REJECTED = "rejected", "refused: charger rejected by staff"
-        NO_SUBPROTOCOL = "no_subprotocol", "refused: no supported OCPP version"
-        THROTTLED = "throttled", "refused: too many failed attempts"
+        ACCEPTED = "accepted", pgettext_lazy("connection attempt", "Accepted")
+        PENDING = "pending", _("accepted as pending")
+        UNKNOWN = "unknown", _("refused: unknown charger")
+        BAD_PASSWORD = "bad_password", _("refused: wrong or missing password")
+        REJECTED = "rejected", _("refused: charger rejected by staff")
+        NO_SUBPROTOCOL = "no_subprotocol", _("refused: no supported OCPP version")
+        THROTTLED = "throttled", _("refused: too many failed attempts")
 
     charge_point_id = models.CharField(max_length=255, db_index=True)
     remote_address = models.CharField(max_length=64, blank=True)
@@ -526,8 +527,8 @@ class MessageLog(models.Model):
     )
 
     class Direction(models.TextChoices):
-        IN = "in", "charger → CSMS"
-        OUT = "out", "CSMS → charger"
+        IN = "in", _("charger → CSMS")
+        OUT = "out", _("CSMS → charger")
 
     charge_point_id = models.CharField(max_length=MAX_CHARGE_POINT_ID_LENGTH, db_index=True)
     direction = models.CharField(max_length=3, choices=Direction.choices)
@@ -607,17 +608,17 @@ class Command(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        ACCEPTED = "accepted"
-        REJECTED = "rejected"
+        PENDING = "pending", pgettext_lazy("command status", "Pending")
+        ACCEPTED = "accepted", pgettext_lazy("command status", "Accepted")
+        REJECTED = "rejected", pgettext_lazy("command status", "Rejected")
         ERROR = "error", "CALLERROR"
-        TIMEOUT = "timeout", "timed out"
-        OFFLINE = "offline", "charger offline"
+        TIMEOUT = "timeout", _("timed out")
+        OFFLINE = "offline", _("charger offline")
 
     class Source(models.TextChoices):
-        API = "api", "REST API"
-        WEB = "web", "charger page"
-        ADMIN = "admin", "admin action"
+        API = "api", _("REST API")
+        WEB = "web", _("charger page")
+        ADMIN = "admin", _("admin action")
 
     charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="commands")
     action = models.CharField(max_length=50)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from stations.models import Charger, ChargerConfigurationKey, Command, Reservation
 
@@ -42,13 +44,40 @@ class Outcome:
 
     @classmethod
     def timed_out(cls, seconds: float, sent_at=None) -> "Outcome":
-        return cls(
-            Command.Status.TIMEOUT, error_description=f"no answer within {seconds:g} s", sent_at=sent_at
-        )
+        # Stored in the language of the person waiting (the default one in a socket's process).
+        reason = _("no answer within %(seconds)s s") % {"seconds": f"{seconds:g}"}
+        return cls(Command.Status.TIMEOUT, error_description=reason, sent_at=sent_at)
 
     @classmethod
     def offline(cls, reason: str, sent_at=None) -> "Outcome":
         return cls(Command.Status.OFFLINE, error_description=reason, sent_at=sent_at)
+
+
+# A command's status as staff read it; Command.Status keeps the stored values.
+STATUS_LABELS = {
+    Command.Status.PENDING: pgettext_lazy("command status", "pending"),
+    Command.Status.ACCEPTED: pgettext_lazy("command status", "accepted"),
+    Command.Status.REJECTED: pgettext_lazy("command status", "rejected"),
+    Command.Status.ERROR: "CALLERROR",
+    Command.Status.TIMEOUT: pgettext_lazy("command status", "timed out"),
+    Command.Status.OFFLINE: pgettext_lazy("command status", "charger offline"),
+}
+REBOOT_REQUIRED = gettext_lazy("accepted — reboot required")
+
+
+def describe(command: Command) -> str:
+    """What came back, in a line staff read in their language: "accepted — reboot required"."""
+    label = str(STATUS_LABELS.get(command.status, command.status))
+    if command.status == Command.Status.ERROR:
+        return f"CALLERROR {command.error_code}: {command.error_description}".rstrip(": ")
+    if command.status in (Command.Status.TIMEOUT, Command.Status.OFFLINE):
+        return f"{label}: {command.error_description}" if command.error_description else label
+    if command.reboot_required:
+        return str(REBOOT_REQUIRED)
+    answer = command.answer_status
+    if answer and answer.lower() != command.status:
+        return _("%(status)s (%(answer)s)") % {"status": label, "answer": answer}
+    return label
 
 
 def status_of_answer(response: dict) -> str:

@@ -1,9 +1,10 @@
 """Per-charger daily figures: working and charging hours, sessions, energy and fees by local day.
 
 Days are the site's local days (settings.TIME_ZONE), split at local midnight. Everything is
-computed in the database in a fixed number of queries: the interval arithmetic works on epoch
-seconds, clipped to a small table of the range's days, so that no row per meter value reaches
-Python (the rows that come back are one per charger and day).
+computed in the database in four queries whatever the range and the number of chargers (the
+interval figures, the sessions started, the fees, the chargers' ids): one statement walks each
+session's meter samples once and yields working time, charging time and energy together; no row
+per meter value reaches Python (the rows that come back are one per charger, day and figure).
 
 - Working time: the union, per charger, of its sessions (start to stop; open sessions up to now).
 - The energy register of a session is the curve through (start, meterStart), its
@@ -11,8 +12,13 @@ Python (the rows that come back are one per charger and day).
   it (never backwards, never beyond meterStop); each rise between two points is spread evenly
   over the time between them. Energy on a day is the part of those rises that falls in the day.
 - Charging time: the union, per charger, of the stretches in which the register rose.
-- Sessions on a day: sessions that started that day. Fees: SessionCharge.total of the sessions
-  that ended that day, per currency.
+- Sessions on a day: sessions that started that day.
+- Fees on a day: what the sessions that ended that day were charged, their final price taxes
+  included, per currency: SessionCharge.charged + uncollected. That is the session's total for
+  every session someone pays (a prepaid wallet, a QR payment), the part their balance or payment
+  could not cover included (the site billed it; the session page shows it as not collected), and
+  zero for a personal card's session (priced for the record, never charged) or a card nobody pays
+  for. A later refund is a ledger entry of the day it is made, not a change to this figure.
 """
 
 from collections import defaultdict
@@ -23,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -204,12 +210,12 @@ class _Window:
 
 
 def _database_figures(window: _Window):
-    """(charger id, day index) keys with the figure they add to, from five grouped queries."""
+    """(charger id, day index) keys with the figure they add to: the interval figures' statement, then
+    the sessions started and the fees (two grouped queries)."""
     with connection.cursor() as cursor:
-        for attribute, sql in _interval_queries().items():
-            cursor.execute(*_with_common_tables(sql, window))
-            for charger_id, day_index, value in cursor.fetchall():
-                yield (charger_id, day_index), attribute, float(value)
+        cursor.execute(*_figures_query(window))
+        for attribute, charger_id, day_index, value in cursor.fetchall():
+            yield (charger_id, day_index), attribute, float(value)
     day_index = {day: index for index, (day, _start, _end) in enumerate(window.days)}
     for charger_id, day, count in _sessions_started(window):
         yield (charger_id, day_index[day]), "sessions", count
@@ -232,117 +238,219 @@ def _fees(window: _Window):
     if window.charger_id:
         charges = charges.filter(transaction__charger_id=window.charger_id)
     grouped = charges.annotate(day=TruncDate("transaction__stopped_at", tzinfo=site_zone())).order_by()
-    return grouped.values_list("transaction__charger_id", "day", "currency").annotate(amount=Sum("total"))
+    billed = Sum(F("charged") + F("uncollected"))  # the price of a paid session; 0 for a free one
+    return grouped.values_list("transaction__charger_id", "day", "currency").annotate(amount=billed)
 
 
 # SQL -----------------------------------------------------------------------
-# Times become epoch seconds (floats) once, so that the rest is portable arithmetic.
+# One statement: each session's register is walked once, in time order, and that one walk yields the
+# working, charging and energy figures. Times become epoch seconds (floating point) at the start,
+# so that the rest is portable arithmetic; SQLite gets the same statement, its own spellings below.
 
 VENDOR = {
-    "sqlite": {"epoch": "((julianday({}) - 2440587.5) * 86400.0)", "greatest": "max", "least": "min"},
+    "sqlite": {
+        "epoch": "((julianday({}) - 2440587.5) * 86400.0)",
+        "float": "REAL",
+        "greatest": "max",
+        "least": "min",
+        # The bounds at or before the moment, counted: SQLite has no width_bucket (speed there is no goal).
+        "day_of": "((SELECT COUNT(*) FROM bounds b WHERE b.moment <= {}) - 1)",
+        "higher": "max(COALESCE({0}, {1}), COALESCE({1}, {0}))",  # max() is NULL when either is
+        "level": "min(COALESCE(high, max(low, COALESCE({0}, low))), max(low, COALESCE({0}, low)))",
+        "fence": "",
+    },
     "postgresql": {
-        "epoch": "CAST(EXTRACT(EPOCH FROM {}) AS double precision)",
+        "epoch": "date_part('epoch', {})",  # double precision; EXTRACT(EPOCH …) is a slower numeric
+        "float": "double precision",
         "greatest": "GREATEST",
         "least": "LEAST",
+        "day_of": "(width_bucket({}, CAST(%(bounds)s AS double precision[])) - 1)",  # a binary search
+        "higher": "GREATEST({0}, {1})",  # NULLs left out
+        "level": "LEAST(high, GREATEST(low, {0}))",
+        # Computed once per row: where PostgreSQL flattens a subquery it repeats its expressions at each use.
+        "fence": "OFFSET 0",
     },
 }
 
-COMMON_TABLES = """
-WITH days(day_index, lo, hi) AS (VALUES {days}),
-sessions AS (
-    SELECT t.id, t.charger_id, t.started_at, t.stopped_at, t.meter_start,
-           {started} AS s, COALESCE({stopped}, %s) AS e,
-           CASE WHEN t.meter_stop IS NULL THEN NULL
-                WHEN t.meter_stop > t.meter_start THEN t.meter_stop ELSE t.meter_start END AS high
+# The sessions that overlap the window, in epoch seconds (open ones up to now); high: meterStop, never below
+# meterStart (NULL while open). Written out twice in the statement rather than referenced: a common table
+# used twice is stored, and the walk below then could not read the sessions in the order of their key.
+SESSIONS_SQL = """
+    SELECT t.id AS tx, t.charger_id, t.started_at, t.stopped_at,
+           {started} AS s, COALESCE({stopped}, %(now)s) AS e, CAST(t.meter_start AS {float}) AS low,
+           CASE WHEN {day_of_start} = {day_of_end} THEN {day_of_start} END AS only_day,
+           CAST(CASE WHEN t.meter_stop IS NULL THEN NULL
+                     WHEN t.meter_stop > t.meter_start THEN t.meter_stop ELSE t.meter_start END AS {float}) AS high
     FROM stations_transaction t
-    WHERE t.started_at < %s AND (t.stopped_at IS NULL OR t.stopped_at > %s) {charger_filter}
-),
-points AS (
-    SELECT id AS tx, charger_id, s AS moment, 0 AS ord, 0 AS seq, meter_start AS wh, high FROM sessions
-    UNION ALL
-    SELECT x.id, x.charger_id, {sampled}, 1, m.id,
-           m.numeric_value * CASE WHEN LOWER(m.unit) = 'kwh' THEN 1000 ELSE 1 END, x.high
-    FROM stations_metervalue m JOIN sessions x ON m.transaction_id = x.id
-    WHERE m.measurand = %s AND m.phase = '' AND m.numeric_value IS NOT NULL
-      AND m.timestamp > x.started_at AND (x.stopped_at IS NULL OR m.timestamp < x.stopped_at)
-    UNION ALL
-    SELECT id, charger_id, e, 2, 0, high, high FROM sessions WHERE stopped_at IS NOT NULL
-),
-register AS (
-    SELECT tx, charger_id, moment, ord, seq, high,
-           MAX(wh) OVER (PARTITION BY tx ORDER BY moment, ord, seq ROWS UNBOUNDED PRECEDING) AS running
-    FROM points
-),
-clamped AS (
-    SELECT tx, charger_id, moment, ord, seq,
-           CASE WHEN high IS NOT NULL AND running > high THEN high ELSE running END AS wh
-    FROM register
-),
-segments AS (
-    SELECT charger_id, LAG(moment) OVER w AS lo, moment AS hi, wh - LAG(wh) OVER w AS delta
-    FROM clamped WINDOW w AS (PARTITION BY tx ORDER BY moment, ord, seq)
-),
-rises AS (SELECT charger_id, lo, hi FROM segments WHERE lo IS NOT NULL AND delta > 0 AND hi > lo),
-worked AS (SELECT charger_id, s AS lo, e AS hi FROM sessions WHERE e > s)
+    WHERE t.started_at < %(until)s AND (t.stopped_at IS NULL OR t.stopped_at > %(since)s) {charger_filter}
 """
 
-# The union of one charger's intervals (gaps and islands), clipped to each day.
-UNION_BY_DAY = """,
+# Step by step:
+#   joined   each session with its register samples (Wh) in time order; a session without any: one row.
+#            (The samples are read from the first session's id on: a merge join starts there.)
+#   walk     one ordered pass: the previous sample, the next one, the highest reading up to two samples back
+#   levels   the register before and at each sample, and at the next point (the next sample, or meterStop):
+#            the highest reading so far (a register never goes back), clamped to [meterStart, meterStop]
+#   steps    did the register rise into this sample (rose), into the previous one, out of this one?
+#   runs     consecutive rises of a session as one stretch, from where a rise starts to where it ends
+#   numbered the union of each charger's sessions (working) and of its runs (charging): gaps and islands
+#   whole_days  the energy of a session within one day: its last level less meterStart
+#   rises    for a session over several days, each rise with its energy: into a sample, and from the last
+#            point to meterStop
+#   placed   islands and rises with the first and last day they touch; most lie within one day,
+#            the others are clipped to each day (a rise spread evenly over its stretch)
+FIGURES_SQL = """
+WITH days(day_index, lo, hi) AS (VALUES {days}),
+bounds(moment) AS (VALUES {bounds}),
+parts(part) AS (VALUES (0), (1)),
+sessions AS ({sessions}
+),
+joined AS (
+    SELECT x.tx, x.charger_id, x.s, x.e, x.low, x.high, x.stopped_at, x.only_day,
+           m.timestamp AS taken_at, m.id AS seq,
+           {sampled} AS moment, {sample_wh} AS wh
+    FROM ({sessions}
+    ) x LEFT JOIN stations_metervalue m
+      ON m.transaction_id = x.tx AND m.measurand = %(measurand)s AND m.phase = '' AND m.numeric_value IS NOT NULL
+     AND m.timestamp > x.started_at AND (x.stopped_at IS NULL OR m.timestamp < x.stopped_at)
+     AND m.transaction_id >= (SELECT MIN(tx) FROM ({sessions}
+     ) first_session)
+    ORDER BY x.tx, m.timestamp, m.id {fence}
+),
+walk AS (
+    SELECT joined.*,
+           LAG(moment) OVER w AS moment_before,
+           LAG(wh) OVER w AS wh_before,
+           MAX(wh) OVER w AS top_two_before,
+           LEAD(wh) OVER w AS wh_after,
+           CASE WHEN LEAD(seq) OVER w IS NULL THEN 1 ELSE 0 END AS is_last
+    FROM joined
+    WINDOW w AS (PARTITION BY tx ORDER BY taken_at, seq ROWS BETWEEN UNBOUNDED PRECEDING AND 2 PRECEDING)
+),
+levels AS (
+    SELECT tx, charger_id, s, e, low, high, only_day, taken_at, seq, moment, is_last, COALESCE(moment_before, s) AS lo,
+           CASE WHEN moment_before IS NULL THEN 0 ELSE 1 END AS has_segment_before,
+           {level_two_before} AS level_two_before, {level_before} AS level_before, {level_at} AS level_at,
+           CASE WHEN is_last = 0 THEN {level_after} WHEN stopped_at IS NOT NULL THEN high ELSE {level_at} END
+               AS level_after
+    FROM walk {fence}
+),
+steps AS (
+    SELECT tx, charger_id, s, e, low, high, only_day, taken_at, seq, moment, is_last, lo,
+           level_before, level_at, level_after,
+           CASE WHEN moment IS NOT NULL AND level_at > level_before THEN 1 ELSE 0 END AS rose,
+           CASE WHEN has_segment_before = 1 AND level_before > level_two_before THEN 1 ELSE 0 END AS rose_before,
+           CASE WHEN level_after > level_at THEN 1 ELSE 0 END AS rises_after
+    FROM levels
+),
+marks AS (
+    SELECT tx, charger_id, taken_at, seq,
+           CASE WHEN rose = 1 AND rose_before = 0 THEN lo
+                WHEN rose = 0 AND is_last = 1 AND rises_after = 1 THEN COALESCE(moment, s) END AS run_from,
+           CASE WHEN is_last = 1 AND rises_after = 1 THEN e WHEN rose = 1 AND rises_after = 0 THEN moment END AS run_to
+    FROM steps WHERE (rose = 1 AND (rose_before = 0 OR rises_after = 0)) OR (is_last = 1 AND rises_after = 1)
+),
+runs AS (
+    SELECT charger_id, MAX(run_from) OVER (PARTITION BY tx ORDER BY taken_at, seq ROWS UNBOUNDED PRECEDING) AS lo,
+           run_to AS hi
+    FROM marks
+),
+intervals AS (
+    SELECT 'working_seconds' AS figure, charger_id, s AS lo, e AS hi FROM sessions WHERE e > s
+    UNION ALL
+    SELECT 'charging_seconds', charger_id, lo, hi FROM runs WHERE hi > lo
+),
 ordered AS (
-    SELECT charger_id, lo, hi, MAX(hi) OVER (
-        PARTITION BY charger_id ORDER BY lo, hi ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-    FROM {intervals}
+    SELECT figure, charger_id, lo, hi, MAX(hi) OVER (PARTITION BY figure, charger_id ORDER BY lo, hi
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM intervals
 ),
 numbered AS (
-    SELECT charger_id, lo, hi, SUM(CASE WHEN reach IS NULL OR lo > reach THEN 1 ELSE 0 END) OVER (
-        PARTITION BY charger_id ORDER BY lo, hi ROWS UNBOUNDED PRECEDING) AS island
+    SELECT figure, charger_id, lo, hi, SUM(CASE WHEN reach IS NULL OR lo > reach THEN 1 ELSE 0 END) OVER (
+        PARTITION BY figure, charger_id ORDER BY lo, hi ROWS UNBOUNDED PRECEDING) AS island
     FROM ordered
 ),
-islands AS (SELECT charger_id, MIN(lo) AS lo, MAX(hi) AS hi FROM numbered GROUP BY charger_id, island)
-SELECT i.charger_id, d.day_index, SUM({least}(i.hi, d.hi) - {greatest}(i.lo, d.lo))
-FROM islands i JOIN days d ON i.lo < d.hi AND i.hi > d.lo
-GROUP BY i.charger_id, d.day_index
+rises AS (
+    SELECT p.charger_id,
+           CASE WHEN k.part = 0 THEN p.lo ELSE COALESCE(p.moment, p.s) END AS lo,
+           CASE WHEN k.part = 0 THEN p.moment ELSE p.e END AS hi,
+           CASE WHEN k.part = 0 THEN p.level_at - p.level_before ELSE p.high - p.level_at END AS delta
+    FROM steps p CROSS JOIN parts k
+    WHERE p.only_day IS NULL AND ((k.part = 0 AND p.rose = 1) OR (k.part = 1 AND p.is_last = 1 AND p.rises_after = 1))
+),
+pieces AS (
+    SELECT figure, charger_id, MIN(lo) AS lo, MAX(hi) AS hi, MAX(hi) - MIN(lo) AS amount
+    FROM numbered GROUP BY figure, charger_id, island
+    UNION ALL
+    SELECT 'energy_wh', charger_id, lo, hi, delta FROM rises
+),
+whole_days AS (
+    SELECT 'energy_wh' AS figure, charger_id, only_day AS day_index, level_after - low AS amount
+    FROM steps WHERE only_day IS NOT NULL AND is_last = 1 AND level_after > low
+),
+placed AS (
+    SELECT figure, charger_id, lo, hi, amount, {day_of_lo} AS first_day, {day_of_hi} AS last_day
+    FROM pieces
+    WHERE lo < %(end)s AND (hi > %(start)s OR (hi = lo AND lo >= %(start)s))
+)
+SELECT figure, charger_id, first_day, SUM(amount) FROM placed WHERE first_day = last_day
+GROUP BY figure, charger_id, first_day
+UNION ALL
+SELECT figure, charger_id, day_index, SUM(amount) FROM whole_days GROUP BY figure, charger_id, day_index
+UNION ALL
+SELECT p.figure, p.charger_id, d.day_index, SUM(CASE WHEN p.figure = 'energy_wh'
+    THEN p.amount * ({least}(p.hi, d.hi) - {greatest}(p.lo, d.lo)) / (p.hi - p.lo)
+    ELSE {least}(p.hi, d.hi) - {greatest}(p.lo, d.lo) END)
+FROM placed p JOIN days d ON d.lo < p.hi AND d.hi > p.lo
+WHERE p.first_day <> p.last_day
+GROUP BY p.figure, p.charger_id, d.day_index
 """
 
-# Each rise spread evenly over its stretch; a rise at one instant belongs to that instant's day.
-ENERGY_BY_DAY = """
-SELECT g.charger_id, d.day_index, SUM(CASE WHEN g.hi > g.lo
-    THEN g.delta * ({least}(g.hi, d.hi) - {greatest}(g.lo, d.lo)) / (g.hi - g.lo) ELSE g.delta END)
-FROM segments g JOIN days d
-  ON (g.hi > g.lo AND g.lo < d.hi AND g.hi > d.lo) OR (g.hi = g.lo AND g.lo >= d.lo AND g.lo < d.hi)
-WHERE g.lo IS NOT NULL AND g.delta > 0
-GROUP BY g.charger_id, d.day_index
-"""
 
-
-def _interval_queries() -> dict[str, str]:
-    return {
-        "working_seconds": UNION_BY_DAY.replace("{intervals}", "worked"),
-        "charging_seconds": UNION_BY_DAY.replace("{intervals}", "rises"),
-        "energy_wh": ENERGY_BY_DAY,
-    }
-
-
-def _with_common_tables(tail: str, window: _Window) -> tuple[str, list]:
+def _figures_query(window: _Window) -> tuple[str, dict]:
     vendor = VENDOR[connection.vendor]
-    epoch = vendor["epoch"].format
-    sql = (COMMON_TABLES + tail).format(
-        days=", ".join(["(%s, %s, %s)"] * len(window.days)),
+    epoch, higher, level = vendor["epoch"].format, vendor["higher"].format, vendor["level"].format
+    top_before = higher("top_two_before", "wh_before")  # the highest reading before this sample
+    top_at = higher(top_before, "wh")
+    sql = FIGURES_SQL.replace("{sessions}", SESSIONS_SQL).format(
+        days=", ".join(f"(%(day{i})s, %(lo{i})s, %(hi{i})s)" for i in range(len(window.days))),
+        bounds=", ".join(f"(%(bound{i})s)" for i in range(len(window.days) + 1)),
         started=epoch("t.started_at"),
         stopped=epoch("t.stopped_at"),
         sampled=epoch("m.timestamp"),
-        charger_filter="AND t.charger_id = %s" if window.charger_id else "",
+        sample_wh=f"CAST(m.numeric_value AS {vendor['float']}) * CASE WHEN LOWER(m.unit) = 'kwh' THEN 1000 ELSE 1 END",
+        float=vendor["float"],
+        fence=vendor["fence"],
+        level_two_before=level("top_two_before"),
+        level_before=level(top_before),
+        level_at=level(top_at),
+        level_after=level(higher(top_at, "wh_after")),
+        day_of_lo=vendor["day_of"].format("lo"),
+        day_of_hi=vendor["day_of"].format("hi"),
+        day_of_start=vendor["day_of"].format(epoch("t.started_at")),
+        day_of_end=vendor["day_of"].format(f"COALESCE({epoch('t.stopped_at')}, %(now)s)"),
+        charger_filter="AND t.charger_id = %(charger)s" if window.charger_id else "",
         greatest=vendor["greatest"],
         least=vendor["least"],
     )
     return sql, _parameters(window)
 
 
-def _parameters(window: _Window) -> list:
+def _parameters(window: _Window) -> dict:
     adapt = connection.ops.adapt_datetimefield_value
-    params = []
+    bounds = [start.timestamp() for _day, start, _end in window.days] + [window.end.timestamp()]
+    params = {
+        "now": window.now.timestamp(),
+        "until": adapt(min(window.end, window.now)),
+        "since": adapt(window.start),
+        "charger": window.charger_id,
+        "measurand": ENERGY_REGISTER,
+        "start": bounds[0],
+        "end": bounds[-1],
+    }
+    if connection.vendor == "postgresql":
+        params["bounds"] = bounds
     for index, (_day, start, end) in enumerate(window.days):
-        params += [index, start.timestamp(), end.timestamp()]
-    params += [window.now.timestamp(), adapt(min(window.end, window.now)), adapt(window.start)]
-    params += [window.charger_id] if window.charger_id else []
-    return params + [ENERGY_REGISTER]
+        params.update({f"day{index}": index, f"lo{index}": start.timestamp(), f"hi{index}": end.timestamp()})
+    params.update({f"bound{index}": bound for index, bound in enumerate(bounds)})
+    return params

@@ -4,9 +4,12 @@ from stations import api, views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("dashboard/", views.dashboard, name="dashboard"),
     path("chargers/", views.charger_list, name="charger_list"),
     path("reports/", views.daily_report, name="daily_report"),
     path("reports/daily.csv", views.daily_report_csv, name="daily_report_csv"),
+    path("sessions/", views.session_list, name="session_list"),
+    path("sessions/<int:transaction_id>/", views.session_detail, name="session_detail"),
     # Charge point ids may contain "/" (arriving as %2F): <path:…>, and the longer pattern first.
     path(
         "chargers/<path:charge_point_id>/operate/<slug:operation>/",

@@ -1,20 +1,30 @@
 import csv
 import functools
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import F
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from accounts import access
+from billing import pricing
 from billing.money import quantize_money
 from billing.services import site_currency
 from stations import commands, outcomes, reports
-from stations.forms import OPERATIONS
-from stations.models import Charger, Command
+from stations import dashboard as dashboard_page
+from stations.forms import OPERATION_GROUPS, OPERATIONS
+from stations.models import ENERGY_REGISTER, POWER_IMPORT, Charger, Command, Transaction
 
 OUTCOME_LEVELS = {Command.Status.ACCEPTED: messages.SUCCESS, Command.Status.REJECTED: messages.WARNING}
 
@@ -26,7 +36,13 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
-@staff_member_required(login_url="login")
+@access.staff_page(access.SEE_CHARGERS)
+def dashboard(request):
+    """The operators' home: every charger live; stations.dashboard builds it and keeps it moving."""
+    return render(request, "stations/dashboard.html", dashboard_page.page_context())
+
+
+@access.staff_page(access.SEE_CHARGERS)
 def charger_list(request):
     chargers = Charger.objects.prefetch_related("connectors")
     return render(request, "stations/charger_list.html", {"chargers": chargers})
@@ -45,7 +61,7 @@ def answering_a_bad_range(view):
     return answering
 
 
-@staff_member_required(login_url="login")
+@access.staff_page(access.SEE_CHARGERS)
 @answering_a_bad_range
 def charger_detail(request, charge_point_id):
     charger = get_object_or_404(Charger, charge_point_id=charge_point_id)
@@ -53,12 +69,11 @@ def charger_detail(request, charge_point_id):
 
 
 @require_POST
-@staff_member_required(login_url="login")
-@permission_required("stations.operate_charger", raise_exception=True)
+@access.staff_page(access.OPERATE_CHARGERS)
 def charger_operate(request, charge_point_id, operation):
     charger = get_object_or_404(Charger, charge_point_id=charge_point_id)
     if operation not in OPERATIONS:
-        raise Http404("No such operation")
+        raise Http404(_("No such operation"))
     form = OPERATIONS[operation](request.POST, prefix=operation)
     if not form.is_valid():
         context = _detail_context(request, charger, invalid=(operation, form))
@@ -72,10 +87,15 @@ def charger_operate(request, charge_point_id, operation):
             source=Command.Source.WEB,
         )
     except commands.CommandRefused as refused:
-        messages.error(request, f"{form.title}: not sent, {refused}")
+        messages.error(
+            request, _("%(operation)s: not sent, %(reason)s") % {"operation": form.title, "reason": refused}
+        )
     else:
         level = OUTCOME_LEVELS.get(command.status, messages.ERROR)
-        messages.add_message(request, level, f"{form.title}: {command.outcome_text}")
+        outcome = outcomes.describe(command)
+        messages.add_message(
+            request, level, _("%(operation)s: %(outcome)s") % {"operation": form.title, "outcome": outcome}
+        )
     return redirect("charger_detail", charge_point_id=charger.charge_point_id)
 
 
@@ -86,32 +106,49 @@ def _detail_context(request, charger: Charger, invalid=None) -> dict:
         forms[invalid[0]] = invalid[1]
     return {
         "charger": charger,
+        "unpriced": pricing.is_unpriced(charger),
         "connectors": charger.connectors.all(),
         "active_transactions": charger.transactions.filter(stopped_at__isnull=True),
         "configuration": charger.configuration.all(),
         "unknown_keys": outcomes.unknown_configuration_keys(charger),
         "reservations": charger.reservations.select_related("requested_by")[:20],
         "history": charger.commands.select_related("requested_by")[:50],
-        "forms": forms.items(),
-        "can_operate": request.user.has_perm("stations.operate_charger"),
+        "operation_groups": _operation_groups(forms, invalid[0] if invalid else None),
+        "can_operate": request.user.has_perm(access.OPERATE_CHARGERS),
         **_charger_figures(request, charger),
     }
 
 
+def _operation_groups(forms: dict, open_slug: str | None) -> list[dict]:
+    """The page's sections of operations with their forms; the section holding `open_slug` is open."""
+    return [
+        {
+            "key": key,
+            "title": title,
+            "forms": [(slug, forms[slug]) for slug in slugs],
+            "open": open_slug in slugs,
+        }
+        for key, title, slugs in OPERATION_GROUPS
+    ]
+
+
+# What a session was charged, as the daily figures count it (stations.reports): 0 when free.
+BILLED = F("charge__charged") + F("charge__uncollected")
+
+
 def _charger_figures(request, charger: Charger) -> dict:
     """The daily table and recent sessions, for those who may view sessions; raises BadRange."""
-    if not request.user.has_perm(VIEW_SESSIONS):
+    if not request.user.has_perm(access.SEE_SESSIONS):
         return {}
     first_day, last_day = reports.parse_range(request.GET, reports.last_30_days())
     return {
         "report": reports.daily_report(first_day, last_day, charger=charger),
-        "recent_sessions": charger.transactions.select_related("charge")[:20],
+        "recent_sessions": charger.transactions.select_related("charge").annotate(fee=BILLED)[:20],
     }
 
 
 # Daily figures -------------------------------------------------------------
 
-VIEW_SESSIONS = "stations.view_transaction"
 CSV_HEADER = [
     "date",
     "charger",
@@ -124,20 +161,7 @@ CSV_HEADER = [
 ]
 
 
-def may_view_sessions(view):
-    """Staff who may view sessions; signed-out people go to sign in, everyone else gets 403."""
-
-    @functools.wraps(view)
-    @login_required
-    def guarded(request, *args, **kwargs):
-        if not request.user.has_perm(VIEW_SESSIONS):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return guarded
-
-
-@may_view_sessions
+@access.staff_page(access.SEE_SESSIONS)
 @answering_a_bad_range
 def daily_report(request):
     first_day, last_day = reports.parse_range(request.GET, reports.this_month())
@@ -145,7 +169,7 @@ def daily_report(request):
     return render(request, "stations/report.html", {"report": report, "csv_query": request.GET.urlencode()})
 
 
-@may_view_sessions
+@access.staff_page(access.SEE_SESSIONS)
 @answering_a_bad_range
 def daily_report_csv(request):
     first_day, last_day = reports.parse_range(request.GET, reports.this_month())
@@ -170,3 +194,207 @@ def _csv_lines(row: reports.DayFigures, currency: str) -> list[list]:
             [row.day.isoformat(), row.charge_point_id, 0, "0.000", "0.000", "0.000", amount, other_currency]
         )
     return lines
+
+
+# Sessions ------------------------------------------------------------------
+
+SESSIONS_PER_PAGE = 50
+KILO_PER_UNIT = {"wh": Decimal("0.001"), "kwh": Decimal(1), "w": Decimal("0.001"), "kw": Decimal(1)}
+CHART_MEASURANDS = (ENERGY_REGISTER, POWER_IMPORT)
+SUMMED_PHASES = ("L1", "L2", "L3")
+# The labels of billing.pricing's lines, as it stores them in SessionCharge.breakdown.
+PRICE_LABELS = {
+    "Energy": gettext_lazy("Energy"),
+    "Charging time": gettext_lazy("Charging time"),
+    "Session fee": gettext_lazy("Session fee"),
+    "Idle fee": gettext_lazy("Idle fee"),
+    "Tax": gettext_lazy("Tax"),
+}
+
+
+@access.staff_page(access.SEE_SESSIONS)
+def session_list(request):
+    charger_ids = list(Charger.objects.order_by("charge_point_id").values_list("charge_point_id", flat=True))
+    filters, errors = _session_filters(request.GET, charger_ids)
+    sessions = Transaction.objects.none() if errors else _filtered_sessions(filters)
+    context = {
+        "page": Paginator(sessions, SESSIONS_PER_PAGE).get_page(request.GET.get("page")),
+        "query": request.GET,  # the form shows what was typed, also when it was wrong
+        "errors": errors,
+        "charger_ids": charger_ids,
+        "states": Transaction.State.choices,
+    }
+    return render(request, "stations/session_list.html", context, status=400 if errors else 200)
+
+
+def _session_filters(query, charger_ids: list[str]) -> tuple[dict, list[str]]:
+    """The list's filters from the query string, and what is wrong with them in words for people."""
+    filters, errors = {}, []
+    for name, read in SESSION_FILTERS.items():
+        try:
+            filters[name] = read(query, charger_ids)
+        except ValueError as wrong:  # reports.BadRange is one
+            errors.append(str(wrong))
+    return {name: value for name, value in filters.items() if value}, errors
+
+
+def _charger_filter(query, charger_ids: list[str]) -> str:
+    charge_point_id = query.get("charger", "")
+    if charge_point_id and charge_point_id not in charger_ids:
+        raise ValueError(_("Charger: there is no charger %(id)r.") % {"id": charge_point_id})
+    return charge_point_id
+
+
+def _days_filter(query, _charger_ids) -> tuple | None:
+    """Local days, read as the reports read them. A blank `to` is today; a blank `from` is as far
+    before `to` as a range may reach (reports.MAX_DAYS)."""
+    if not (query.get("from") or query.get("to")):
+        return None
+    last = reports.local_today()
+    if query.get("to"):
+        try:
+            last = reports.parse_range({"from": query["to"], "to": query["to"]}, (last, last))[0]
+        except reports.BadRange:
+            pass  # the call below says what is wrong with it, under its own name
+    return reports.parse_range(query, (last - timedelta(days=reports.MAX_DAYS - 1), reports.local_today()))
+
+
+def _who_filter(query, _charger_ids) -> str:
+    who = query.get("who", "").strip()
+    if any(ord(character) < 32 for character in who):  # PostgreSQL refuses NUL in a query's text
+        raise ValueError(
+            _("Driver or card: %(who)r has control characters; type letters and digits.") % {"who": who}
+        )
+    return who
+
+
+def _state_filter(query, _charger_ids) -> str:
+    state = query.get("state", "")
+    if state and state not in Transaction.State.values:
+        names = ", ".join(Transaction.State.values)
+        raise ValueError(_("State: %(state)r is not one of %(names)s.") % {"state": state, "names": names})
+    return state
+
+
+SESSION_FILTERS = {
+    "charger": _charger_filter,
+    "who": _who_filter,
+    "days": _days_filter,
+    "state": _state_filter,
+}
+
+
+def _filtered_sessions(filters: dict):
+    """Newest first (the id breaks ties, so that pages do not overlap), with charger, charge and people."""
+    sessions = Transaction.objects.select_related("charger", "charge").with_people()
+    if "charger" in filters:
+        sessions = sessions.filter(charger__charge_point_id=filters["charger"])
+    if "who" in filters:
+        sessions = sessions.of_person_or_card(filters["who"])
+    if "days" in filters:
+        sessions = sessions.started_on_local_days(*filters["days"])
+    if "state" in filters:
+        sessions = sessions.in_state(filters["state"])
+    return sessions.order_by("-started_at", "-pk")
+
+
+@access.staff_page(access.SEE_SESSIONS)
+def session_detail(request, transaction_id):
+    sessions = Transaction.objects.select_related("charger", "charge__tariff").with_people()
+    session = get_object_or_404(sessions, pk=transaction_id)
+    context = {
+        "session": session,
+        "charge": getattr(session, "charge", None),  # none yet while charging, or when settling failed
+        "price_lines": _price_lines(getattr(session, "charge", None)),
+        "priced_times": _priced_times(getattr(session, "charge", None)),
+        "entries": session.ledger_entries.select_related("account", "card").order_by("created_at", "id"),
+        "chart": _session_chart(session),
+    }
+    return render(request, "stations/session_detail.html", context)
+
+
+def _price_lines(charge) -> list[dict]:
+    """The charge's breakdown for people: labels in their language, rates as stored (0.3249 stays)."""
+    if charge is None:
+        return []
+    return [
+        {
+            **line,
+            "label": _price_label(line["label"]),
+            "unit_price": _rate(line["unit_price"], charge.currency),
+        }
+        for line in charge.breakdown
+    ]
+
+
+def _priced_times(charge) -> dict:
+    """The charge's charging and idle time in words ("1 hour, 5 minutes"), as pricing counted them."""
+    if charge is None:
+        return {}
+    origin = timezone.now()
+    return {
+        name: timesince(origin, origin + timedelta(seconds=seconds), depth=2)
+        for name, seconds in (("charging", charge.charging_seconds), ("idle", charge.idle_seconds))
+    }
+
+
+def _price_label(label: str) -> str:
+    """billing.services stores English labels, a time-of-use window's name in brackets: "Energy (Peak)"."""
+    base, bracket, window = label.partition(" (")
+    return f"{PRICE_LABELS.get(base, base)}{bracket}{window}"
+
+
+def _rate(stored: str, currency: str) -> str:
+    if not stored:
+        return ""
+    rate = Decimal(stored)
+    shown = quantize_money(rate, currency)
+    return f"{shown if shown == rate else rate.normalize():f} {currency}"
+
+
+def _session_chart(session: Transaction) -> dict | None:
+    """Energy delivered since the start (kWh) and power (kW) over the session, for charts.js; None
+    when the charger sent no samples (the page then shows the start and stop readings only)."""
+    samples = _meter_samples(session)
+    if not samples:
+        return None
+    start_kwh = Decimal(session.meter_start) / 1000
+    energy = {
+        at: value - start_kwh for (at, measurand), value in samples.items() if measurand == ENERGY_REGISTER
+    }
+    energy.setdefault(session.started_at, Decimal(0))
+    if session.stopped_at and session.meter_stop is not None:
+        energy.setdefault(session.stopped_at, Decimal(session.meter_stop - session.meter_start) / 1000)
+    power = {at: value for (at, measurand), value in samples.items() if measurand == POWER_IMPORT}
+    times = sorted(energy.keys() | power.keys())
+    series = [_chart_series(_("Energy (kWh)"), "kWh", energy, times)]
+    if power:
+        series.append(_chart_series(_("Power (kW)"), "kW", power, times))
+    x = [moment.timestamp() for moment in times]
+    return {"kind": "session", "zone": settings.TIME_ZONE, "x_title": _("Time"), "x": x, "series": series}
+
+
+def _chart_series(label: str, unit: str, values: dict, times: list) -> dict:
+    points = [float(values[at]) if at in values else None for at in times]  # None: no sample then
+    return {"label": label, "unit": unit, "style": "line", "values": points}
+
+
+def _meter_samples(session: Transaction) -> dict:
+    """(time, measurand) → value in kWh or kW: the total where the charger sends one, else the sum of
+    L1, L2 and L3. Samples in units other than W, kW, Wh and kWh are left out."""
+    phases = defaultdict(dict)
+    rows = session.meter_values.filter(measurand__in=CHART_MEASURANDS, numeric_value__isnull=False)
+    for at, measurand, phase, unit, value in rows.values_list(
+        "timestamp", "measurand", "phase", "unit", "numeric_value"
+    ):
+        if unit.lower() in KILO_PER_UNIT:
+            phases[(at, measurand)][phase] = value * KILO_PER_UNIT[unit.lower()]
+    totals = {key: _total_of_phases(by_phase) for key, by_phase in phases.items()}
+    return {key: total for key, total in totals.items() if total is not None}
+
+
+def _total_of_phases(by_phase: dict) -> Decimal | None:
+    if "" in by_phase:
+        return by_phase[""]
+    summed = [by_phase[phase] for phase in SUMMED_PHASES if phase in by_phase]
+    return sum(summed) if summed else None

@@ -21,8 +21,15 @@ from django.test.utils import CaptureQueriesContext
 from billing import services as billing_services
 from billing.models import SessionCharge
 from stations import reports
-from stations.models import Transaction
-from tests.billing.builders import charger, default_tariff, peak_window, prepaid_card, register_sample
+from stations.models import MeterValue, Transaction
+from tests.billing.builders import (
+    charger,
+    default_tariff,
+    peak_window,
+    personal_card,
+    prepaid_card,
+    register_sample,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MARCH_1, MARCH_2 = datetime(2027, 3, 1).date(), datetime(2027, 3, 2).date()
@@ -195,7 +202,7 @@ def test_it_serves_the_csv_byte_for_byte(sessions, client, operator):
 
 
 def test_it_rounds_fees_to_the_currency_of_the_charge(sessions, client, admin):
-    SessionCharge.objects.update(currency="JPY", total=Decimal("1234.5000"))
+    SessionCharge.objects.update(currency="JPY", total=Decimal("1234.5000"), charged=Decimal("1234.5000"))
     client.force_login(admin)
 
     lines = client.get("/reports/daily.csv" + RANGE).content.decode().splitlines()
@@ -276,3 +283,91 @@ def test_it_clamps_a_register_glitch_as_billing_does(db, now):
         Decimal("0.500"),
         Decimal("1.000"),
     )
+
+
+def test_it_counts_charging_only_while_the_register_rises_through_pauses_and_dips(db, now):
+    paused = start(charger("CP-7"), 1, local(1, 10), meter_start=0, id_tag="PAUSED")
+    # 10:00-10:30 rises, 10:30-11:00 paused, 11:00-11:30 the register reads lower (a glitch: it never
+    # goes back, so no charging), 11:30-12:00 rises, 12:00-12:30 paused, 12:30-13:00 rises to meterStop.
+    for at, register in [
+        ((10, 30), 1_000),
+        ((11, 0), 1_000),
+        ((11, 30), 800),
+        ((12, 0), 2_000),
+        ((12, 30), 2_000),
+    ]:
+        register_sample(paused, local(1, *at), register)
+    paused.stop(meter_stop=3_000, stopped_at=local(1, 13), reason="Local", id_tag="PAUSED", data=None)
+
+    (row,) = reports.daily_report(MARCH_1, MARCH_1).rows
+
+    assert (row.working_hours, row.charging_hours, row.energy_kwh) == (
+        Decimal("3.000"),
+        Decimal("1.500"),
+        Decimal("3.000"),
+    )
+
+
+def test_it_reads_samples_in_kwh_and_rises_at_one_instant(db, now):
+    session = start(charger("CP-8"), 1, local(1, 10), meter_start=0, id_tag="KWH")
+    register_sample(session, local(1, 11), "1.5", unit="kWh")
+    MeterValue.objects.create(  # a second reading at the same instant (at the inlet): a rise at one instant
+        charger=session.charger,
+        connector_id=1,
+        transaction=session,
+        timestamp=local(1, 11),
+        location="Inlet",
+        value="2.0",
+        numeric_value=Decimal("2.0"),
+        unit="kWh",
+    )
+    session.stop(meter_stop=2_500, stopped_at=local(1, 12), reason="Local", id_tag="KWH", data=None)
+
+    (row,) = reports.daily_report(MARCH_1, MARCH_1).rows
+
+    # 0 → 1.5 kWh over 10:00-11:00, 1.5 → 2.0 at 11:00, 2.0 → 2.5 over 11:00-12:00: charging all along.
+    assert (row.working_hours, row.charging_hours, row.energy_kwh) == (
+        Decimal("2.000"),
+        Decimal("2.000"),
+        Decimal("2.500"),
+    )
+
+
+def test_it_splits_a_session_over_three_days_and_leaves_out_what_falls_before_the_range(db, now):
+    long_one = start(charger("CP-9"), 1, local(1, 0) - timedelta(hours=2), meter_start=0, id_tag="LONG")
+    long_one.stop(meter_stop=2_800, stopped_at=local(2, 2), reason="Local", id_tag="LONG", data=None)
+
+    report = reports.daily_report(MARCH_1, MARCH_2)
+
+    # 28 hours, 100 Wh an hour (start and stop readings only: spread evenly); 2 hours fall on 28 February.
+    assert figures(report) == {
+        (MARCH_1, "CP-9"): (0, Decimal("24.000"), Decimal("24.000"), Decimal("2.400"), []),
+        (MARCH_2, "CP-9"): (0, Decimal("2.000"), Decimal("2.000"), Decimal("0.200"), []),
+    }
+
+
+def test_it_counts_as_fees_what_each_session_was_charged(db, now):
+    """Prepaid short of balance: billed its whole price (the part not collected included); a personal
+    card's session (priced for the record, never charged) and an unknown card's: nothing."""
+    default_tariff(price_per_kwh=Decimal("0.3000"))
+    prepaid_card("SHORT", balance="1")
+    personal_card("HOME1")
+    for number, id_tag in [(1, "SHORT"), (2, "HOME1"), (3, "STRANGER")]:
+        stop_and_settle(
+            start(charger(f"CP-{number}"), 1, local(1, 9), meter_start=0, id_tag=id_tag), 10_000, local(1, 10)
+        )
+
+    report = reports.daily_report(MARCH_1, MARCH_1)
+
+    short = SessionCharge.objects.get(card__id_tag="SHORT")
+    assert (short.total, short.charged, short.uncollected) == (
+        Decimal("3.00"),
+        Decimal("1.00"),
+        Decimal("2.00"),
+    )
+    assert SessionCharge.objects.get(card__id_tag="HOME1").total == Decimal("3.00")  # priced, not charged
+    assert {row.charge_point_id: row.fee_lines for row in report.rows} == {
+        "CP-1": [(Decimal("3.00"), "EUR")],
+        "CP-2": [(Decimal("0.00"), "EUR")],
+        "CP-3": [(Decimal("0.00"), "EUR")],
+    }

@@ -115,7 +115,7 @@ def _generate(chargers: int, sessions: int) -> None:
     """Each charger starts a session every `gap` seconds, connectors alternating, lasting 60 to 120 minutes.
 
     The register rises 100 Wh a sample for the first three quarters of a session, then stays (a full
-    battery); every session is finished and charged except the last one of each charger.
+    battery); every session is finished and paid for (0.30 EUR/kWh) except the last one of each charger.
     """
     per_charger = max(1, sessions // chargers)
     gap = DAYS * 86400 // per_charger
@@ -167,6 +167,6 @@ CHARGES = """
 INSERT INTO billing_sessioncharge (transaction_id, currency, energy_wh, charging_seconds, idle_seconds, net, tax,
     total, charged, uncollected, free, breakdown, created_at)
 SELECT id, 'EUR', meter_stop - meter_start, 0, 0, (meter_stop - meter_start) * 0.0003,
-    0, (meter_stop - meter_start) * 0.0003, 0, 0, false, '[]', now()
+    0, (meter_stop - meter_start) * 0.0003, (meter_stop - meter_start) * 0.0003, 0, false, '[]', now()
 FROM stations_transaction WHERE stopped_at IS NOT NULL
 """
