@@ -3,6 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 REDIS_SERVER ?= /usr/bin/redis-server
+# One pytest worker per core, at most four: each starts its own server processes and redis-server.
+PYTEST_ARGS ?= --numprocesses auto --maxprocesses 4
 CHROMIUM_PATH ?= /usr/bin/chromium
 
 $(VENV)/.runtime: requirements.txt
