@@ -1,5 +1,18 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Replace
+
+PHONE_SEPARATORS = " -./()"  # what people write between the digits of a phone number
+
+
+def phone_without_separators(field: str, *, keep_plus: bool = True):
+    """The phone stored in `field` without the separators people typed, in SQL (SQLite and PostgreSQL
+    alike), so that one query compares everyone's number however it was written."""
+    expression = F(field)
+    for separator in PHONE_SEPARATORS if keep_plus else PHONE_SEPARATORS + "+":
+        expression = Replace(expression, Value(separator), Value(""))
+    return expression
 
 
 class PeopleManager(UserManager):

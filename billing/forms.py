@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.forms import SignInForm
+from accounts.models import phone_without_separators
 from billing.connector_links import connector_by_code
-from stations.models import without_phone_separators
 
 # A phone number as people write it: digits with spaces, dashes, dots or brackets, an optional leading +.
 PHONE_WRITTEN = RegexValidator(
@@ -33,7 +33,7 @@ def normalise_phone(written: str) -> str:
 
 def drivers_with_phone(phone: str):
     """Accounts whose phone, however it was written (the desk types it freely), is `phone`."""
-    stored = without_phone_separators("phone")
+    stored = phone_without_separators("phone")
     return get_user_model().objects.alias(phone_digits=stored).filter(phone_digits=normalise_phone(phone))
 
 

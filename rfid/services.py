@@ -10,12 +10,13 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce, Replace
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import Contains
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
+from accounts.models import PHONE_SEPARATORS, phone_without_separators
 from billing import payments as billing_payments
 from billing import services as billing_services
 from billing.models import Account, LedgerEntry
@@ -246,7 +247,7 @@ def cards_listed(*, query: str = "", state: str = "", mode: str = ""):
     """Cards by idTag or by their owner (name, username, email, phone), narrowed by state and mode."""
     cards = cards_with_state()
     if query.strip():
-        matches_owner = _person_matches(query.strip(), path="owner__")
+        matches_owner = person_matches(query.strip(), path="owner__")
         cards = cards.filter(Q(id_tag__icontains=normalise_id_tag(query)) | matches_owner)
     if state:
         cards = cards.filter(state=state)
@@ -261,7 +262,7 @@ def drivers_listed(*, query: str = ""):
     drivers = get_user_model().objects.drivers()
     if query.strip():
         by_card = IdTag.objects.filter(id_tag__icontains=normalise_id_tag(query)).values("owner_id")
-        drivers = drivers.filter(_person_matches(query.strip()) | Q(pk__in=by_card))
+        drivers = drivers.filter(person_matches(query.strip()) | Q(pk__in=by_card))
     # Subqueries rather than a join and GROUP BY: one row per driver, however many cards and sessions.
     cards = IdTag.objects.filter(owner=OuterRef("pk")).order_by().values("owner").annotate(n=Count("pk"))
     their_tags = IdTag.objects.filter(owner=OuterRef(OuterRef("pk"))).values("id_tag")
@@ -274,7 +275,6 @@ def drivers_listed(*, query: str = ""):
     ).order_by("name", "username", "pk")
 
 
-PHONE_MARKS = " -./()+"  # what people type between the digits of a phone number
 MIN_PHONE_DIGITS = 4  # fewer digits would match half the phone book
 MIN_NATIONAL_DIGITS = 6  # what must remain of an international number once its country code is cut
 
@@ -286,7 +286,7 @@ def phone_search_digits(query: str) -> list[str]:
     with +country also looks for its national part, so "+49 170 5550101", "0170-555 0101" and
     "1705550101" all find "+49 170 5550101", and the first one also finds "0170 5550101".
     """
-    if not query or any(mark not in string.digits + PHONE_MARKS for mark in query):
+    if not query or any(mark not in string.digits + PHONE_SEPARATORS + "+" for mark in query):
         return []
     international = query.lstrip().startswith(("+", "00"))
     digits = "".join(mark for mark in query if mark.isdigit()).lstrip("0")
@@ -296,22 +296,14 @@ def phone_search_digits(query: str) -> list[str]:
     return [digits, *national] if international else [digits]
 
 
-def _person_matches(query: str, path: str = "") -> Q:
+def person_matches(query: str, path: str = "") -> Q:
     """A person whose name, username, email or phone (compared digit by digit) holds `query`."""
     matches = Q()
     for field in ("name", "username", "first_name", "last_name", "email"):
         matches |= Q(**{f"{path}{field}__icontains": query})
     for digits in phone_search_digits(query):
-        matches |= Q(Contains(_digits_of(f"{path}phone"), Value(digits)))
+        matches |= Q(Contains(phone_without_separators(f"{path}phone", keep_plus=False), Value(digits)))
     return matches
-
-
-def _digits_of(field: str):
-    """The stored phone number without its punctuation, in SQL (SQLite and PostgreSQL alike)."""
-    expression = F(field)
-    for mark in PHONE_MARKS:
-        expression = Replace(expression, Value(mark), Value(""))
-    return expression
 
 
 def latest_entries(*, account: Account | None, limit: int) -> list[LedgerEntry]:

@@ -2,7 +2,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -10,7 +9,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models, transaction
-from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
+from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -275,17 +274,13 @@ class TransactionQuerySet(models.QuerySet):
         return self.filter(started_at__gte=since, started_at__lt=until)
 
     def of_person_or_card(self, text: str) -> "TransactionQuerySet":
-        """Sessions whose idTag contains `text`, or of a card whose owner's name, user name, email or
-        phone contains it (the phone compared without the spaces, dashes, dots and brackets people type)."""
-        from rfid.models import IdTag, normalise_id_tag  # rfid's models name stations' by string: no cycle
+        """Sessions whose idTag contains `text`, or of a card whose owner the drivers' search finds by
+        `text` (name, user name, email, or phone however it was spaced: rfid.services.person_matches)."""
+        from rfid.models import IdTag, normalise_id_tag  # rfid names stations by string: no cycle
+        from rfid.services import person_matches
 
         text = text.strip()
-        owners = Q(owner__name__icontains=text) | Q(owner__username__icontains=text)
-        owners |= Q(owner__email__icontains=text)
-        digits = phone_digits(text)
-        if digits:
-            owners |= Q(owner_phone__contains=digits)
-        cards = IdTag.objects.alias(owner_phone=without_phone_separators("owner__phone")).filter(owners)
+        cards = IdTag.objects.filter(person_matches(text, path="owner__"))
         return self.filter(Q(id_tag__icontains=normalise_id_tag(text)) | Q(id_tag__in=cards.values("id_tag")))
 
     def with_people(self) -> "TransactionQuerySet":
@@ -303,25 +298,6 @@ class TransactionQuerySet(models.QuerySet):
             driver_pk=Subquery(card.values("owner_id")[:1]),
             driver_name=Subquery(card.annotate(shown=shown_name).values("shown")[:1]),
         )
-
-
-PHONE_SEPARATORS = " ()-."
-PHONE_TYPED = re.compile(r"^\+?[0-9 ()\-.]+$")
-
-
-def phone_digits(text: str) -> str:
-    """ "+49 170 555-0101" → "+491705550101"; "" when `text` does not look like (part of) a phone number."""
-    if not PHONE_TYPED.match(text) or sum(char.isdigit() for char in text) < 3:
-        return ""
-    return "".join(char for char in text if char not in PHONE_SEPARATORS)
-
-
-def without_phone_separators(field: str):
-    """The stored phone without separators, in the database: one query, whatever the number of people."""
-    stored = F(field)
-    for separator in PHONE_SEPARATORS:
-        stored = Func(stored, Value(separator), Value(""), function="REPLACE")
-    return stored
 
 
 class Transaction(models.Model):
