@@ -600,20 +600,13 @@ def settle_session(*, payment: Payment, session: Transaction, tariff, price: pri
     """Inside the StopTransaction's transaction (billing.services.settle_transaction): the session's price,
     once. The driver pays at most the amount; past it is the site's loss, recorded on both rows."""
     captured = min(price.total, payment.amount)
-    charge = SessionCharge.objects.create(
-        transaction=session,
-        account=payment.account,
+    charge = billing_services.create_charge(
+        session=session,
         tariff=tariff,
-        currency=price.currency,
-        energy_wh=price.energy_wh,
-        charging_seconds=price.charging_seconds,
-        idle_seconds=price.idle_seconds,
-        net=price.net,
-        tax=price.tax,
-        total=price.total,
+        price=price,
         charged=captured,
         uncollected=price.total - captured,
-        breakdown=billing_services.price_lines(price),
+        account=payment.account,
     )
     in_database = payment.gateway == WalletGateway.name
     to = State.SETTLED if in_database else State.CAPTURING

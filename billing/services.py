@@ -265,10 +265,22 @@ def _record_charge(session, tariff, payer: _Payer, price: pricing.Price) -> Sess
     due = ZERO if payer.wallet is None else price.total
     overdraft = bool(tariff and tariff.allow_overdraft)
     charged = due if overdraft else min(due, max(payer.wallet.balance, ZERO) if payer.wallet else ZERO)
-    return SessionCharge.objects.create(
-        transaction=session,
+    return create_charge(
+        session=session,
+        tariff=tariff,
+        price=price,
+        charged=charged,
+        uncollected=due - charged,
         card=payer.card,
         account=payer.wallet,
+        free=bool(payer.card and not payer.card.is_prepaid),
+    )
+
+
+def create_charge(*, session, tariff, price: pricing.Price, charged, uncollected, **payer) -> SessionCharge:
+    """The one SessionCharge row of a session, from its price; `payer` names the card and/or account."""
+    return SessionCharge.objects.create(
+        transaction=session,
         tariff=tariff,
         currency=price.currency,
         energy_wh=price.energy_wh,
@@ -278,9 +290,9 @@ def _record_charge(session, tariff, payer: _Payer, price: pricing.Price) -> Sess
         tax=price.tax,
         total=price.total,
         charged=charged,
-        uncollected=due - charged,
-        free=bool(payer.card and not payer.card.is_prepaid),
+        uncollected=uncollected,
         breakdown=price_lines(price),
+        **payer,
     )
 
 
