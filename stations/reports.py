@@ -1,10 +1,15 @@
 """Per-charger daily figures: working and charging hours, sessions, energy and fees by local day.
 
 Days are the site's local days (settings.TIME_ZONE), split at local midnight. Everything is
-computed in the database in four queries whatever the range and the number of chargers (the
-interval figures, the sessions started, the fees, the chargers' ids): one statement walks each
-session's meter samples once and yields working time, charging time and energy together; no row
-per meter value reaches Python (the rows that come back are one per charger, day and figure).
+computed in the database in five queries whatever the range and the number of chargers (the
+interval figures, the stored energy, the sessions started, the fees, the chargers' ids): no row per
+meter value reaches Python (the rows that come back are one per charger, day and figure).
+
+A charger's day is worked out once, when it is over and every session in it has closed, by a
+minute job (store_charger_days, kept as stations.models.ChargerDay); the report reads those days
+and walks the meter samples only of what is not stored yet (today, a day with a session still open,
+every day after an upgrade or a change of the site's zone, until the job has caught up). Both give
+the same figures: one statement, below, does the walking for both.
 
 - Working time: the union, per charger, of its sessions (start to stop; open sessions up to now).
 - The energy register of a session is the curve through (start, meterStart), its
@@ -21,6 +26,7 @@ per meter value reaches Python (the rows that come back are one per charger, day
   for. A later refund is a ledger entry of the day it is made, not a change to this figure.
 """
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -28,15 +34,20 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count, F, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.models import SessionCharge
 from billing.money import quantize_money
-from stations.models import ENERGY_REGISTER, Charger, Transaction
+from stations.models import (
+    ENERGY_REGISTER,
+    Charger,
+    ChargerDay,
+    Transaction,
+)
 
 MAX_DAYS = 366
 THOUSANDTH = Decimal("0.001")
@@ -65,7 +76,15 @@ def parse_range(query, default: tuple[date, date]) -> tuple[date, date]:
     return first, last
 
 
-def _parse_day(raw, default: date, name: str) -> date:
+def parse_day_within(query, first_day: date, last_day: date) -> date | None:
+    """The `day` of a query string, which must lie in the range; None where absent."""
+    day = _parse_day(query.get("day"), None, "day")
+    if day is not None and not first_day <= day <= last_day:
+        raise BadRange(_("The day %(day)s is not in the range shown.") % {"day": day.isoformat()})
+    return day
+
+
+def _parse_day(raw, default: date | None, name: str) -> date | None:
     if raw is None or raw == "":
         return default
     try:
@@ -151,6 +170,17 @@ class Report:
     def total(self) -> DayFigures:
         return _total(None, self.rows)
 
+    def by_charger(self) -> list[DayFigures]:
+        """Each charger with activity, its figures over the whole range (`day` is None)."""
+        totals = {}
+        for row in self.rows:
+            total = totals.setdefault(row.charger_id, DayFigures(None, row.charger_id, row.charge_point_id))
+            total.add(row)
+        return sorted(totals.values(), key=lambda total: total.charge_point_id)
+
+    def rows_of(self, day: date) -> list[DayFigures]:
+        return [row for row in self.rows if row.day == day]
+
 
 def _total(day, rows) -> DayFigures:
     total = DayFigures(day)
@@ -199,6 +229,8 @@ class _Window:
     days: list[tuple[date, datetime, datetime]]
     charger_id: int | None
     now: datetime
+    charger_ids: list[int] | None = None  # storing these chargers' days (store_charger_days)
+    frontiers: dict[int, int] = field(default_factory=dict)  # charger: its first day (index) not stored
 
     @property
     def start(self) -> datetime:
@@ -210,17 +242,52 @@ class _Window:
 
 
 def _database_figures(window: _Window):
-    """(charger id, day index) keys with the figure they add to: the interval figures' statement, then
-    the sessions started and the fees (two grouped queries)."""
-    with connection.cursor() as cursor:
-        cursor.execute(*_figures_query(window))
-        for attribute, charger_id, day_index, value in cursor.fetchall():
-            yield (charger_id, day_index), attribute, float(value)
+    """(charger id, day index) keys with the figure they add to: the stored days, the interval figures'
+    statement for the rest, then the sessions started and the fees (two grouped queries)."""
+    yield from _stored_figures(window)
+    for key, attribute, value in _walked_figures(window):
+        if key[1] >= window.frontiers.get(key[0], 0):  # a stored day is read, not walked
+            yield key, attribute, value
     day_index = {day: index for index, (day, _start, _end) in enumerate(window.days)}
     for charger_id, day, count in _sessions_started(window):
         yield (charger_id, day_index[day]), "sessions", count
     for charger_id, day, currency, amount in _fees(window):
         yield (charger_id, day_index[day]), "fees", (currency, amount)
+
+
+def _walked_figures(window: _Window):
+    with connection.cursor() as cursor:
+        cursor.execute(*_figures_query(window))
+        for attribute, charger_id, day_index, value in cursor.fetchall():
+            yield (charger_id, day_index), attribute, float(value)
+
+
+STORED_FIGURES = ("working_seconds", "charging_seconds", "energy_wh")
+
+
+def _stored_figures(window: _Window):
+    """The stored days of each charger up to its frontier (the first day not stored), which it sets."""
+    stored = ChargerDay.objects.filter(
+        zone=settings.TIME_ZONE, day__gte=window.days[0][0], day__lte=window.days[-1][0]
+    )
+    if window.charger_id:
+        stored = stored.filter(charger_id=window.charger_id)
+    first_day = window.days[0][0]
+    by_key = {
+        (charger_id, (day - first_day).days): figures
+        for charger_id, day, *figures in stored.values_list("charger_id", "day", *STORED_FIGURES)
+    }
+    for charger_id, index in sorted(by_key):
+        frontier = window.frontiers.setdefault(charger_id, index)
+        if index == frontier:  # the days without a gap from the first one in the window
+            window.frontiers[charger_id] = index + 1
+            yield from _stored_day((charger_id, index), by_key[charger_id, index])
+
+
+def _stored_day(key, figures):
+    if any(figures):  # a charger's day without activity is stored as zeros: no row in the report
+        for attribute, value in zip(STORED_FIGURES, figures, strict=True):
+            yield key, attribute, value
 
 
 def _sessions_started(window: _Window):
@@ -281,8 +348,8 @@ SESSIONS_SQL = """
            CASE WHEN {day_of_start} = {day_of_end} THEN {day_of_start} END AS only_day,
            CAST(CASE WHEN t.meter_stop IS NULL THEN NULL
                      WHEN t.meter_stop > t.meter_start THEN t.meter_stop ELSE t.meter_start END AS {float}) AS high
-    FROM stations_transaction t
-    WHERE t.started_at < %(until)s AND (t.stopped_at IS NULL OR t.stopped_at > %(since)s) {charger_filter}
+    FROM stations_transaction t {frontier_join}
+    WHERE t.started_at < %(until)s AND (t.stopped_at IS NULL OR t.stopped_at > %(since)s) {session_filter}
 """
 
 # Step by step:
@@ -301,7 +368,7 @@ SESSIONS_SQL = """
 #            the others are clipped to each day (a rise spread evenly over its stretch)
 FIGURES_SQL = """
 WITH days(day_index, lo, hi) AS (VALUES {days}),
-bounds(moment) AS (VALUES {bounds}),
+bounds(moment) AS (VALUES {bounds}),{frontiers}
 parts(part) AS (VALUES (0), (1)),
 sessions AS ({sessions}
 ),
@@ -393,6 +460,16 @@ placed AS (
     FROM pieces
     WHERE lo < %(end)s AND (hi > %(start)s OR (hi = lo AND lo >= %(start)s))
 )
+"""
+
+# Days already stored (ChargerDay) are read, not walked: a charger's sessions that ended before its first
+# day not stored are left out.
+FRONTIERS_CTE = """
+frontiers(charger_id, since) AS (VALUES {rows}),"""
+FRONTIER_JOIN = "LEFT JOIN frontiers fr ON fr.charger_id = t.charger_id"
+AFTER_FRONTIER = "AND COALESCE({stopped}, %(now)s) > COALESCE(fr.since, %(start)s)"
+
+REPORT_SQL = """
 SELECT figure, charger_id, first_day, SUM(amount) FROM placed WHERE first_day = last_day
 GROUP BY figure, charger_id, first_day
 UNION ALL
@@ -412,9 +489,15 @@ def _figures_query(window: _Window) -> tuple[str, dict]:
     epoch, higher, level = vendor["epoch"].format, vendor["higher"].format, vendor["level"].format
     top_before = higher("top_two_before", "wh_before")  # the highest reading before this sample
     top_at = higher(top_before, "wh")
-    sql = FIGURES_SQL.replace("{sessions}", SESSIONS_SQL).format(
+    bounds = [start for _day, start, _end in window.days] + [window.end]
+    frontiers = [(charger_id, bounds[index]) for charger_id, index in window.frontiers.items()]
+    rows = ", ".join(f"({int(charger_id)}, {since.timestamp()!r})" for charger_id, since in frontiers)
+    sql = (FIGURES_SQL + REPORT_SQL).replace("{sessions}", SESSIONS_SQL)
+    sql = sql.format(
         days=", ".join(f"(%(day{i})s, %(lo{i})s, %(hi{i})s)" for i in range(len(window.days))),
         bounds=", ".join(f"(%(bound{i})s)" for i in range(len(window.days) + 1)),
+        frontiers=FRONTIERS_CTE.format(rows=rows) if frontiers else "",
+        frontier_join=FRONTIER_JOIN if frontiers else "",
         started=epoch("t.started_at"),
         stopped=epoch("t.stopped_at"),
         sampled=epoch("m.timestamp"),
@@ -429,11 +512,23 @@ def _figures_query(window: _Window) -> tuple[str, dict]:
         day_of_hi=vendor["day_of"].format("hi"),
         day_of_start=vendor["day_of"].format(epoch("t.started_at")),
         day_of_end=vendor["day_of"].format(f"COALESCE({epoch('t.stopped_at')}, %(now)s)"),
-        charger_filter="AND t.charger_id = %(charger)s" if window.charger_id else "",
+        session_filter=_session_filter(window, epoch("t.stopped_at") if frontiers else None),
         greatest=vendor["greatest"],
         least=vendor["least"],
     )
     return sql, _parameters(window)
+
+
+def _session_filter(window: _Window, stopped: str | None) -> str:
+    """Integers written out (ids from the database): one statement for SQLite and PostgreSQL."""
+    where = [AFTER_FRONTIER.format(stopped=stopped)] if stopped else []
+    if window.charger_id:
+        where.append("AND t.charger_id = %(charger)s")
+    if window.charger_ids is not None:
+        where.append(
+            f"AND t.charger_id IN ({', '.join(str(int(pk)) for pk in window.charger_ids) or 'NULL'})"
+        )
+    return " ".join(where)
 
 
 def _parameters(window: _Window) -> dict:
@@ -454,3 +549,86 @@ def _parameters(window: _Window) -> dict:
         params.update({f"day{index}": index, f"lo{index}": start.timestamp(), f"hi{index}": end.timestamp()})
     params.update({f"bound{index}": bound for index, bound in enumerate(bounds)})
     return params
+
+
+# Storing the days that are over ----------------------------------------------------------------------
+
+STORE_AFTER = timedelta(minutes=10)  # what a charger replays after a stop has arrived by then
+STORE_DAYS = 7  # days worked out per run: a site catching up after an upgrade does it a week a minute
+
+
+def store_charger_days(*, now: datetime | None = None) -> int:
+    """Work out and keep, once, each charger's days that are over: before today, and before the start of
+    any session of the charger still open or closed less than STORE_AFTER ago. Days of another zone are
+    dropped first. Safe to run twice at once: the second insert of a day fails on its key and rolls back;
+    a session recorded meanwhile for a day being stored makes the charger forget it again (below)."""
+    now = now or timezone.now()
+    ChargerDay.objects.exclude(zone=settings.TIME_ZONE).delete()
+    plan = _days_to_store(now)
+    if not plan:
+        return 0
+    first = min(first for first, _last in plan.values())
+    last = min(max(last for _first, last in plan.values()), first + timedelta(days=STORE_DAYS - 1))
+    window = _Window(_local_days(first, last), None, now, charger_ids=sorted(plan))
+    rows = _charger_days(window, plan, now)
+    try:
+        with transaction.atomic():
+            ChargerDay.objects.bulk_create(rows)
+    except IntegrityError:  # another worker stored them first
+        return 0
+    ChargerDay.objects.forget_late_sessions(charger_ids=list(plan), recorded_after=now)
+    return len(rows)
+
+
+def _days_to_store(now: datetime) -> dict[int, tuple[date, date]]:
+    """Each charger with days to store: (the day after its last stored one, its last day that is over)."""
+    zone = site_zone()
+    local = functools.partial(_local_date, zone=zone)
+    stored_until = (
+        ChargerDay.objects.filter(zone=settings.TIME_ZONE).values("charger_id").annotate(last=Max("day"))
+    )
+    unfinished = Transaction.objects.filter(Q(stopped_at__isnull=True) | Q(stopped_at__gte=now - STORE_AFTER))
+    next_day = {
+        charger: last + timedelta(days=1) for charger, last in stored_until.values_list("charger_id", "last")
+    }
+    blocked = dict(_first_start_per_charger(unfinished))
+    plan = {}
+    for charger, first_start in _first_start_per_charger(Transaction.objects.all()):
+        first = next_day.get(charger, local(first_start))
+        last = min(local(now), local(blocked.get(charger, now))) - timedelta(days=1)
+        if first <= last:
+            plan[charger] = (first, last)
+    return plan
+
+
+def _first_start_per_charger(sessions):
+    return (
+        sessions.order_by()
+        .values("charger_id")
+        .annotate(first=Min("started_at"))
+        .values_list("charger_id", "first")
+    )
+
+
+def _local_date(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def _charger_days(window: _Window, plan: dict, now: datetime) -> list[ChargerDay]:
+    figures = defaultdict(lambda: dict.fromkeys(STORED_FIGURES, 0.0))
+    for (charger_id, index), attribute, value in _walked_figures(window):
+        figures[charger_id, index][attribute] += value
+    return [
+        ChargerDay(
+            charger_id=charger_id,
+            zone=settings.TIME_ZONE,
+            day=day,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            stored_at=now,
+            **figures[charger_id, index],
+        )
+        for charger_id, (first, last) in plan.items()
+        for index, (day, starts_at, ends_at) in enumerate(window.days)
+        if first <= day <= last
+    ]

@@ -53,6 +53,21 @@ def site_in_berlin(settings):
     settings.TIME_ZONE = "Europe/Berlin"
 
 
+@pytest.fixture(autouse=True, params=["walked", "stored"])
+def figures_kept(request, monkeypatch):
+    """Every figure twice: walked from the samples, and from what store_session_figures kept of the
+    days over by then (as the site's minute job would have done before the page is opened)."""
+    if request.param == "stored":
+        walk = reports.daily_report
+
+        def after_storing(*args, **kwargs):
+            reports.store_charger_days()
+            return walk(*args, **kwargs)
+
+        monkeypatch.setattr(reports, "daily_report", after_storing)
+    return request.param
+
+
 @pytest.fixture
 def now():
     with time_machine.travel(NOW, tick=False):
@@ -221,8 +236,22 @@ def test_it_shows_this_month_by_default_with_site_totals(sessions, client, opera
     assert figures(page.context["report"]) == figures(reports.daily_report(MARCH_1, MARCH_2))
     assert b"Working hours: the time during which at least one" in page.content
     html = page.content.decode()
-    assert html.count("All chargers") == 2  # one total per day
-    assert "14.500" in html and "4.70 EUR" in html
+    assert html.count('class="day-total') == 2  # the site's total of each day with activity
+    assert "14.500" in html and "4.70 EUR" in html  # the range's total
+    by_charger = {row.charge_point_id: row.energy_kwh for row in page.context["charger_rows"]}
+    assert by_charger == {"CP-1": Decimal("13.000"), "CP-2": Decimal("1.500")}
+
+
+def test_it_shows_each_charger_on_the_day_chosen(sessions, client, operator):
+    client.force_login(operator)
+
+    page = client.get("/reports/" + RANGE + "&day=2027-03-01")
+
+    assert page.status_code == 200
+    (row,) = page.context["charger_rows"]
+    assert (row.day, row.charge_point_id, row.energy_kwh) == (MARCH_1, "CP-1", Decimal("8.000"))
+    assert "Each charger on 2027-03-01" in page.content.decode()
+    assert client.get("/reports/" + RANGE + "&day=2027-03-05").status_code == 400  # outside the range
 
 
 def test_it_adds_the_daily_table_and_recent_sessions_to_the_charger_page(sessions, client, operator):

@@ -1,4 +1,6 @@
-"""How long the daily figures take on a large site: /reports/ for a month, a charger page for 30 days.
+"""How long the daily figures take on a large site: /reports/ for a month, a charger page for 30 days,
+first with every day walked from the meter samples, then with the days that are over stored (the site's
+minute job, stations.reports.store_charger_days), as a site that has run for a while has them.
 
 Generates chargers, sessions (two connectors a charger, overlapping), their meter values and charges
 with INSERT ... SELECT generate_series in a PostgreSQL database it DROPS and recreates, then renders
@@ -61,12 +63,34 @@ class Command(BaseCommand):
         client = _signed_in_client()
         today = _today()
         month = f"/reports/?from={today - timedelta(days=30)}&to={today}"
-        page = f"/chargers/CP-{options['chargers'] // 2:04d}/"
-        for label, path in [("/reports/ for 31 days", month), ("charger page for 30 days", page)]:
-            median, queries = _measure(client, path, options["runs"])
-            self.stdout.write(
-                f"{label}: median {median * 1000:.0f} ms over {options['runs']} runs, {queries} queries"
-            )
+        pages = [
+            ("/reports/ for 31 days", month),
+            ("/reports/ for 31 days, one day's chargers", f"{month}&day={today - timedelta(days=3)}"),
+            ("/reports/daily.csv for 31 days", month.replace("/reports/", "/reports/daily.csv")),
+            ("charger page for 30 days", f"/chargers/CP-{options['chargers'] // 2:04d}/"),
+        ]
+        self._measure_pages(client, pages, options["runs"], "every day walked from the samples")
+        began = time.monotonic()
+        stored = _store_everything()
+        self.stdout.write(f"stored {stored} charger-days in {time.monotonic() - began:.1f} s")
+        self._measure_pages(
+            client, pages, options["runs"], "the days that are over stored, as the minute job keeps them"
+        )
+
+    def _measure_pages(self, client, pages, runs: int, title: str) -> None:
+        self.stdout.write(f"{title}:")
+        for label, path in pages:
+            median, queries = _measure(client, path, runs)
+            self.stdout.write(f"  {label}: median {median * 1000:.0f} ms over {runs} runs, {queries} queries")
+
+
+def _store_everything() -> int:
+    from stations.reports import store_charger_days
+
+    stored = 0
+    while batch := store_charger_days():
+        stored += batch
+    return stored
 
 
 def argparse_hidden():
