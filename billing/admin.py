@@ -5,6 +5,7 @@ from billing.models import (
     Account,
     GatewayEvent,
     LedgerEntry,
+    OnlineTopUp,
     Payment,
     SessionCharge,
     Tariff,
@@ -153,9 +154,38 @@ class PaymentAdmin(ReadOnlyAdmin):
     exclude = ("token",)  # the driver's live page address: a secret even from staff
 
 
+@admin.register(OnlineTopUp)
+class OnlineTopUpAdmin(ReadOnlyAdmin):
+    """Drivers' online wallet top-ups: only billing.topups moves them; the money is the ledger entry's."""
+
+    list_display = (
+        "created_at",
+        "driver",
+        "amount",
+        "state",
+        "gateway",
+        "gateway_payment",
+        "ledger_entry",
+        "failure_reason",
+        "credited_at",
+    )
+    list_filter = ("state", "gateway", "failure_reason")
+    search_fields = (
+        "driver__name",
+        "driver__username",
+        "driver__phone",
+        "gateway_reference",
+        "gateway_payment",
+    )
+    date_hierarchy = "created_at"
+    list_select_related = ("driver", "ledger_entry__account")
+    money = {"amount": "currency"}
+    exclude = ("token",)  # the driver's page address
+
+
 @admin.register(GatewayEvent)
 class GatewayEventAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "provider", "event_type", "event_id", "payment", "handled_at")
+    list_display = ("received_at", "provider", "event_type", "event_id", "payment", "top_up", "handled_at")
     list_filter = ("provider", "event_type")
     search_fields = ("event_id",)
-    list_select_related = ("payment",)
+    list_select_related = ("payment", "top_up")

@@ -1,4 +1,5 @@
-"""The driver's forms on the pay pages: the typed connector code, signing in and up, the payment."""
+"""The driver's forms on the pay pages: the typed connector code, signing in and up, the payment, the
+wallet's online top-up."""
 
 import re
 import uuid
@@ -147,13 +148,13 @@ def _phone_taken() -> forms.ValidationError:
     return forms.ValidationError(_("This phone number is already registered: sign in instead."), code="taken")
 
 
-class PaymentForm(forms.Form):
-    """How much and how. Each preset is a submit button named `amount` (its value the amount), and the typed
+class AmountForm(forms.Form):
+    """How much. Each preset is a submit button named `amount` (its value the amount), and the typed
     amount's button says "other": the button pressed is the amount chosen, with no script needed.
 
     The key is made when the page is shown: a double click or a resubmission after Back sends it again,
-    and billing.payments returns the first payment instead of making a second. The limits are the
-    payment service's to check (one place): its refusal comes back as this form's error.
+    and the service returns the first payment or top-up instead of making a second. The limits are the
+    service's to check (one place): its refusal comes back as this form's error.
     """
 
     amount = forms.CharField(max_length=20, error_messages={"required": gettext_lazy("Choose an amount.")})
@@ -163,10 +164,6 @@ class PaymentForm(forms.Form):
         max_digits=12,
         decimal_places=4,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any", "min": "0"}),
-    )
-    method = forms.ChoiceField(
-        choices=[("wallet", gettext_lazy("wallet")), ("card", gettext_lazy("card"))],
-        error_messages={"required": gettext_lazy("Choose how to pay.")},
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
@@ -189,3 +186,18 @@ class PaymentForm(forms.Form):
             else:
                 cleaned["chosen_amount"] = Decimal(pressed)
         return cleaned
+
+
+class PaymentForm(AmountForm):
+    """How much, and how: from the wallet or by card (billing.payments)."""
+
+    method = forms.ChoiceField(
+        choices=[("wallet", gettext_lazy("wallet")), ("card", gettext_lazy("card"))],
+        error_messages={"required": gettext_lazy("Choose how to pay.")},
+    )
+
+
+class TopUpForm(AmountForm):
+    """How much to add to the wallet by card (billing.topups); `next` is the page to go back to."""
+
+    next = forms.CharField(widget=forms.HiddenInput, required=False, max_length=500)

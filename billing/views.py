@@ -1,4 +1,5 @@
-"""The driver's pay pages (scan, pay, watch, stop, receipt), the stickers and the staff's payment list.
+"""The driver's pay pages (scan, pay, watch, stop, receipt), the wallet's online top-up, the stickers and
+the staff's payment list.
 
 Driver pages work without JavaScript and without an app: every action is a
 form POST answered by a redirect (POST-redirect-GET), with an idempotency key
@@ -24,9 +25,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import etag, require_http_methods, require_POST
 
 from accounts.access import SEE_CHARGERS, SEE_PAYMENTS, staff_page
-from billing import connector_links, payments
-from billing.forms import ConnectorCodeForm, DriverSignInForm, DriverSignUpForm, PaymentForm
-from billing.models import Payment
+from billing import connector_links, payments, topups
+from billing.forms import ConnectorCodeForm, DriverSignInForm, DriverSignUpForm, PaymentForm, TopUpForm
+from billing.models import OnlineTopUp, Payment
 from billing.money import format_money
 from billing.tariff_wording import describe_tariff, rate_text
 from stations.models import Charger, Connector
@@ -242,6 +243,7 @@ def _render_pay_page(request, offer, form, *, status=200, problem=""):
         "balance": None if offer.balance is None else format_money(offer.balance, offer.currency),
         "own_payment": own,
         "problem": problem,
+        "top_up_online": offer.balance is not None and topups.online_top_up_offered(),
     }
     return render(request, "billing/pay/pay.html", context, status=status)
 
@@ -406,6 +408,117 @@ def _receipt_line(line: dict, currency: str) -> dict:
         )  # "1 session"
         detail = f"{shown} {line['unit']} × {rate_text(Decimal(line['unit_price']), currency)}"
     return {"label": line["label"], "detail": detail, "amount": Decimal(line["amount"])}
+
+
+# The driver's wallet, topped up online through the card gateway (billing.topups) ---------------------
+
+BACK_TO_LENGTH = 500  # TopUpForm.next's limit
+# How each state of a top-up looks: the pay pages' state colours.
+TOP_UP_STYLES = {
+    "pending": "starting",
+    "credited": "available",
+    "failed": "cancelled",
+    "expired": "cancelled",
+}
+
+
+@require_http_methods(["GET", "POST"])
+@driver_page
+def wallet_top_up(request):
+    """/wallet/top-up/: the balance, amounts to add by card, the recent online top-ups. Choosing one sends
+    the driver to the gateway's checkout through the top-up's own page (303 there, then on)."""
+    if not request.user.is_authenticated:
+        raise SignInFirst
+    if not topups.online_top_up_offered():
+        return render(request, "billing/pay/top_up.html", {"offered": False}, status=404)
+    offer = topups.top_up_offer(driver=request.user)
+    form = TopUpForm(request.POST or None, presets=offer.presets, initial={"next": _back_to(request)})
+    if request.method == "POST" and form.is_valid():
+        return _start_top_up(request, offer, form)
+    return _render_top_up_page(request, offer, form, status=400 if form.is_bound else 200)
+
+
+def _start_top_up(request, offer, form):
+    try:
+        top_up = topups.start_top_up(
+            driver=request.user,
+            amount=form.cleaned_data["chosen_amount"],
+            idempotency_key=form.cleaned_data["idempotency_key"],
+            return_to=_back_to(request),
+        )
+    except topups.TopUpError as refused:
+        if refused.field == "amount":
+            wrong = "other_amount" if form.cleaned_data.get("amount") == "other" else "amount"
+            form.add_error(wrong, refused.message)
+        problem = "" if refused.field == "amount" else refused.message
+        return _render_top_up_page(request, offer, form, status=refused.status, problem=problem)
+    query = {"pay": 1, **({"next": back_to} if (back_to := _back_to(request)) else {})}
+    response = redirect(f"{reverse('wallet_top_up_status', args=[top_up.token])}?{urlencode(query)}")
+    response.status_code = 303  # See Other: a reload of the next page never sends the form again
+    return response
+
+
+def _render_top_up_page(request, offer, form, *, status=200, problem=""):
+    context = {
+        "offered": True,
+        "form": form,
+        "balance": format_money(offer.balance, offer.currency),
+        "currency": offer.currency,
+        "presets": [(str(preset), format_money(preset, offer.currency)) for preset in offer.presets],
+        "limits": [format_money(limit, offer.currency) for limit in (offer.min_amount, offer.max_amount)],
+        "recent": [_top_up_row(top_up) for top_up in topups.recent_top_ups(driver=request.user)],
+        "back_to": _back_to(request),
+        "problem": problem,
+    }
+    return render(request, "billing/pay/top_up.html", context, status=status)
+
+
+def _top_up_row(top_up):
+    return {"top_up": top_up, "amount": format_money(top_up.amount, top_up.currency)}
+
+
+def _back_to(request) -> str:
+    """The page the driver came from (the pay page), when it is one of this site's; else nothing."""
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    local = url_has_allowed_host_and_scheme(wanted, allowed_hosts=None) and wanted.startswith("/")
+    return wanted if local and len(wanted) <= BACK_TO_LENGTH else ""
+
+
+@driver_page
+def wallet_top_up_status(request, token):
+    """Waiting for confirmation (reloading itself, no script needed) until the gateway's webhook or the
+    sweep has credited the wallet; then the new balance. Coming back from the gateway proves nothing."""
+    if not request.user.is_authenticated:
+        raise SignInFirst
+    top_up = topups.top_up_for_driver(driver=request.user, token=token)
+    if top_up is None:
+        raise Http404("No such top-up")
+    pending = top_up.state == OnlineTopUp.State.PENDING
+    context = {
+        "top_up": top_up,
+        "style": TOP_UP_STYLES[top_up.state],
+        "amount": format_money(top_up.amount, top_up.currency),
+        "balance": format_money(top_up.account.balance, top_up.account.currency),
+        "message": _top_up_message(top_up),
+        "checkout_url": top_up.payment_url if pending else "",
+        "send_to_checkout": bool(pending and top_up.payment_url and request.GET.get("pay")),
+        "refresh_seconds": REFRESH_SECONDS if pending else None,
+        "back_to": _back_to(request),
+    }
+    return render(request, "billing/pay/top_up_status.html", context)
+
+
+def _top_up_message(top_up) -> str:
+    if top_up.state == OnlineTopUp.State.PENDING:
+        return _(
+            "Waiting for the payment provider to confirm your payment. Your balance grows as soon as it "
+            "does; this page updates by itself."
+        )
+    if top_up.state == OnlineTopUp.State.CREDITED:
+        return _("%(amount)s was added to your wallet.") % {
+            "amount": format_money(top_up.amount, top_up.currency)
+        }
+    return topups.failure_text(top_up)
 
 
 # Staff: the payments ---------------------------------------------------------------

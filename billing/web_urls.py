@@ -24,6 +24,9 @@ urlpatterns = [
     path("s/<str:token>/status.json", views.session_status, name="session_status"),
     path("s/<str:token>/stop/", views.session_stop, name="session_stop"),
     path("s/<str:token>/receipt/", views.session_receipt, name="session_receipt"),
+    # A signed-in driver's wallet, topped up online through the card gateway (billing.topups).
+    path("wallet/top-up/", views.wallet_top_up, name="wallet_top_up"),
+    path("wallet/top-up/<str:token>/", views.wallet_top_up_status, name="wallet_top_up_status"),
     path("payments/", views.payment_list, name="payment_list"),
     path("stickers/", views.site_stickers, name="site_stickers"),
     path("chargers/<path:charge_point_id>/stickers/", views.charger_stickers, name="charger_stickers"),

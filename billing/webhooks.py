@@ -1,4 +1,5 @@
-"""Payment gateways' webhooks: verified by the gateway's own signature check, each event handled once.
+"""Payment gateways' webhooks: verified by the gateway's own signature check, each event handled once,
+for a QR-code payment (billing.payments) or a wallet top-up (billing.topups).
 
 A forged or unsigned request is a 400 and changes nothing. A verified event is stored by its id
 (billing.models.GatewayEvent) and handled by billing.payments, which asks the gateway what the
@@ -14,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing import payments, tasks
+from billing import payments, tasks, topups
 from billing.gateways import gateway_named
 from billing.gateways.base import BadSignature, Confirmation, GatewayError
 from billing.models import GatewayEvent, Payment
@@ -62,10 +63,13 @@ def handle_gateway_event(*, gateway, event) -> None:
     if stored.handled_at is not None:
         return
     payment = _payment_of_event(gateway, event)
+    top_up = topups.top_up_of_event(gateway=gateway, event=event) if payment is None else None
     if payment is not None:
         reconcile(payment=payment, gateway=gateway)
+    elif top_up is not None:  # a driver's wallet topped up online: credited once the gateway says so
+        topups.reconcile(top_up=top_up, gateway=gateway)
     GatewayEvent.objects.filter(pk=stored.pk, handled_at__isnull=True).update(
-        handled_at=timezone.now(), payment=payment
+        handled_at=timezone.now(), payment=payment, top_up=top_up
     )
 
 

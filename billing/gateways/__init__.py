@@ -27,6 +27,12 @@ def card_gateway() -> Gateway | None:
     return next((gateway for make in ADAPTERS.values() if (gateway := make()) is not None), None)
 
 
+def top_up_gateway() -> Gateway | None:
+    """The card gateway drivers top up their wallet through; None when none is configured (or can)."""
+    gateway = card_gateway()
+    return gateway if gateway is not None and gateway.tops_up_wallets else None
+
+
 def gateway_named(name: str) -> Gateway:
     """The adapter a payment was made with; GatewayError when it is no longer configured."""
     if name == WalletGateway.name:

@@ -14,6 +14,11 @@ provider is a new file here (and a line in billing.gateways.ADAPTERS), not a new
 
 Money is confirmed only server-side: by the provider's signed webhook (parse_webhook) or by
 asking it (confirmation); a browser coming back from the provider's page proves nothing.
+
+A card provider may also top up a driver's wallet (`tops_up_wallets`, billing.topups): a checkout
+whose money is taken at once (`begin_top_up`; a holding provider charges in automatic-capture mode),
+asked about with the same `confirmation` (a top-up has gateway_reference, gateway_payment and
+currency as a payment has), and closed unpaid with `close_top_up`. The wallet cannot top itself up.
 """
 
 from abc import ABC, abstractmethod
@@ -70,6 +75,7 @@ class Event:
     reference: str = ""
     gateway_payment: str = ""
     payload: dict = field(default_factory=dict)
+    top_up_id: int | None = None  # ours, when the event is of a wallet top-up (billing.topups)
 
 
 class Gateway(ABC):
@@ -79,6 +85,7 @@ class Gateway(ABC):
     # transaction, so ending or cancelling a payment and moving its money are one commit.
     in_database: bool = False
     hold_lifetime: timedelta | None = None  # how long an authorisation lasts uncaptured
+    tops_up_wallets: bool = False  # drivers may top up their wallet through it (begin_top_up)
 
     @abstractmethod
     def begin(self, payment, *, return_url: str) -> Checkout:
@@ -99,6 +106,17 @@ class Gateway(ABC):
     def refund(self, payment, *, amount: Decimal) -> None:
         """Give back `amount` of what was taken (up-front providers; staff corrections)."""
         raise GatewayError(f"{self.name} cannot refund", retry=False)
+
+    def begin_top_up(self, top_up, *, return_url: str) -> Checkout:
+        """tops_up_wallets only: open a checkout for `top_up.amount` whose money is taken when paid, never
+        held. Once taken, `confirmation(top_up)` says CAPTURED (AUTHORISED from a provider that does not
+        hold funds: its money is always taken up front)."""
+        raise GatewayError(f"{self.name} cannot top up a wallet", retry=False)
+
+    def close_top_up(self, top_up) -> None:
+        """Close a top-up's checkout nobody paid, so that it can no longer be paid; GatewayError when
+        it cannot be closed (paid meanwhile: the caller asks `confirmation` and credits it)."""
+        raise GatewayError(f"{self.name} cannot top up a wallet", retry=False)
 
     def parse_webhook(self, body: bytes, headers) -> Event:
         """The verified event in a webhook request; BadSignature when it is not the provider's."""

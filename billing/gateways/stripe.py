@@ -1,4 +1,5 @@
-"""Stripe, through its official package: a Checkout Session whose PaymentIntent uses manual capture.
+"""Stripe, through its official package: a Checkout Session whose PaymentIntent uses manual capture
+(and, for a wallet top-up, automatic capture: the money is taken when paid).
 
 The driver authorises the chosen amount on Stripe's page; when the session ends the real cost is
 captured (`amount_to_capture`: Stripe lets the rest of the hold go), or the PaymentIntent is
@@ -28,6 +29,7 @@ FINAL_ERROR_CODES = {"charge_expired_for_capture", "amount_too_large", "amount_t
 class StripeGateway(Gateway):
     name = "stripe"
     holds_funds = True
+    tops_up_wallets = True
     hold_lifetime = timedelta(days=7)
 
     def __init__(self, *, secret_key: str, webhook_secret: str, api_base: str):
@@ -43,11 +45,7 @@ class StripeGateway(Gateway):
         )
 
     def begin(self, payment, *, return_url: str) -> Checkout:
-        expires = datetime.now(UTC) + timedelta(
-            seconds=min(
-                max(settings.PAYMENT_CHECKOUT_TIMEOUT_SECONDS, CHECKOUT_MIN_SECONDS), CHECKOUT_MAX_SECONDS
-            )
-        )
+        expires = _checkout_expiry()
         ours = {"payment": str(payment.pk)}
         params = {
             "mode": "payment",
@@ -64,6 +62,37 @@ class StripeGateway(Gateway):
             self.client.v1.checkout.sessions.create, params=params, options=self._key("checkout", payment)
         )
         return Checkout(reference=session["id"], redirect_url=session["url"], expires_at=expires)
+
+    def begin_top_up(self, top_up, *, return_url: str) -> Checkout:
+        """A Checkout Session in payment mode with automatic capture: the money is taken when paid."""
+        expires = _checkout_expiry()
+        ours = {"top_up": str(top_up.pk)}
+        price = {
+            "currency": top_up.currency.lower(),
+            "unit_amount": to_minor_units(top_up.amount, top_up.currency),
+            "product_data": {"name": "Wallet top-up"},
+        }
+        params = {
+            "mode": "payment",
+            "payment_method_types": ["card"],
+            "line_items": [{"price_data": price, "quantity": 1}],
+            "payment_intent_data": {"capture_method": "automatic", "metadata": ours},
+            "metadata": ours,
+            "client_reference_id": f"top-up-{top_up.pk}",  # never a bare number: that names a Payment
+            "success_url": return_url,
+            "cancel_url": return_url,
+            "expires_at": int(expires.timestamp()),
+        }
+        key = {"idempotency_key": f"csms-top-up-{top_up.pk}-{top_up.token[:8]}"}
+        session = self._call(self.client.v1.checkout.sessions.create, params=params, options=key)
+        return Checkout(reference=session["id"], redirect_url=session["url"], expires_at=expires)
+
+    def close_top_up(self, top_up) -> None:
+        try:
+            self._call(self.client.v1.checkout.sessions.expire, top_up.gateway_reference)
+        except GatewayError:
+            if self.confirmation(top_up).status != Confirmation.FAILED:  # not expired already: paid meanwhile
+                raise
 
     def _price(self, payment) -> dict:
         where = f"{payment.charger.charge_point_id} #{payment.connector_id}"
@@ -160,6 +189,12 @@ class StripeGateway(Gateway):
             ) from None
 
 
+def _checkout_expiry() -> datetime:
+    """When a checkout closes: PAYMENT_CHECKOUT_TIMEOUT_SECONDS from now, within what Stripe allows."""
+    seconds = min(max(settings.PAYMENT_CHECKOUT_TIMEOUT_SECONDS, CHECKOUT_MIN_SECONDS), CHECKOUT_MAX_SECONDS)
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
 def _id_of(value) -> str:
     """An expandable field: an id, or the object itself."""
     if isinstance(value, str):
@@ -191,6 +226,7 @@ def _event_of(event: dict) -> Event:
     kind = thing.get("object")
     metadata = thing.get("metadata") or {}
     ours = metadata.get("payment") or thing.get("client_reference_id") or ""
+    top_up = metadata.get("top_up") or ""
     return Event(
         event_id=event.get("id", ""),
         event_type=event.get("type", ""),
@@ -200,4 +236,5 @@ def _event_of(event: dict) -> Event:
             thing.get("id", "") if kind == "payment_intent" else _id_of(thing.get("payment_intent"))
         ),
         payload=event,
+        top_up_id=int(top_up) if str(top_up).isdigit() else None,
     )

@@ -271,11 +271,12 @@ class FakeStripe:
         self.lock = threading.Lock()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):
-        self.thread.start()
+        # Served afresh on each entry: a module's fixture may be set up again when pytest interleaves
+        # modules, and a thread starts only once. The port stays the one server processes were given.
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
     def __exit__(self, *exc):
@@ -292,25 +293,29 @@ class FakeStripe:
 
     # what the driver and the card network do
     def pay(self, session_id: str) -> dict:
-        """The driver completes the checkout: the PaymentIntent holds the amount (requires_capture)."""
+        """The driver completes the checkout: the PaymentIntent holds the amount (requires_capture), or
+        with automatic capture (a wallet top-up) takes it at once (succeeded)."""
         with self.lock:
             session = self.sessions[session_id]
             intent_id = f"pi_test_{len(self.intents) + 1:04d}"
+            automatic = session["payment_intent_data"]["capture_method"] == "automatic"
+            amount = session["amount_total"]
             intent = {
                 "id": intent_id,
                 "object": "payment_intent",
-                "amount": session["amount_total"],
-                "amount_capturable": session["amount_total"],
-                "amount_received": 0,
-                "capture_method": "manual",
+                "amount": amount,
+                "amount_capturable": 0 if automatic else amount,
+                "amount_received": amount if automatic else 0,
+                "capture_method": session["payment_intent_data"]["capture_method"],
                 "currency": session["currency"],
-                "status": "requires_capture",
+                "status": "succeeded" if automatic else "requires_capture",
                 "created": int(time.time()),
                 "metadata": session["payment_intent_data"]["metadata"],
                 "cancellation_reason": None,
             }
             self.intents[intent_id] = intent
-            session.update(status="complete", payment_status="unpaid", payment_intent=intent_id)
+            paid = "paid" if automatic else "unpaid"
+            session.update(status="complete", payment_status=paid, payment_intent=intent_id)
             return dict(session)
 
     def intent(self, intent_id: str) -> dict:
@@ -384,10 +389,10 @@ class FakeStripe:
             "amount_total": int(params["line_items[0][price_data][unit_amount]"]),
             "currency": params["line_items[0][price_data][currency]"],
             "client_reference_id": params.get("client_reference_id"),
-            "metadata": {"payment": params["metadata[payment]"]},
+            "metadata": _nested(params, "metadata"),
             "payment_intent_data": {
                 "capture_method": params["payment_intent_data[capture_method]"],
-                "metadata": {"payment": params["payment_intent_data[metadata][payment]"]},
+                "metadata": _nested(params, "payment_intent_data[metadata]"),
             },
             "mode": params["mode"],
             "status": "open",
@@ -429,6 +434,11 @@ class FakeStripe:
             return 400, _error("payment_intent_unexpected_state", "cannot cancel")
         intent.update(status="canceled", amount_capturable=0, cancellation_reason="requested_by_customer")
         return 200, intent
+
+
+def _nested(params: dict, prefix: str) -> dict:
+    """A form-encoded hash as Stripe reads it: {"metadata[payment]": "7"} → {"payment": "7"}."""
+    return {key[len(prefix) + 1 : -1]: value for key, value in params.items() if key.startswith(prefix + "[")}
 
 
 def _error(code, message, kind="invalid_request_error"):
