@@ -5,11 +5,9 @@ With Redis (REDIS_URL), each job is a Celery task run by a worker, and beat runs
 Celery eager) a job must neither block the request or the OCPP frame that caused it nor run in
 another process: it runs on this server process's own payment threads, scheduled on its event
 loop, so that the commands it sends reach the charger's socket through the in-memory channel
-layer (stations.commands waits on that loop). One sweep function, two schedulers: each server
-process ticks every PAYMENT_SWEEP_SECONDS, refreshing its budget watch (billing.budget) and,
-without Redis, running the sweep itself.
-
-The ticker starts with the process's first request or socket (`with_payment_ticker`, csms.asgi).
+layer (stations.commands waits on that loop). One sweep function, two runners: Celery beat, or
+without Redis the server process's own scheduler (csms.scheduler), which also refreshes each
+process's budget watch every PAYMENT_SWEEP_SECONDS (csms.settings.SERVER_PROCESS_SCHEDULE).
 """
 
 import asyncio
@@ -25,11 +23,12 @@ from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing import budget, payments, webhooks
+from billing import budget, payments, topups, webhooks
 from billing import services as billing_services
 from billing.gateways import gateway_named
 from billing.gateways.base import GatewayError
 from billing.models import Payment
+from csms import scheduler
 
 logger = logging.getLogger(__name__)
 State = Payment.State
@@ -63,7 +62,9 @@ def close_checkout(payment_id: int) -> None:
 @shared_task
 def sweep_payments() -> dict:
     """Celery beat's schedule (and `manage.py sweep_payments`): finish payments left half-way."""
-    return sweep()
+    done = sweep()
+    logger.info("payment sweep moved %s", ", ".join(f"{count} {step}" for step, count in done.items()))
+    return done
 
 
 JOBS = {
@@ -90,14 +91,13 @@ def _dispatch(task, *args) -> None:
 # The embedded default's runner ---------------------------------------------------------------------
 
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="payments")
-_loop: asyncio.AbstractEventLoop | None = None
 _running: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
 
 def in_this_process(function, *args) -> None:
     """On this server's payment threads, never awaited by the caller; right here when this process
     has no server loop (a management command, a test process): the sweep catches what fails."""
-    loop = _loop
+    loop = scheduler.server_loop()
     if loop is None or loop.is_closed() or not loop.is_running():
         _run_job(function, *args)
         return
@@ -136,41 +136,6 @@ def _stop_over_budget(payment_id: int) -> None:
     payments.stop_over_budget(payment_id=payment_id)
 
 
-def start_ticker() -> None:
-    """Remember this server process's loop, and tick on it every PAYMENT_SWEEP_SECONDS."""
-    global _loop
-    if _loop is not None:
-        return
-    _loop = asyncio.get_running_loop()
-    if settings.PAYMENT_SWEEP_SECONDS:
-        task = _loop.create_task(_tick_forever(settings.PAYMENT_SWEEP_SECONDS))
-        _running.add(task)
-
-
-async def _tick_forever(every_s: int) -> None:
-    await asyncio.sleep(min(every_s, 2))  # soon after a restart: what it interrupted is finished first
-    while True:
-        await sync_to_async(_run_job, thread_sensitive=False, executor=_pool)(tick)
-        await asyncio.sleep(every_s)
-
-
-def tick() -> None:
-    refresh_budgets()
-    if settings.CELERY_TASK_ALWAYS_EAGER:  # no worker, no beat: the server sweeps
-        sweep()
-
-
-def with_payment_ticker(application):
-    """The ASGI application, starting the payment ticker with the first request or socket it serves."""
-
-    async def serve(scope, receive, send):
-        if _loop is None:
-            start_ticker()
-        return await application(scope, receive, send)
-
-    return serve
-
-
 # The sweep: whatever should have moved on and did not ----------------------------------------------------------
 
 
@@ -186,6 +151,7 @@ def sweep(*, now: datetime | None = None) -> dict:
         "stops": _sweep_stops,
         "ends": _sweep_ended_sessions,
         "gateway": _sweep_gateway_calls,
+        "top_ups": _sweep_top_ups,
     }
     done = {}
     for name, step in steps.items():
@@ -261,6 +227,11 @@ def _sweep_gateway_calls(now) -> int:
         else:
             payments.finish_giving_back(payment_id=payment.pk)
     return len(waiting)
+
+
+def _sweep_top_ups(now) -> int:
+    """Drivers' online wallet top-ups: asked about when the webhook is late, closed when nobody paid."""
+    return topups.sweep(now=now)
 
 
 def refresh_budgets() -> int:

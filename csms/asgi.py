@@ -14,8 +14,8 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from billing.tasks import with_payment_ticker  # noqa: E402
 from csms.proxies import ForwardedClient  # noqa: E402
+from csms.scheduler import with_scheduler  # noqa: E402
 from stations.dashboard import DashboardConsumer  # noqa: E402
 from stations.gateway.routing import websocket_urlpatterns  # noqa: E402
 
@@ -25,8 +25,8 @@ dashboard_socket = path(
     "ws/dashboard/", AllowedHostsOriginValidator(AuthMiddlewareStack(DashboardConsumer.as_asgi()))
 )
 
-# The payment ticker (billing.tasks) starts with the first request or socket this process serves.
-application = with_payment_ticker(
+# The periodic jobs (csms.scheduler) start with the first request or socket this process serves.
+application = with_scheduler(
     ForwardedClient(
         ProtocolTypeRouter(
             {

@@ -10,14 +10,17 @@ A handful of queries per update, whatever the number of chargers; none per OCPP 
 
 import asyncio
 import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, When
 from django.template.loader import render_to_string
@@ -30,8 +33,10 @@ from billing import pricing
 from billing.money import format_money
 from billing.services import site_currency
 from rfid.models import IdTag
-from stations import reports
+from stations import reports, security
 from stations.models import ENERGY_REGISTER, Charger, Connector, MeterValue, Transaction
+
+logger = logging.getLogger(__name__)
 
 GROUP = "dashboard"  # the browsers' sockets
 PUBLISHERS = "dashboard.publishers"  # every server process's mailbox (stations.gateway.live)
@@ -75,10 +80,15 @@ class SessionLine:
     driver: str
     started_at: datetime
     energy_wh: float
+    flag: str = ""  # Transaction.Flag when a job flagged it for staff
 
     @property
     def energy_kwh(self) -> float:
         return self.energy_wh / 1000
+
+    @property
+    def flag_label(self) -> str:
+        return Transaction.Flag(self.flag).label if self.flag else ""
 
     @property
     def started_today(self) -> bool:
@@ -110,6 +120,9 @@ class ChargerLine:
     state: str
     last_seen_at: datetime | None
     unpriced: bool
+    flagged_sessions: int = 0  # open sessions a job flagged for staff (stations.housekeeping)
+    security_alerts: int = 0  # critical security events of the last security.ALERT_HOURS
+    security_alert: str = ""  # the latest one's type
     whole_status: str = ""  # connector 0: the charger as a whole, shown when it is not fine
     connectors: list[ConnectorLine] = field(default_factory=list)
 
@@ -123,22 +136,42 @@ class ChargerLine:
 
 
 def charger_lines(charger_ids=None) -> list[ChargerLine]:
-    """The cards of these chargers (all when None), in six queries however many there are."""
+    """The cards of these chargers (all when None), in eight queries however many there are."""
     chargers = Charger.objects.order_by("charge_point_id")
     if charger_ids is not None:
         chargers = chargers.filter(pk__in=charger_ids)
     chargers = list(chargers)
     ids = [charger.pk for charger in chargers]
     unpriced = pricing.unpriced(ids)
+    flagged = _flagged_sessions(ids)
+    alerts = _security_alerts(ids)
     by_charger = defaultdict(dict)
     for (charger_id, number), connector in _connector_lines(ids).items():
         by_charger[charger_id][number] = connector
     lines = [_charger_line(charger, charger.pk in unpriced) for charger in chargers]
     for line in lines:
+        line.flagged_sessions = flagged.get(line.id, 0)
+        line.security_alerts, line.security_alert = alerts.get(line.id, (0, ""))
         connectors = by_charger[line.id]
         line.whole_status = _whole_status(connectors.pop(0, None))
         line.connectors = [connectors[number] for number in sorted(connectors)]
     return lines
+
+
+def _flagged_sessions(charger_ids: list[int]) -> dict[int, int]:
+    """charger -> its open sessions flagged for staff; all of them, also one a newer session hides."""
+    flagged = Transaction.objects.flagged_open().filter(charger_id__in=charger_ids)
+    return dict(flagged.values("charger_id").annotate(count=Count("pk")).values_list("charger_id", "count"))
+
+
+def _security_alerts(charger_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """charger -> (its raised critical security events, the latest one's type), in one query."""
+    alerts = {}
+    events = security.raised_security_events().filter(charger_id__in=charger_ids)
+    for charger_id, name in events.order_by("-received_at", "-id").values_list("charger_id", "name"):
+        count, latest = alerts.get(charger_id, (0, name))
+        alerts[charger_id] = (count + 1, latest)
+    return alerts
 
 
 def _charger_line(charger: Charger, unpriced: bool) -> ChargerLine:
@@ -178,7 +211,12 @@ def _connector_lines(charger_ids: list[int]) -> dict[tuple[int, int], ConnectorL
         )
         line.power_w = _number(session.power_w)
         line.session = SessionLine(
-            session.pk, session.id_tag, drivers.get(session.id_tag, ""), session.started_at, _energy(session)
+            session.pk,
+            session.id_tag,
+            drivers.get(session.id_tag, ""),
+            session.started_at,
+            _energy(session),
+            session.flag_reason if session.flagged_at else "",
         )
     return lines
 
@@ -228,7 +266,8 @@ def _drivers(id_tags: set[str]) -> dict[str, str]:
 
 
 def counts() -> dict[str, int]:
-    """Chargers online (heard from lately), offline, with a connector charging or faulted; one query."""
+    """Chargers online (heard from lately), offline, with a connector charging or faulted, with an open
+    session flagged for staff, with a critical security event raised; one query."""
     allowed = 2 * settings.OCPP_HEARTBEAT_INTERVAL + settings.OCPP_LAST_SEEN_RESOLUTION
     heard = Q(last_seen_at__isnull=True) | Q(last_seen_at__gte=timezone.now() - timedelta(seconds=allowed))
     online = Q(is_connected=True) & heard
@@ -239,6 +278,12 @@ def counts() -> dict[str, int]:
         charging=Count("pk", filter=Q(Exists(_connectors_in("Charging")))),
         faulted=Count("pk", filter=Q(Exists(_connectors_in("Faulted")))),
         pending=Count("pk", filter=Q(approval=Charger.Approval.PENDING)),
+        flagged=Count(
+            "pk", filter=Q(Exists(Transaction.objects.flagged_open().filter(charger_id=OuterRef("pk"))))
+        ),
+        security=Count(
+            "pk", filter=Q(Exists(security.raised_security_events().filter(charger_id=OuterRef("pk"))))
+        ),
     )
 
 
@@ -292,6 +337,20 @@ def update(*, charger_ids: list[int], with_totals: bool) -> dict:
         with translation.override(language):
             parts[language] = _render(lines, figures, day)
     return {"type": "dashboard.update", "parts": parts}
+
+
+def push(*, charger_ids: list[int]) -> None:
+    """Chargers changed away from their sockets (a job: stations.housekeeping), sent to open dashboards
+    from whichever process or worker; the pages are right on their next load anyway, so a channel
+    layer that fails here costs a log line, not the job."""
+    if not charger_ids:
+        return
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            GROUP, update(charger_ids=charger_ids, with_totals=False)
+        )
+    except Exception:
+        logger.exception("pushing %d chargers to the dashboard failed", len(charger_ids))
 
 
 def snapshot(language: str) -> dict:

@@ -71,6 +71,17 @@ async def address() -> str:
     return _address
 
 
+def current_address() -> str:
+    """This process's address if it has one yet ("" before its first socket): what its liveness beat
+    names (stations.housekeeping.beat_this_process), read from any thread."""
+    return _address if _receiver is not None and not _receiver.done() else ""
+
+
+def open_connection_ids() -> list[str]:
+    """The sockets this process holds now, by connection id (a copy: read from the beat's thread)."""
+    return list(_handlers.copy())
+
+
 def _receiving_on(loop) -> bool:
     # A process has one event loop; tests start a new one per test, and a
     # receiver bound to a finished loop receives nothing.

@@ -1,10 +1,7 @@
-from datetime import timedelta
-
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
-from stations.models import MessageLog
+from stations import housekeeping
 
 
 class Command(BaseCommand):
@@ -14,6 +11,5 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=settings.OCPP_MESSAGE_LOG_RETENTION_DAYS)
 
     def handle(self, *args, days, **options):
-        cutoff = timezone.now() - timedelta(days=days)
-        deleted, _ = MessageLog.objects.filter(created_at__lt=cutoff).delete()
+        deleted = housekeeping.prune_message_log(days=days)
         self.stdout.write(f"Deleted {deleted} message log entries older than {days} days.")
