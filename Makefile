@@ -6,6 +6,7 @@ REDIS_SERVER ?= /usr/bin/redis-server
 # One pytest worker per core, at most four: each starts its own server processes and redis-server.
 PYTEST_ARGS ?= --numprocesses auto --maxprocesses 4
 CHROMIUM_PATH ?= /usr/bin/chromium
+NGINX_PATH ?= /usr/sbin/nginx
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +17,12 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-.PHONY: run test lint redis-server chromium
+.PHONY: run test lint redis-server chromium nginx
 run: $(VENV)/.runtime
 	$(PY) manage.py quickstart
 
 # Exit status 5 means pytest collected no tests: never a pass, so say so instead of a bare "Error 5".
-test: $(VENV)/.dev redis-server chromium
+test: $(VENV)/.dev redis-server chromium nginx
 	@echo "$(PY) -m pytest $(PYTEST_ARGS)"
 	@$(PY) -m pytest $(PYTEST_ARGS) || { status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
@@ -55,4 +56,17 @@ chromium:
 	  fi; \
 	  echo "Installing chromium (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# The deploy tests (tests/deploy/) run `nginx -t` on deploy/nginx.conf and serve it in front of the
+# server with Debian's nginx, as a site does. Only installs when it is missing; they fail, never skip, without it.
+nginx:
+	@if [ ! -x "$(NGINX_PATH)" ] || ! command -v openssl >/dev/null; then \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "make test needs Debian's nginx and openssl for the deploy tests: e.g. 'sudo apt-get install nginx openssl'," \
+	         "or set NGINX_PATH to an nginx binary." >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "Installing nginx and openssl (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx openssl >/dev/null; \
 	fi

@@ -6,11 +6,20 @@ Here the header counts only when the connection comes from an address in
 TRUSTED_PROXIES (default: none; deploy/ names the local nginx), and the client
 is the right-most forwarded address that is not a trusted proxy: nginx
 appends the address it saw, so entries to the left of it are the client's say.
+
+The same proxy terminates TLS: its X-Forwarded-Proto says whether a charger
+came over wss://, and, when it checked a client certificate (OCPP security
+profile 3, deploy/nginx.conf), X-SSL-Client-Verify and X-SSL-Client-S-DN say
+which. nginx always sets those headers itself, so a client cannot bring its own.
 """
 
 import ipaddress
+import re
 
 from django.conf import settings
+
+# The scope key holding the subject CN of the client certificate a trusted proxy verified.
+CLIENT_CERTIFICATE_NAME = "csms.client_certificate_name"
 
 
 class ForwardedClient:
@@ -49,6 +58,9 @@ def _forwarded(scope: dict) -> dict:
         scope["scheme"] = (
             ("https" if secure else "http") if scope["type"] == "http" else ("wss" if secure else "ws")
         )
+    if headers.get(b"x-ssl-client-verify") == b"SUCCESS":  # nginx's $ssl_client_verify
+        subject = headers.get(b"x-ssl-client-s-dn", b"").decode("utf-8", "replace")
+        scope[CLIENT_CERTIFICATE_NAME] = common_name(subject)
     return scope
 
 
@@ -62,3 +74,24 @@ def forwarded_client(header: str) -> str | None:
         if not _address_in(address, settings.TRUSTED_PROXIES):
             return address
     return None
+
+
+def common_name(distinguished_name: str) -> str | None:
+    """The CN of an RFC 2253 subject ("CN=CP-1,O=Acme", nginx's $ssl_client_s_dn), its escapes undone.
+
+    None when there is none, or more than one: no single name to match a charger to.
+    """
+    parts = (part.partition("=") for part in _SEPARATOR.split(distinguished_name))
+    names = [_unescape(value) for kind, _, value in parts if kind.strip().upper() == "CN"]
+    return names[0] if len(names) == 1 else None
+
+
+_SEPARATOR = re.compile(r"(?<!\\)[,+]")  # "," between name parts, "+" inside one; "\," is a comma
+_ESCAPE = re.compile(rb"\\([0-9A-Fa-f]{2}|.)", re.DOTALL)  # "\," or a byte as hex: "\C3\A9" is "é"
+
+
+def _unescape(value: str) -> str:
+    def byte(escape):
+        return bytes.fromhex(escape[1].decode()) if len(escape[1]) == 2 else escape[1]
+
+    return _ESCAPE.sub(byte, value.encode()).decode("utf-8", "replace")

@@ -13,8 +13,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password", help="HTTP Basic password the chargers must present (stored hashed)"
         )
+        parser.add_argument(
+            "--security-profile",
+            type=int,
+            choices=Charger.SecurityProfile.values,
+            help="OCPP security profile: 1 ws:// or wss://, 2 wss:// only, 3 wss:// with a client certificate",
+        )
 
-    def handle(self, *args, charge_point_ids, password, **options):
+    def handle(self, *args, charge_point_ids, password, security_profile, **options):
         for charge_point_id in charge_point_ids:
             if not 0 < len(charge_point_id) <= MAX_CHARGE_POINT_ID_LENGTH:
                 raise CommandError(
@@ -26,14 +32,18 @@ class Command(BaseCommand):
                 "characters is easy to guess; OCPP recommends 16 to 40 random characters."
             )
         for charge_point_id in charge_point_ids:
-            self._register(charge_point_id, password)
+            self._register(charge_point_id, password, security_profile)
 
-    def _register(self, charge_point_id: str, password: str | None) -> None:
+    def _register(self, charge_point_id: str, password: str | None, security_profile: int | None) -> None:
         charger, created = Charger.objects.get_or_create(charge_point_id=charge_point_id)
         charger.approval = Charger.Approval.ACCEPTED
         if password is not None:
             charger.set_password(password)
+        if security_profile is not None:
+            charger.security_profile = security_profile
         charger.save()
         verb = "Registered" if created else "Updated"
         auth = "with a password" if charger.password else "without a password"
+        if charger.security_profile != Charger.SecurityProfile.BASIC_AUTH:
+            auth += f", wss:// only: security profile {charger.security_profile}"
         self.stdout.write(f"{verb} charger {charge_point_id} ({auth})")
