@@ -12,12 +12,19 @@ from django.shortcuts import render
 
 SEE_CHARGERS = "stations.view_charger"  # the dashboard, chargers and their pages
 OPERATE_CHARGERS = "stations.operate_charger"  # commands to a charger
+REGISTER_CHARGERS = "stations.add_charger"  # register a charger (admins)
+CHANGE_CHARGERS = "stations.change_charger"  # a charger's password, approval, tariff (admins)
 SEE_SESSIONS = "stations.view_transaction"  # sessions and the reports
 SEE_DRIVERS = "accounts.view_user"  # drivers: contact details, consumption, balance
 SEE_CARDS = "rfid.view_idtag"  # cards and their spending
 WORK_THE_DESK = "rfid.use_front_desk"  # top up, issue, block, replace, receipts
 SEE_PAYMENTS = "billing.view_payment"  # the QR pay flow's payments and what needs a person
 MANAGE_STAFF = "accounts.manage_staff"  # staff accounts and their roles (/staff/): admins
+# The API's own (/api/v1/): what the front desk does there is read drivers and cards and top up.
+MANAGE_CARDS = "rfid.manage_cards"  # issue, block and replace cards through the API: admins
+SEE_TARIFFS = "billing.view_tariff"  # operators and admins
+CHANGE_TARIFFS = "billing.change_tariff"  # create and change tariffs: admins
+SEE_LEDGER = "billing.view_ledger"  # every wallet's entries: operators and admins
 
 
 def staff_page(permission: str):

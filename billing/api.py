@@ -8,6 +8,9 @@ The same services as the pay pages (billing.payments); the paths and field names
 - GET  /api/v1/charging-sessions/<id>/    the driver's own only (404 for anyone else's)
 - POST /api/v1/charging-sessions/<id>/stop/
 - POST /api/v1/auth/token/                username (or phone) and password → {"token": …}
+- POST /api/v1/wallet/top-ups/            {"amount": "20.00"} → 201 with a payment_url (the card gateway);
+                                          404 when no gateway is configured; 400 naming the field
+- GET  /api/v1/wallet/top-ups/<id>/       the driver's own only: pending, credited, failed or expired
 """
 
 import re
@@ -16,16 +19,18 @@ from decimal import Decimal
 from django.contrib.auth import authenticate, get_user_model
 from django.http import Http404
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import payments
+from billing import payments, topups
 from billing.connector_links import public_connector
 from billing.forms import drivers_with_phone
 from billing.money import quantize_money
+from csms.api import ErrorSerializer, errors
 from stations.models import Charger
 
 MILLI = Decimal("0.001")
@@ -40,6 +45,16 @@ def rate_text(rate: Decimal, currency: str) -> str:
     """A tariff rate as stored, at least to the minor unit: "0.35", "0.3249"."""
     shown = quantize_money(rate, currency)
     return f"{shown if shown == rate else rate.normalize():f}"
+
+
+class TariffOfferSerializer(serializers.Serializer):
+    """A connector's tariff as ConnectorApi shows it: rates as strings, never floats (the schema's shape)."""
+
+    currency = serializers.CharField()
+    price_per_kwh = serializers.CharField()
+    price_per_hour = serializers.CharField()
+    session_fee = serializers.CharField()
+    tax_percent = serializers.CharField()
 
 
 class ConnectorApi(APIView):
@@ -61,6 +76,7 @@ class ConnectorApi(APIView):
         max_amount = serializers.SerializerMethodField()
         methods = serializers.ListField(child=serializers.CharField())
 
+        @extend_schema_field(TariffOfferSerializer(allow_null=True))
         def get_tariff(self, offer) -> dict | None:
             tariff = offer.tariff
             if tariff is None:
@@ -83,6 +99,9 @@ class ConnectorApi(APIView):
         def get_max_amount(self, offer) -> str:
             return money_text(offer.max_amount, offer.currency)
 
+    @extend_schema(
+        tags=["payments"], responses={200: OutputSerializer, **errors(404)}, summary="A connector's offer"
+    )
     def get(self, request, charge_point_id, connector_id):
         connector = public_connector(charge_point_id, connector_id)
         if connector is None:
@@ -136,6 +155,16 @@ def session_of(payment) -> dict:
     }
 
 
+class InsufficientFundsSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    balance = serializers.CharField(help_text="The wallet's balance, in the currency's minor unit")
+
+
+class ConnectorTakenSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    session = serializers.IntegerField(required=False, help_text="The caller's own live session on it")
+
+
 class ChargingSessionsApi(APIView):
     """POST: pay for a session at a connector, from the wallet or by card; the start follows the money."""
 
@@ -148,6 +177,31 @@ class ChargingSessionsApi(APIView):
 
     OutputSerializer = SessionOutputSerializer
 
+    @extend_schema(
+        tags=["payments"],
+        summary="Pay for a session at a connector",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="A retried request with the same key answers as the first did (or the body's "
+                "idempotency_key).",
+            )
+        ],
+        responses={
+            201: OutputSerializer,
+            **errors(400, 401, 403),
+            402: OpenApiResponse(
+                InsufficientFundsSerializer, description="The wallet holds less than the amount."
+            ),
+            409: OpenApiResponse(
+                ConnectorTakenSerializer, description="The connector is offline, busy, unpriced or taken."
+            ),
+            503: OpenApiResponse(ErrorSerializer, description="The card gateway could not open a checkout."),
+        },
+    )
     def post(self, request):
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -196,6 +250,7 @@ class ChargingSessionApi(APIView):
 
     OutputSerializer = SessionOutputSerializer
 
+    @extend_schema(tags=["payments"], responses={200: OutputSerializer, **errors(401, 403, 404)})
     def get(self, request, payment_id):
         payment = payments.payment_for_driver(driver=request.user, payment_id=payment_id)
         if payment is None:
@@ -208,12 +263,96 @@ class ChargingSessionStopApi(APIView):
 
     OutputSerializer = SessionOutputSerializer
 
+    @extend_schema(
+        tags=["payments"], request=None, responses={200: OutputSerializer, **errors(401, 403, 404)}
+    )
     def post(self, request, payment_id):
         payment = payments.payment_for_driver(driver=request.user, payment_id=payment_id)
         if payment is None:
             raise Http404
         payment = payments.request_stop(payment=payment, source="api")
         return Response(self.OutputSerializer(session_of(payment)).data)
+
+
+class TopUpOutputSerializer(serializers.Serializer):
+    """A wallet top-up as the app sees it: pay at `payment_url`; `status` becomes credited (or failed,
+    expired) once the gateway confirms, and `balance` is the wallet's then."""
+
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    failure_reason = serializers.CharField()
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+    balance = serializers.CharField()
+    payment_url = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    credited_at = serializers.DateTimeField(allow_null=True)
+
+
+def top_up_of(top_up) -> dict:
+    """What TopUpOutputSerializer shows of an OnlineTopUp."""
+    pending = top_up.state == top_up.State.PENDING
+    return {
+        "id": top_up.pk,
+        "status": top_up.state,
+        "failure_reason": topups.failure_text(top_up) if top_up.failure_reason else "",
+        "amount": money_text(top_up.amount, top_up.currency),
+        "currency": top_up.currency,
+        "balance": money_text(top_up.account.balance, top_up.account.currency),
+        "payment_url": top_up.payment_url if pending and top_up.payment_url else None,
+        "created_at": top_up.created_at,
+        "credited_at": top_up.credited_at,
+    }
+
+
+class WalletTopUpsApi(APIView):
+    """POST: top up the driver's wallet by card: 201 with the `payment_url` to complete in a browser.
+    Credited only once the gateway confirms the money (its webhook); 404 when no gateway is configured."""
+
+    class InputSerializer(serializers.Serializer):
+        amount = serializers.DecimalField(max_digits=12, decimal_places=4)
+        idempotency_key = serializers.CharField(max_length=64, required=False)
+
+    OutputSerializer = TopUpOutputSerializer
+
+    @extend_schema(
+        tags=["payments"],
+        summary="Top up the wallet by card",
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            **errors(400, 401, 403),
+            404: OpenApiResponse(ErrorSerializer, description="No card gateway is configured on this site."),
+            503: OpenApiResponse(ErrorSerializer, description="The gateway could not open a checkout."),
+        },
+    )
+    def post(self, request):
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        key = data.get("idempotency_key") or request.headers.get("Idempotency-Key") or None
+        try:
+            top_up = topups.start_top_up(
+                driver=request.user, amount=data["amount"], idempotency_key=key, source="api"
+            )
+        except topups.TopUpError as refused:
+            body = {refused.field: [refused.message]} if refused.field else {"detail": refused.message}
+            return Response(body, status=refused.status)
+        top_up.account.refresh_from_db()
+        return Response(self.OutputSerializer(top_up_of(top_up)).data, status=status.HTTP_201_CREATED)
+
+
+class WalletTopUpApi(APIView):
+    """GET: one of the driver's own top-ups (404 for anyone else's, as for one that does not exist)."""
+
+    OutputSerializer = TopUpOutputSerializer
+
+    @extend_schema(tags=["payments"], responses={200: OutputSerializer, **errors(401, 403, 404)})
+    def get(self, request, top_up_id):
+        top_up = topups.top_up_for_driver(driver=request.user, top_up_id=top_up_id)
+        if top_up is None:
+            raise Http404
+        return Response(self.OutputSerializer(top_up_of(top_up)).data)
 
 
 class AuthTokenApi(APIView):
@@ -230,6 +369,16 @@ class AuthTokenApi(APIView):
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField(source="key")
 
+    @extend_schema(
+        tags=["auth"],
+        summary="A user's API token",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **errors(400),
+            429: OpenApiResponse(ErrorSerializer, description="Too many failed sign-ins from this address."),
+        },
+    )
     def post(self, request):
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)

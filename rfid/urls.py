@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rfid import views
+from rfid import api, views
 
 # Cards for operators and the front desk. "cards/new/" before "cards/<id_tag>/": a card whose
 # idTag is NEW is still reached at /cards/NEW/, since idTags are stored and linked upper case.
@@ -12,6 +12,12 @@ urlpatterns = [
     path("cards/<str:id_tag>/block/", views.card_block, name="card_block"),
     path("cards/<str:id_tag>/replace/", views.card_replace, name="card_replace"),
     path("topups/<int:entry_id>/receipt/", views.topup_receipt, name="topup_receipt"),
+    # The REST API's cards (rfid.api).
+    path("api/v1/cards/", api.CardsApi.as_view(), name="api_cards"),
+    path("api/v1/cards/<str:id_tag>/", api.CardApi.as_view(), name="api_card"),
+    path("api/v1/cards/<str:id_tag>/block/", api.CardBlockApi.as_view(), name="api_card_block"),
+    path("api/v1/cards/<str:id_tag>/replace/", api.CardReplaceApi.as_view(), name="api_card_replace"),
+    path("api/v1/cards/<str:id_tag>/topups/", api.CardTopUpsApi.as_view(), name="api_card_topups"),
 ]
 
 # The front desk's old addresses (/desk/…, included under the "desk" namespace): each leads to its
