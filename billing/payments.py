@@ -37,7 +37,7 @@ from billing.gateways.wallet import WalletGateway
 from billing.models import Account, Payment, SessionCharge, Tariff
 from billing.money import format_money, minor_unit, quantize_money
 from rfid.models import AuthorizationRefusal
-from stations import commands
+from stations import commands, payloads
 from stations.models import (
     Charger,
     Command,
@@ -210,7 +210,15 @@ def connector_state(charger: Charger, connector: Connector | None) -> str:
         return "offline"
     if connector is None or not connector.status:
         return "available"  # connected, and it never said otherwise
+    if connector.status == "Occupied":  # OCPP 2.0.1: a car is plugged in, charging or about to
+        return "charging" if _charging_at(connector) else "preparing"
     return CONNECTOR_STATES.get(connector.status, "unavailable")
+
+
+def _charging_at(connector: Connector) -> bool:
+    """An accepted session is open on the connector (a 2.0.1 charger says only "Occupied")."""
+    sessions = Transaction.objects.charging().filter(charger_id=connector.charger_id)
+    return sessions.filter(connector_id=connector.connector_id).exists()
 
 
 def connector_offer(*, charger: Charger, connector_id: int, driver=None) -> ConnectorOffer:
@@ -454,8 +462,12 @@ def start_payment(*, payment_id: int) -> None:
     payment = Payment.objects.select_related("charger", "driver").filter(pk=payment_id).first()
     if payment is None or not payment.mark_start_sent(at=timezone.now()):
         return
+    # RemoteStartTransaction (1.6) or RequestStartTransaction (2.0.1), as the charger speaks.
     command = _send(
-        payment, "RemoteStartTransaction", {"connectorId": payment.connector_id, "idTag": payment.id_tag}
+        payment,
+        *payloads.remote_start(
+            charger=payment.charger, connector_id=payment.connector_id, id_tag=payment.id_tag
+        ),
     )
     if command is None or command.status != Command.Status.ACCEPTED:
         give_back(payment=payment, reason=_start_failure(command))
@@ -566,7 +578,7 @@ def send_stop(*, payment_id: int) -> None:
     payment = Payment.objects.select_related("charger", "driver").filter(pk=payment_id).first()
     if payment is None or payment.state != State.CHARGING:
         return
-    command = _send(payment, "RemoteStopTransaction", {"transactionId": payment.transaction_id})
+    command = _send(payment, *payloads.remote_stop(session=payment.transaction))
     if command is None or command.status != Command.Status.ACCEPTED:
         logger.warning("payment %s: the stop was not accepted (%s)", payment.pk, command and command.status)
 

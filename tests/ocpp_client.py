@@ -15,9 +15,11 @@ from urllib.parse import quote
 import websockets
 from asgiref.sync import sync_to_async
 from django.db import connections
+from ocpp import v201
 from ocpp.exceptions import OCPPError
 from ocpp.messages import MessageType, unpack, validate_payload
 from ocpp.v16 import ChargePoint, call
+from ocpp.v201 import ChargePoint as ChargePoint201
 
 from stations.ocpp_time import utc_iso
 
@@ -77,9 +79,24 @@ class TestCharger(ChargePoint):
         )
 
 
+class TestCharger201(ChargePoint201):
+    """An OCPP 2.0.1 charger that answers nothing itself; tests drive it with `send` (v201 `call`s),
+    validated both ways against the official 2.0.1 schemas by the library."""
+
+    __test__ = False
+
+    async def send(self, payload, suppress=False, unique_id=None):
+        return await self.call(payload, suppress=suppress, unique_id=unique_id)
+
+
 @asynccontextmanager
-async def connected_charger(ws_url: str, charge_point_id: str, password: str | None = None, cls=TestCharger):
-    async with raw_socket(ws_url, charge_point_id, password) as ws:
+async def connected_charger(
+    ws_url: str, charge_point_id: str, password: str | None = None, cls=TestCharger, subprotocols=None
+):
+    """`cls` plays the charger, offering the subprotocol of its OCPP version unless told otherwise."""
+    if subprotocols is None:
+        subprotocols = (f"ocpp{cls._ocpp_version}",)
+    async with raw_socket(ws_url, charge_point_id, password, subprotocols) as ws:
         charger = cls(charge_point_id, ws, response_timeout=10)
         serving = asyncio.create_task(charger.start())
         try:
@@ -166,6 +183,24 @@ class AnsweringCharger(TestCharger):
         "ReserveNow": {"status": "Accepted"},
         "CancelReservation": {"status": "Accepted"},
         "DataTransfer": {"status": "Accepted", "data": "pong"},
+        # the security whitepaper's
+        "CertificateSigned": {"status": "Accepted"},
+        "InstallCertificate": {"status": "Accepted"},
+        "GetInstalledCertificateIds": {
+            "status": "Accepted",
+            "certificateHashData": [
+                {
+                    "hashAlgorithm": "SHA256",
+                    "issuerNameHash": "ab12",
+                    "issuerKeyHash": "cd34",
+                    "serialNumber": "01",
+                }
+            ],
+        },
+        "DeleteCertificate": {"status": "Accepted"},
+        "ExtendedTriggerMessage": {"status": "Accepted"},
+        "GetLog": {"status": "Accepted", "filename": "security.log"},
+        "SignedUpdateFirmware": {"status": "Accepted"},
     }
 
     def __init__(self, *args, **kwargs):
@@ -184,7 +219,7 @@ class AnsweringCharger(TestCharger):
         if message.message_type_id != MessageType.Call:
             return await super().route_message(raw_msg)
         try:
-            await validate_payload(message, "1.6")  # what a strict charger does first
+            await validate_payload(message, self._ocpp_version)  # what a strict charger does first
         except OCPPError as invalid:
             return await self._send(message.create_call_error(invalid).to_json())
         self.received.append((message.action, json.loads(raw_msg)[3]))
@@ -209,8 +244,52 @@ class AnsweringCharger(TestCharger):
         if message.action in self.call_errors:
             return await self._send(message.create_call_error(self.call_errors[message.action]).to_json())
         result = message.create_call_result(self.answers[message.action])
-        await validate_payload(result, "1.6")
+        await validate_payload(result, self._ocpp_version)
         await self._send(result.to_json())
 
     def calls_of(self, action: str) -> list[dict]:
         return [payload for received_action, payload in self.received if received_action == action]
+
+
+class AnsweringCharger201(AnsweringCharger):
+    """AnsweringCharger as an OCPP 2.0.1 charger: 2.0.1 schemas both ways, 2.0.1 answers."""
+
+    _call, _call_result, _ocpp_version = v201.call, v201.call_result, "2.0.1"
+
+    DEFAULT_ANSWERS = {
+        "RequestStartTransaction": {"status": "Accepted"},
+        "RequestStopTransaction": {"status": "Accepted"},
+        "Reset": {"status": "Accepted"},
+        "UnlockConnector": {"status": "Unlocked"},
+        "ChangeAvailability": {"status": "Accepted"},
+        "GetVariables": {
+            "getVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "attributeValue": "300",
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"},
+                }
+            ]
+        },
+        "SetVariables": {
+            "setVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"},
+                }
+            ]
+        },
+        "GetBaseReport": {"status": "Accepted"},
+        "TriggerMessage": {"status": "Accepted"},
+        "SetChargingProfile": {"status": "Accepted"},
+        "ClearChargingProfile": {"status": "Accepted"},
+        "GetCompositeSchedule": {"status": "Accepted"},
+        "ClearCache": {"status": "Accepted"},
+        "GetLocalListVersion": {"versionNumber": 3},
+        "CancelReservation": {"status": "Accepted"},
+        "UpdateFirmware": {"status": "Accepted"},
+        "GetLog": {"status": "Accepted", "filename": "log.zip"},
+        "DataTransfer": {"status": "Accepted", "data": "pong"},
+    }

@@ -63,3 +63,12 @@ def id_tag(value: str, field: str = "idTag") -> str:
             description=f"{field} holds characters no RFID card carries", details={"field": field}
         )
     return value
+
+
+def storable_json(value):
+    """A JSON value as sent, with its strings (keys too) made storable by `text`."""
+    if isinstance(value, dict):
+        return {text(key): storable_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    return text(value) if isinstance(value, str) else value

@@ -1,0 +1,442 @@
+"""What an OCPP 2.0.1 charger reports that 1.6 has no word for: its transactions as events, its device
+model, its events. Plain synchronous functions, as stations.services; the handlers of
+stations.gateway.ocpp201 only translate payloads into calls here.
+
+A 2.0.1 charger names its transactions (a string) and reports each as events numbered by seqNo:
+Started, Updated…, Ended. Offline, it queues them and replays them later (offline: true), possibly in
+another order and more than once. So every event is stored once (TransactionEvent, unique per charger,
+transactionId and seqNo: a replay changes nothing), and the session is what the stored events say,
+taken in seqNo order, in the same database transaction as the event:
+- the first Started, or failing it the first Updated, builds the session (a Transaction like a 1.6
+  one, `charger_transaction_id` naming it): its connector is the EVSE id, its start time and meter
+  reading are that event's; a Started arriving after Updated ones corrects them while it is open;
+- the transaction's first idToken is authorized once by the same decision as a 1.6 start
+  (rfid.services.authorize): the session's idTag and the answer, a QR payment linked;
+- an Ended closes the session and settles it in one transaction, as a 1.6 StopTransaction does, once
+  the Started is known too (or every seqNo before the Ended); an Ended that cannot close a session
+  yet is kept as an UnknownTransactionStop for staff, and resolved (deleted) when it does.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing import payments as billing_payments
+from billing import services as billing_services
+from rfid.models import normalise_id_tag
+from rfid.services import Authorization
+from stations import services
+from stations.models import (
+    ENERGY_REGISTER,
+    Charger,
+    ChargerEvent,
+    DeviceModelVariable,
+    MeterValue,
+    Transaction,
+    TransactionEvent,
+    UnknownTransactionStop,
+)
+from stations.ocpp_time import parse_timestamp
+
+logger = logging.getLogger(__name__)
+
+Type = TransactionEvent.Type
+BEGIN, END = "Transaction.Begin", "Transaction.End"  # the sampled values' contexts at the two ends
+
+
+@dataclass(frozen=True)
+class EventReport:
+    """One TransactionEvent's fields, bounded to the columns by the handler."""
+
+    transaction_id: str
+    seq_no: int
+    event_type: str
+    trigger_reason: str
+    timestamp: datetime
+    offline: bool = False
+    evse_id: int | None = None
+    connector_id: int | None = None  # within the EVSE
+    id_token: str | None = None  # None: the event carries no idToken
+    id_token_type: str = ""
+    charging_state: str = ""
+    stopped_reason: str = ""
+    remote_start_id: int | None = None
+    meter_values: list | None = None  # as sent, keys in snake_case
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    session: Transaction | None
+    authorization: Authorization | None  # the idTokenInfo to answer, when the event carried an idToken
+    samples: list[MeterValue]  # the event's own samples, as stored
+
+
+def record_transaction_event(*, charger: Charger, report: EventReport) -> EventOutcome:
+    """Store the event once and bring its session up to date with all events of its transaction.
+
+    The event and what it changes commit together: if settling fails, nothing of the event stays
+    and the charger's resent event tries again, as with a 1.6 StopTransaction.
+    """
+    with transaction.atomic():
+        stored = _store(charger, report)
+        session, binding = _apply(charger, report.transaction_id, stored) if stored else (None, None)
+        if not stored:  # a replay: the events stored already made the session what it is
+            session = _session_of(charger, report.transaction_id)
+    samples = samples_of(charger, report.evse_id, report.meter_values, session)
+    return EventOutcome(session, _answer(charger, report, session, binding), samples)
+
+
+def _store(charger: Charger, report: EventReport) -> TransactionEvent | None:
+    try:
+        with transaction.atomic():
+            return TransactionEvent.objects.create(
+                charger=charger,
+                transaction_id=report.transaction_id,
+                seq_no=report.seq_no,
+                event_type=report.event_type,
+                trigger_reason=report.trigger_reason,
+                timestamp=report.timestamp,
+                offline=report.offline,
+                evse_id=report.evse_id,
+                connector_id=report.connector_id,
+                id_token=report.id_token or "",
+                id_token_type=report.id_token_type,
+                charging_state=report.charging_state,
+                stopped_reason=report.stopped_reason,
+                remote_start_id=report.remote_start_id,
+                meter_values=report.meter_values,
+            )
+    except IntegrityError:  # this seqNo of this transaction is stored: a replay
+        return None
+
+
+def _session_of(charger: Charger, transaction_id: str) -> Transaction | None:
+    return Transaction.objects.filter(charger=charger, charger_transaction_id=transaction_id).first()
+
+
+def _apply(charger: Charger, transaction_id: str, new: TransactionEvent):
+    """(session, the authorization of an idToken bound now) once `new` joined the stored events."""
+    events = list(
+        TransactionEvent.objects.filter(charger=charger, transaction_id=transaction_id).order_by("seq_no")
+    )
+    opening = _first(events, Type.STARTED) or _first(events, Type.UPDATED)
+    if opening is None:
+        _keep_unknown_end(charger, _first(events, Type.ENDED))
+        return None, None
+    session, fresh = _built_or_corrected(charger, transaction_id, opening, events, new)
+    binding = _bind_first_id_token(charger, session, events)
+    _link(charger, session, fresh)
+    if (ending := _first(events, Type.ENDED)) is not None and session.is_active:
+        _end(charger, session, ending, events)
+    return session, binding
+
+
+def _built_or_corrected(charger, transaction_id, opening, events, new) -> tuple[Transaction, list]:
+    """The session (locked: a reconnect may bring the next event on another socket) and the events
+    whose samples are still to store: all of them for a session built now."""
+    session = (
+        Transaction.objects.select_for_update()
+        .filter(charger=charger, charger_transaction_id=transaction_id)
+        .first()
+    )
+    if session is None:
+        return _build(charger, transaction_id, opening, events), events
+    _correct_start(charger, session, opening, events)
+    return session, [new]
+
+
+def _link(charger: Charger, session: Transaction, fresh: list[TransactionEvent]) -> None:
+    """The events and their samples belong to the session; replayed samples are dropped as in 1.6."""
+    unlinked = TransactionEvent.objects.filter(charger=charger, transaction_id=session.charger_transaction_id)
+    unlinked.filter(session=None).update(session=session)
+    samples = [sample for event in fresh for sample in samples_of(charger, event.evse_id, event.meter_values)]
+    for sample in samples:
+        sample.transaction = session
+    MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
+
+
+def _first(events: list[TransactionEvent], event_type: str) -> TransactionEvent | None:
+    return next((event for event in events if event.event_type == event_type), None)
+
+
+def _build(charger: Charger, transaction_id: str, opening: TransactionEvent, events) -> Transaction:
+    """The session of a transaction first heard of: from its Started, or its first Updated."""
+    evse_id = next((event.evse_id for event in events if event.evse_id is not None), 0)
+    return Transaction.objects.create(
+        charger=charger,
+        charger_transaction_id=transaction_id,
+        connector_id=evse_id,
+        meter_start=_meter_start(charger, opening, events),
+        started_at=_start_time(opening, events),
+        id_tag="",
+        id_tag_status="",  # until an idToken is known: no card is charging on it
+    )
+
+
+def _start_time(opening: TransactionEvent, events) -> datetime:
+    if opening.event_type == Type.STARTED:
+        return opening.timestamp
+    return min(event.timestamp for event in events)
+
+
+def _correct_start(charger: Charger, session: Transaction, opening: TransactionEvent, events) -> None:
+    """A Started arriving after Updated ones (replayed out of order): its time and reading are the start.
+    Once the session is closed it was priced, and money moves once: the late Started is only logged."""
+    started_at, meter_start = _start_time(opening, events), _meter_start(charger, opening, events)
+    if (started_at, meter_start) == (session.started_at, session.meter_start):
+        return
+    if not session.is_active:
+        logger.warning(
+            "%s: start of closed transaction %s corrected too late", session.charger_id, session.pk
+        )
+        return
+    session.started_at, session.meter_start = started_at, meter_start
+    session.save(update_fields=["started_at", "meter_start"])
+
+
+def _bind_first_id_token(charger: Charger, session: Transaction, events) -> Authorization | None:
+    """The transaction's first idToken (in seqNo order), decided once as a 1.6 start's idTag is."""
+    if session.id_tag or session.id_tag_status:
+        return None
+    token_event = next((event for event in events if event.id_token), None)
+    if token_event is None:
+        return None
+    authorization = services.authorize(
+        charger=charger, id_tag=token_event.id_token, connector_id=session.connector_id
+    )
+    session.id_tag, session.id_tag_status = normalise_id_tag(token_event.id_token), authorization.status
+    session.save(update_fields=["id_tag", "id_tag_status"])
+    if authorization.accepted and billing_payments.is_payment_id_tag(session.id_tag):
+        billing_payments.link_session(session=session)  # a QR payment's session: linked, budget watched
+    return authorization
+
+
+def _end(charger: Charger, session: Transaction, ending: TransactionEvent, events) -> None:
+    """Close the session once nothing before its Ended can still come; until then staff see the stop."""
+    if not _complete(events, ending):
+        _keep_unknown_end(charger, ending)
+        return
+    _close(charger, session, ending, events)
+    UnknownTransactionStop.objects.filter(
+        charger=charger, charger_transaction_id=ending.transaction_id
+    ).delete()
+
+
+def _complete(events: list[TransactionEvent], ending: TransactionEvent) -> bool:
+    """Its Started is here, or every seqNo from 0 to the Ended's: what is priced then is all there is.
+    (A replayed queue may bring the Started after the Ended; settling before it would price the wrong start.)"""
+    seq_nos = {event.seq_no for event in events}
+    return _first(events, Type.STARTED) is not None or seq_nos.issuperset(range(ending.seq_no + 1))
+
+
+def _close(charger: Charger, session: Transaction, ending: TransactionEvent, events) -> None:
+    """The Ended's stop, as a 1.6 StopTransaction's: stopped once, then priced and settled once."""
+    if session.stop(
+        meter_stop=_meter_stop(charger, session, ending, events),
+        stopped_at=ending.timestamp,
+        reason=ending.stopped_reason or "Local",  # 2.0.1: stoppedReason left out means Local
+        id_tag=normalise_id_tag(ending.id_token) if ending.id_token else "",
+        data=None,
+    ):
+        billing_services.settle_transaction(transaction=session)
+
+
+def _keep_unknown_end(charger: Charger, ending: TransactionEvent) -> None:
+    """An Ended of a transaction we know nothing else of: kept for staff, like a 1.6 unknown stop."""
+    logger.warning("charger %s ended unknown transaction %s", charger.charge_point_id, ending.transaction_id)
+    readings = _register_wh(samples_of(charger, ending.evse_id, ending.meter_values))
+    UnknownTransactionStop.objects.get_or_create(
+        charger=charger,
+        charger_transaction_id=ending.transaction_id,
+        defaults={
+            "meter_stop": int(max(readings, default=0)),
+            "timestamp": ending.timestamp,
+            "reason": ending.stopped_reason or "Local",
+            "id_tag": normalise_id_tag(ending.id_token),
+            "transaction_data": ending.meter_values,
+        },
+    )
+
+
+def _answer(charger: Charger, report: EventReport, session, binding) -> Authorization | None:
+    """idTokenInfo for an event with an idToken: the decision just made on it, the session's earlier
+    one, or, for another token (a stop's), the decision of a 1.6 stop's idTag."""
+    if report.id_token is None:
+        return None
+    if binding is not None and normalise_id_tag(report.id_token) == session.id_tag:
+        return binding
+    if session is not None and session.id_tag and normalise_id_tag(report.id_token) == session.id_tag:
+        return Authorization(session.id_tag_status)
+    return services.authorize(charger=charger, id_tag=report.id_token, for_stop=True)
+
+
+# Meter values ---------------------------------------------------------------------------------
+
+
+def samples_of(
+    charger: Charger, evse_id: int | None, meter_values: list | None, session=None
+) -> list[MeterValue]:
+    """2.0.1 MeterValue[] (snake_case keys) as rows: the EVSE is the connector, kilo units scaled by
+    unitOfMeasure's multiplier into numeric_value; the value as sent is kept as text."""
+    rows = []
+    for meter_value in meter_values or []:
+        timestamp = parse_timestamp(meter_value["timestamp"])
+        for sampled in meter_value["sampled_value"]:
+            rows.append(_sample_row(charger, evse_id or 0, session, timestamp, sampled))
+    return rows
+
+
+def _sample_row(charger, connector_id, session, timestamp, sampled: dict) -> MeterValue:
+    unit = sampled.get("unit_of_measure") or {}
+    number = MeterValue.parse_number(str(sampled["value"]))
+    return MeterValue(
+        charger=charger,
+        connector_id=connector_id,
+        transaction=session,
+        timestamp=timestamp,
+        value=str(sampled["value"]),
+        numeric_value=None
+        if number is None
+        else MeterValue.parse_number(number.scaleb(unit.get("multiplier", 0))),
+        measurand=sampled.get("measurand", ENERGY_REGISTER),
+        phase=sampled.get("phase", ""),
+        unit=unit.get("unit", "Wh")[:12],
+        context=sampled.get("context", "Sample.Periodic"),
+        location=sampled.get("location", "Outlet"),
+        format="SignedData" if sampled.get("signed_meter_value") else "Raw",
+    )
+
+
+def _register_wh(samples: list[MeterValue], context: str | None = None) -> list[Decimal]:
+    """The energy register's readings in Wh (of one context, if given)."""
+    return [
+        sample.numeric_value * (1000 if sample.unit.lower() == "kwh" else 1)
+        for sample in samples
+        if sample.measurand == ENERGY_REGISTER
+        and not sample.phase
+        and sample.numeric_value is not None
+        and context in (None, sample.context)
+    ]
+
+
+def _meter_start(charger: Charger, opening: TransactionEvent, events) -> int:
+    """The opening event's register reading (its Transaction.Begin one first), else the lowest seen."""
+    own = samples_of(charger, opening.evse_id, opening.meter_values)
+    readings = _register_wh(own, BEGIN) or _register_wh(own)
+    if not readings:
+        readings = [min(_register_wh(_all_samples(charger, events)), default=Decimal(0))]
+    return int(min(readings))
+
+
+def _meter_stop(charger: Charger, session: Transaction, ending: TransactionEvent, events) -> int:
+    """The Ended's register reading (its Transaction.End one first), else the highest seen."""
+    own = samples_of(charger, ending.evse_id, ending.meter_values)
+    readings = _register_wh(own, END) or _register_wh(own) or _register_wh(_all_samples(charger, events))
+    return max(int(max(readings, default=session.meter_start)), session.meter_start)
+
+
+def _all_samples(charger: Charger, events) -> list[MeterValue]:
+    return [sample for event in events for sample in samples_of(charger, event.evse_id, event.meter_values)]
+
+
+# The device model and the charger's own events ----------------------------------------------------
+
+
+def record_report(*, charger: Charger, report_data: list[dict]) -> int:
+    """A NotifyReport's part: each attribute's latest value upserted; returns how many rows."""
+    now = timezone.now()
+    rows = {}
+    for item in report_data:
+        for attribute in item["variable_attribute"]:
+            row = _device_variable(charger, item, attribute, now)
+            rows[tuple(getattr(row, field) for field in DeviceModelVariable.KEY[1:])] = (
+                row  # the last one wins
+            )
+    DeviceModelVariable.objects.bulk_create(
+        list(rows.values()),
+        update_conflicts=True,
+        unique_fields=DeviceModelVariable.KEY,
+        update_fields=["value", "mutability", "characteristics", "updated_at"],
+    )
+    return len(rows)
+
+
+def _device_variable(charger, item: dict, attribute: dict, now) -> DeviceModelVariable:
+    component, variable = item["component"], item["variable"]
+    evse = component.get("evse") or {}
+    return DeviceModelVariable(
+        charger=charger,
+        component=component["name"],
+        component_instance=component.get("instance", ""),
+        evse_id=evse.get("id", 0),
+        evse_connector_id=evse.get("connector_id", 0),
+        variable=variable["name"],
+        variable_instance=variable.get("instance", ""),
+        attribute_type=attribute.get("type", "Actual"),
+        value=attribute.get("value", ""),
+        mutability=attribute.get("mutability", ""),
+        characteristics=item.get("variable_characteristics"),
+        updated_at=now,
+    )
+
+
+def record_variable_values(*, charger: Charger, results: list[dict]) -> None:
+    """Values a GetVariables or SetVariables told (OCPP camelCase: component, variable, attributeType,
+    attributeValue), into the device model; what else NotifyReport said of them stays."""
+    now = timezone.now()
+    rows = {}
+    for result in results:
+        component, variable = result["component"], result["variable"]
+        evse = component.get("evse") or {}
+        row = DeviceModelVariable(
+            charger=charger,
+            component=component["name"],
+            component_instance=component.get("instance", ""),
+            evse_id=evse.get("id", 0),
+            evse_connector_id=evse.get("connectorId", 0),
+            variable=variable["name"],
+            variable_instance=variable.get("instance", ""),
+            attribute_type=result.get("attributeType", "Actual"),
+            value=result["attributeValue"],
+            updated_at=now,
+        )
+        rows[tuple(getattr(row, field) for field in DeviceModelVariable.KEY[1:])] = row
+    DeviceModelVariable.objects.bulk_create(
+        list(rows.values()),
+        update_conflicts=True,
+        unique_fields=DeviceModelVariable.KEY,
+        update_fields=["value", "updated_at"],
+    )
+
+
+def record_events(*, charger: Charger, event_data: list[dict]) -> None:
+    """A NotifyEvent's events, one row each."""
+    ChargerEvent.objects.bulk_create(
+        [
+            ChargerEvent(
+                charger=charger,
+                kind=ChargerEvent.Kind.EVENT,
+                timestamp=parse_timestamp(event["timestamp"]),
+                name=event["trigger"],
+                component=event["component"]["name"],
+                variable=event["variable"]["name"],
+                value=event.get("actual_value", ""),
+                data=event,
+            )
+            for event in event_data
+        ]
+    )
+
+
+def record_security_event(*, charger: Charger, event_type: str, timestamp: datetime, tech_info: str) -> None:
+    ChargerEvent.objects.create(
+        charger=charger,
+        kind=ChargerEvent.Kind.SECURITY,
+        timestamp=timestamp,
+        name=event_type[:50],
+        value=tech_info,
+    )
