@@ -82,9 +82,16 @@ def find_card_charging_or_not(id_tag: str) -> IdTag | None:
 _PROBE = "(probe idTag)"  # stands for the idTag while the query is compiled; never sent
 
 
+def _holding_the_card(sessions):
+    """The accepted open sessions that make another start of their card ConcurrentTx: not those whose
+    charger has booted since (flagged CHARGER_REBOOTED): a reboot ended them, whether or not the
+    charger still sends their StopTransaction (OCTT TC_032_1), and the driver may start again."""
+    return sessions.charging().exclude(flag_reason=Transaction.Flag.CHARGER_REBOOTED)
+
+
 @functools.cache
 def _card_lookup_sql() -> tuple[str, tuple, int]:
-    charging = Exists(Transaction.objects.of_id_tags([OuterRef("id_tag")]).charging())
+    charging = Exists(_holding_the_card(Transaction.objects.of_id_tags([OuterRef("id_tag")])))
     query = IdTag.objects.filter(id_tag=_PROBE).annotate(charging_now=charging).order_by().query
     sql, params = query.sql_with_params()
     return sql, params, params.index(_PROBE)
@@ -139,7 +146,13 @@ def _charging_elsewhere(card: IdTag) -> bool:
     if card.charging_now or card.replaces_id is None:
         return bool(card.charging_now)
     tags = [c.id_tag for c in card.lineage()]
-    return Transaction.objects.of_id_tags(tags).charging().exists()
+    return _holding_the_card(Transaction.objects.of_id_tags(tags)).exists()
+
+
+def parent_id_tag_of(id_tag: str) -> str:
+    """The parent idTag (the group) of a registered card; empty for none or an unknown card."""
+    card = IdTag.objects.filter(id_tag=normalise_id_tag(id_tag)).values_list("parent_id_tag", flat=True)
+    return card.first() or ""
 
 
 def local_list_decisions() -> list[tuple[str, Authorization]]:
@@ -243,9 +256,9 @@ def cards_with_state():
     return IdTag.objects.select_related("owner", "account").annotate(state=state)
 
 
-def cards_listed(*, query: str = "", state: str = "", mode: str = ""):
-    """Cards by idTag or by their owner (name, username, email, phone), narrowed by state and mode."""
-    cards = cards_with_state()
+def cards_listed(*, query: str = "", state: str = "", mode: str = "", owner: int | None = None):
+    """Cards by idTag or by their owner (name, username, email, phone), narrowed by state, mode and owner."""
+    cards = cards_with_state() if owner is None else cards_with_state().filter(owner_id=owner)
     if query.strip():
         matches_owner = person_matches(query.strip(), path="owner__")
         cards = cards.filter(Q(id_tag__icontains=normalise_id_tag(query)) | matches_owner)
@@ -254,6 +267,27 @@ def cards_listed(*, query: str = "", state: str = "", mode: str = ""):
     if mode:
         cards = cards.filter(mode=mode)
     return cards.order_by("id_tag")
+
+
+def cards_for_api(cards=None):
+    """Cards (all, or the `cards` given) with what the API shows of each beyond `state`: the card it
+    replaced, `replaced_by_id_tag`, and `wallet_currency` (the site's before a wallet exists)."""
+    cards = cards_with_state() if cards is None else cards
+    return cards.select_related("replaces").annotate(
+        replaced_by_id_tag=F("replaced_by__id_tag"),
+        wallet_currency=Coalesce(F("account__currency"), Value(billing_services.site_currency())),
+    )
+
+
+def driver_or_none(pk: int):
+    """The driver of this id; None for nobody, or for a staff account (never a card's owner)."""
+    return get_user_model().objects.drivers().filter(pk=pk).first()
+
+
+def drivers_with_cards():
+    """Drivers with their wallet and `cards_shown`: every card of theirs with its `state`, by idTag."""
+    cards = models.Prefetch("cards", queryset=cards_with_state().order_by("id_tag"), to_attr="cards_shown")
+    return get_user_model().objects.drivers().select_related("wallet").prefetch_related(cards)
 
 
 def drivers_listed(*, query: str = ""):

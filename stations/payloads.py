@@ -1,4 +1,4 @@
-"""OCPP 1.6 payloads the CSMS builds: what it sends in commands and in answers.
+"""OCPP payloads the CSMS builds (1.6, and 2.0.1 where named): what it sends in commands and in answers.
 
 The one place a domain value (a power limit, a card's authorization, the
 cards of the local list) becomes an OCPP wire shape: camelCase keys, times
@@ -27,6 +27,36 @@ def id_tag_info(decision: Authorization) -> dict:
     return info
 
 
+def id_token_info(decision: Authorization) -> dict:
+    """OCPP 2.0.1 IdTokenInfoType of the same decision: the 1.6 statuses are all 2.0.1 ones; the card's
+    expiry is how long the charger may cache it, its parent idTag the group idToken."""
+    info = {"status": decision.status}
+    if decision.expiry_date:
+        info["cacheExpiryDateTime"] = utc_iso(decision.expiry_date)
+    if decision.parent_id_tag:
+        info["groupIdToken"] = {"idToken": decision.parent_id_tag, "type": "Central"}
+    return info
+
+
+def remote_start(*, charger: Charger, connector_id: int, id_tag: str) -> tuple[str, dict]:
+    """(action, payload) that starts a session for `id_tag` at a connector, in the charger's protocol.
+
+    For 2.0.1 the connector is the EVSE (docs/ocpp.md) and the token is the CSMS's own (Central);
+    stations.commands assigns the remoteStartId.
+    """
+    if charger.ocpp_version == "2.0.1":
+        token = {"idToken": id_tag, "type": "Central"}
+        return "RequestStartTransaction", {"evseId": connector_id, "idToken": token}
+    return "RemoteStartTransaction", {"connectorId": connector_id, "idTag": id_tag}
+
+
+def remote_stop(*, session) -> tuple[str, dict]:
+    """(action, payload) that stops a session, by the id its charger knows it by."""
+    if session.charger_transaction_id:  # a 2.0.1 charger's own transactionId
+        return "RequestStopTransaction", {"transactionId": session.charger_transaction_id}
+    return "RemoteStopTransaction", {"transactionId": session.pk}
+
+
 def local_authorization_list() -> list[dict]:
     """SendLocalList `localAuthorizationList` entries: every card, decided as at a charger."""
     return [
@@ -48,7 +78,19 @@ def next_local_list_version(charger: Charger) -> int:
     sent = charger.commands.filter(action="SendLocalList").values_list("payload", flat=True)
     reported = charger.commands.filter(action="GetLocalListVersion", status=Command.Status.ACCEPTED)
     versions = [p.get("listVersion", 0) for p in sent] + [c.response.get("listVersion", 0) for c in reported]
-    return max(versions, default=0) + 1
+    # A charger without a local list reports -1 (OCTT TC_042_1): the next list is still version 1.
+    return max([0, *versions]) + 1
+
+
+def reserve_now_payload(*, connector_id: int, id_tag: str, expires_at) -> dict:
+    """ReserveNow for a card, with the card's parent idTag when it has one: the charger then lets any
+    card of that group use the reservation (OCPP 1.6 §5.13, OCTT TC_053). The reservationId is the
+    Reservation's own (stations.commands.record)."""
+    payload = {"connectorId": connector_id, "idTag": id_tag, "expiryDate": utc_iso(expires_at)}
+    parent_id_tag = rfid_services.parent_id_tag_of(id_tag)
+    if parent_id_tag:
+        payload["parentIdTag"] = parent_id_tag
+    return payload
 
 
 def power_limit_payload(*, connector_id: int, limit: Decimal, unit: str) -> dict:

@@ -4,6 +4,12 @@ stations.gateway.dispatch has already checked each payload against the official
 schema and turned its keys into snake_case when a handler here runs.
 """
 
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.utils import timezone
 from ocpp.routing import create_route_map, on
 from ocpp.v16 import call_result
@@ -11,12 +17,14 @@ from ocpp.v16.enums import Action
 
 from billing import budget
 from billing import tasks as payment_tasks
-from stations import services
+from stations import certificates, security, services, transaction_events
 from stations.gateway import bounds, live, writebehind
 from stations.gateway.orm_pool import in_pool
 from stations.models import ENERGY_REGISTER, Charger, MeterValue, StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
 from stations.payloads import id_tag_info
+
+logger = logging.getLogger(__name__)
 
 
 def meter_samples(
@@ -163,8 +171,9 @@ class ChargePoint16:
             message_id=bounds.text(message_id),
             data=bounds.text(data),
         )
-        # Nothing here understands vendor messages; Accepted means "stored".
-        return call_result.DataTransfer(status="Accepted")
+        # Stored for staff, but nothing here implements a vendor's messages: OCPP 1.6 §4.3 asks for
+        # UnknownVendorId then (the OCTT's TC_064 checks it), and no `data`.
+        return call_result.DataTransfer(status="UnknownVendorId")
 
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status_notification(self, status):
@@ -176,19 +185,79 @@ class ChargePoint16:
         await in_pool(services.record_firmware_status)(charger=self.charger, status=status)
         return call_result.FirmwareStatusNotification()
 
+    # --- the security whitepaper's messages (stations.security, stations.certificates) ---
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, type, timestamp, tech_info=None):
+        await in_pool(transaction_events.record_security_event)(
+            charger=self.charger,
+            event_type=bounds.text(type),
+            timestamp=parse_timestamp(timestamp),
+            tech_info=bounds.text(tech_info),
+        )
+        if security.is_critical(type):
+            live.changed(self.charger.pk)  # raised on the dashboard
+        return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr):
+        chain = await in_pool(certificates.answer_signing_request)(charger=self.charger, csr=csr)
+        if chain is None:
+            return call_result.SignCertificate(status="Rejected")
+        _after_answer(certificates.send_signed_certificate, charger_id=self.charger.pk, chain=chain)
+        return call_result.SignCertificate(status="Accepted")
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, status, request_id=None):
+        await in_pool(security.record_request_progress)(
+            charger=self.charger, notification="LogStatusNotification", status=status, request_id=request_id
+        )
+        return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(self, status, request_id=None):
+        await in_pool(security.record_request_progress)(
+            charger=self.charger,
+            notification="SignedFirmwareStatusNotification",
+            status=status,
+            request_id=request_id,
+        )
+        return call_result.SignedFirmwareStatusNotification()
+
+
+# Calls to the charger that follow a handler's answer (CertificateSigned after SignCertificate): on threads
+# of their own, as a command waits for the charger's answer, which arrives through this very socket.
+_followups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocpp-followup")
+_running: set[asyncio.Task] = set()  # asyncio keeps only weak references to tasks
+
+
+def _after_answer(function, **kwargs) -> None:
+    """Run `function(**kwargs)` after the handler's answer: a task starts only when the loop gets control,
+    and from the handler's return to the answer's write (dispatch, ChargerConnection.send) nothing yields."""
+    task = asyncio.get_running_loop().create_task(
+        sync_to_async(_followup, thread_sensitive=False, executor=_followups)(function, **kwargs)
+    )
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+def _followup(function, **kwargs) -> None:
+    close_old_connections()
+    try:
+        function(**kwargs)
+    except Exception:  # the charger may ask again; this must not take the socket down
+        logger.exception("%s%r failed", function.__name__, tuple(kwargs))
+    finally:
+        close_old_connections()
+
 
 def _usable_id_tag(id_tag: str | None) -> str:
     """A stop's idTag, or none when no card could carry it: the stop is recorded all the same."""
     return id_tag if id_tag and bounds.text(id_tag) == id_tag else ""
 
 
-def _storable_json(value):
-    """transactionData as sent, with its strings made storable (a JSON column holds text too)."""
-    if isinstance(value, dict):
-        return {bounds.text(key): _storable_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_storable_json(item) for item in value]
-    return bounds.text(value) if isinstance(value, str) else value
+# transactionData as sent, with its strings made storable (a JSON column holds text too).
+_storable_json = bounds.storable_json
 
 
 # Action -> {"_on_action": the handler function, ...}, as the library builds it, once per process.
