@@ -7,5 +7,7 @@ class StationsConfig(AppConfig):
 
     def ready(self):
         from csms import library_patches
+        from stations import certificates
 
         library_patches.apply()
+        certificates.authority()  # a CA that does not load stops the start (ImproperlyConfigured)

@@ -18,18 +18,21 @@ import asyncio
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext as _
 from ocpp.charge_point import remove_nones
 
-from stations import outcomes
+from accounts.access import CHANGE_CHARGERS
+from stations import outcomes, security
 from stations.gateway import mailbox
-from stations.models import Charger, Command, Reservation
+from stations.models import Charger, Command, PasswordChange, Reservation, charger_hasher
 from stations.ocpp_schemas import call_schema_errors
 from stations.ocpp_time import parse_timestamp
 from stations.outcomes import Outcome
 
-# Every CSMS→charger operation of OCPP 1.6 (core and the optional profiles) we send.
+# Every CSMS→charger operation of OCPP 1.6 (core, the optional profiles, the security whitepaper) we send.
 ACTIONS = (
     "RemoteStartTransaction",
     "RemoteStopTransaction",
@@ -50,7 +53,37 @@ ACTIONS = (
     "ReserveNow",
     "CancelReservation",
     "DataTransfer",
+    "CertificateSigned",
+    "InstallCertificate",
+    "GetInstalledCertificateIds",
+    "DeleteCertificate",
+    "ExtendedTriggerMessage",
+    "GetLog",
+    "SignedUpdateFirmware",
 )
+
+# The CSMS-initiated OCPP 2.0.1 operations sent so far (docs/ocpp.md lists those still to come).
+ACTIONS_201 = (
+    "RequestStartTransaction",
+    "RequestStopTransaction",
+    "Reset",
+    "UnlockConnector",
+    "ChangeAvailability",
+    "GetVariables",
+    "SetVariables",
+    "GetBaseReport",
+    "TriggerMessage",
+    "SetChargingProfile",
+    "ClearChargingProfile",
+    "GetCompositeSchedule",
+    "ClearCache",
+    "GetLocalListVersion",
+    "CancelReservation",
+    "UpdateFirmware",
+    "GetLog",
+    "DataTransfer",
+)
+ACTIONS_BY_VERSION = {"1.6": ACTIONS, "2.0.1": ACTIONS_201}
 
 
 class CommandRefused(ValueError):
@@ -76,45 +109,86 @@ def send(
 ) -> Command:
     """Send one command and wait for its outcome; returns the stored Command.
 
-    Raises CommandRefused before anything is recorded when the request is not valid OCPP.
+    Raises CommandRefused before anything is recorded when the request is not valid OCPP, and
+    PermissionDenied when `user` may not change the charger's key (AuthorizationKey: admins only).
     Optional fields given as None are left out: strict chargers reject null.
     """
+    connected, *socket, version = Charger.objects.values_list(
+        "is_connected", "channel_name", "connection_id", "ocpp_version"
+    ).get(pk=charger.pk)  # socket: (process address, connection id)
+    version = version or "1.6"  # a charger never connected is taken for a 1.6 one, as before 2.0.1
     payload = _with_assigned_fields(action, remove_nones(payload or {}))
-    check(action, payload)
-    command = record(charger=charger, action=action, payload=payload, user=user, source=source)
+    new_key = _new_key(action, payload, user)  # checked first: a schema error could quote the key
+    check(action, payload, version)
+    payload, sealed = security.withhold_key(action, payload)
+    command = record(
+        charger=charger, action=action, payload=payload, user=user, source=source, new_key=new_key
+    )
     timeout = timeout or settings.OCPP_COMMAND_TIMEOUT_SECONDS
-    live = Charger.objects.filter(pk=charger.pk, is_connected=True)
-    socket = live.values_list("channel_name", "connection_id").first()  # (process address, connection id)
-    if not socket or not socket[0]:
+    if not connected or not socket[0]:
         outcomes.settle(command=command, outcome=Outcome.offline(_("the charger is not connected")))
     else:
-        outcome = async_to_sync(_deliver)(command, socket, timeout)
+        outcome = async_to_sync(_deliver)(command, tuple(socket), timeout, sealed)
         if outcome is not None:
             outcomes.settle(command=command, outcome=outcome)
     command.refresh_from_db()
     return command
 
 
-def check(action: str, payload: dict) -> None:
-    if action not in ACTIONS:
+def check(action: str, payload: dict, ocpp_version: str = "1.6") -> None:
+    """Refuse an action the charger's protocol has not (naming the protocol) or a payload its schema refuses."""
+    if action not in ACTIONS_BY_VERSION[ocpp_version]:
         raise CommandRefused(
-            {"action": _("“%(action)s” is not a CSMS-initiated OCPP 1.6 action we send") % {"action": action}}
+            {
+                "action": _(
+                    "“%(action)s” is not a CSMS-initiated OCPP %(version)s action we send: "
+                    "this charger speaks OCPP %(version)s"
+                )
+                % {"action": action, "version": ocpp_version}
+            }
         )
-    errors = call_schema_errors(action, payload)
+    errors = call_schema_errors(action, payload, ocpp_version)
     if errors:
         raise CommandRefused(errors)
+
+
+def _new_key(action: str, payload: dict, user) -> str | None:
+    """The charger's new key, when this command changes it (ChangeConfiguration AuthorizationKey):
+    only those who may set a charger's password may, and only to a key OCPP allows."""
+    if not security.is_password_change(action, payload):
+        return None
+    if user is not None and not user.has_perm(CHANGE_CHARGERS):
+        raise PermissionDenied(_("Only staff who may change chargers (admins) may change a charger's key."))
+    problem = security.key_problem(payload.get("value"))
+    if problem:
+        raise CommandRefused({"value": problem})
+    return payload["value"]
+
+
+# The ids the CSMS assigns when the requester gives none: the Command's pk, set in `record`. The charger
+# names them back (2.0.1 TransactionEvent's remoteStartId; Log/SignedFirmwareStatusNotification's requestId).
+ASSIGNED_IDS = {
+    "RequestStartTransaction": "remoteStartId",
+    "GetLog": "requestId",
+    "SignedUpdateFirmware": "requestId",
+}
 
 
 def _with_assigned_fields(action: str, payload: dict) -> dict:
     """Fill in what the CSMS assigns itself, so the payload can be checked against the schema."""
     if action == "ReserveNow":
         return {**payload, "reservationId": 0}  # replaced by the Reservation's pk in `record`
+    if action in ASSIGNED_IDS and ASSIGNED_IDS[action] not in payload:
+        return {**payload, ASSIGNED_IDS[action]: 0}  # replaced by the Command's pk in `record`
     return payload
 
 
 @transaction.atomic
-def record(*, charger: Charger, action: str, payload: dict, user=None, source: str) -> Command:
-    """The pending Command row (and, for ReserveNow, the Reservation it asks for)."""
+def record(
+    *, charger: Charger, action: str, payload: dict, user=None, source: str, new_key: str | None = None
+) -> Command:
+    """The pending Command row (and, for ReserveNow, the Reservation it asks for; for a new key, the
+    PasswordChange holding its hash until the charger answers)."""
     if action == "ReserveNow":
         reservation = Reservation.objects.create(
             charger=charger,
@@ -125,15 +199,24 @@ def record(*, charger: Charger, action: str, payload: dict, user=None, source: s
             requested_by=user,
         )
         payload = {**payload, "reservationId": reservation.pk}
-    return Command.objects.create(
+    command = Command.objects.create(
         charger=charger, action=action, payload=payload, requested_by=user, source=source
     )
+    if action in ASSIGNED_IDS and payload[ASSIGNED_IDS[action]] == 0:
+        command.payload = {**payload, ASSIGNED_IDS[action]: command.pk}
+        command.save(update_fields=["payload"])
+    if new_key is not None:
+        PasswordChange.objects.create(
+            command=command, password=make_password(new_key, hasher=charger_hasher(new_key))
+        )
+    return command
 
 
-async def _deliver(command: Command, socket: tuple[str, str], timeout: float) -> Outcome | None:
+async def _deliver(command: Command, socket: tuple[str, str], timeout: float, sealed: dict) -> Outcome | None:
     """Send the command to the socket's consumer; None once the consumer has stored the outcome.
 
     `socket` is (address of the process holding it, connection id): see stations.gateway.mailbox.
+    `sealed`: payload fields withheld from the stored command (stations.security), sealed.
     """
     layer = get_channel_layer()
     reply_to = await layer.new_channel()
@@ -144,6 +227,7 @@ async def _deliver(command: Command, socket: tuple[str, str], timeout: float) ->
             "command_id": command.pk,
             "reply_to": reply_to,
             "timeout": timeout,
+            "sealed": sealed,
         },
     )
     if not delivered:

@@ -30,7 +30,7 @@ class ChargerAdminForm(forms.ModelForm):
 
     class Meta:
         model = Charger
-        fields = ("charge_point_id", "name", "approval")
+        fields = ("charge_point_id", "name", "approval", "security_profile")
 
     def save(self, commit=True):
         charger = super().save(commit=False)
@@ -260,14 +260,17 @@ class LocalListVersionForm(OperationForm):
 
 class ReserveForm(OperationForm):
     action, title, button = "ReserveNow", _("Reserve a connector"), _("Reserve")
-    connector = connector_field()
+    # 0 reserves the charger as a whole: the first connector free (OCPP 1.6 §5.13, OCTT TC_049).
+    connector = connector_field(minimum=0, help_text=_("0: any connector of the charger"))
     id_tag = id_tag_field()
     minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=30, label=_("For (minutes)"))
 
     def payload(self, charger):
         data = self.cleaned_data
         expires_at = timezone.now() + timedelta(minutes=data["minutes"])
-        return {"connectorId": data["connector"], "idTag": data["id_tag"], "expiryDate": utc_iso(expires_at)}
+        return payloads.reserve_now_payload(
+            connector_id=data["connector"], id_tag=data["id_tag"], expires_at=expires_at
+        )
 
 
 class CancelReservationForm(OperationForm):
@@ -295,6 +298,177 @@ class DataTransferForm(OperationForm):
         }
 
 
+# --- the security whitepaper's operations (docs/ocpp.md "Security Whitepaper") ---------------------
+
+CERTIFICATE_TYPES = [
+    ("CentralSystemRootCertificate", _("Central system root: the CA of this server's TLS certificate")),
+    ("ManufacturerRootCertificate", _("Manufacturer root: the CA that signs firmware")),
+]
+HASH_ALGORITHMS = [("SHA256", "SHA-256"), ("SHA384", "SHA-384"), ("SHA512", "SHA-512")]
+PEM_WIDGET = forms.Textarea(attrs={"rows": 3, "placeholder": "-----BEGIN CERTIFICATE-----"})
+
+
+def certificate_type_field():
+    return forms.ChoiceField(choices=CERTIFICATE_TYPES, label=_("Certificate type"))
+
+
+def retry_fields():
+    return (
+        forms.IntegerField(min_value=0, required=False, label=_("Retries")),
+        forms.IntegerField(min_value=0, required=False, label=_("Retry interval"), help_text=_("seconds")),
+    )
+
+
+def site_time_iso(moment) -> str | None:
+    return moment and utc_iso(moment)
+
+
+class InstallCertificateForm(OperationForm):
+    action, title, button = "InstallCertificate", _("Install a root certificate"), _("Install")
+    certificate_type = certificate_type_field()
+    certificate = forms.CharField(max_length=5500, widget=PEM_WIDGET, label=_("Certificate (PEM)"))
+
+    def payload(self, charger):
+        data = self.cleaned_data
+        return {"certificateType": data["certificate_type"], "certificate": data["certificate"].strip()}
+
+
+class InstalledCertificatesForm(OperationForm):
+    action, title, button = "GetInstalledCertificateIds", _("List the installed root certificates"), _("List")
+    certificate_type = certificate_type_field()
+
+    def payload(self, charger):
+        return {"certificateType": self.cleaned_data["certificate_type"]}
+
+
+class DeleteCertificateForm(OperationForm):
+    action, title, button = "DeleteCertificate", _("Delete a root certificate"), _("Delete")
+    hash_algorithm = forms.ChoiceField(choices=HASH_ALGORITHMS, label=_("Hash algorithm"))
+    issuer_name_hash = forms.CharField(max_length=128, label=pgettext_lazy("OCPP field", "issuerNameHash"))
+    issuer_key_hash = forms.CharField(max_length=128, label=pgettext_lazy("OCPP field", "issuerKeyHash"))
+    serial_number = forms.CharField(
+        max_length=40,
+        label=pgettext_lazy("OCPP field", "serialNumber"),
+        help_text=_("As “List the installed root certificates” answered"),
+    )
+
+    def payload(self, charger):
+        data = self.cleaned_data
+        hash_data = {
+            "hashAlgorithm": data["hash_algorithm"],
+            "issuerNameHash": data["issuer_name_hash"],
+            "issuerKeyHash": data["issuer_key_hash"],
+            "serialNumber": data["serial_number"],
+        }
+        return {"certificateHashData": hash_data}
+
+
+class ExtendedTriggerForm(TriggerForm):
+    """The security extension's TriggerMessage: the same fields and payload, its own list of messages."""
+
+    action, title, button = "ExtendedTriggerMessage", _("Ask for a message (extended)"), _("Trigger")
+    MESSAGES = [
+        "SignChargePointCertificate",
+        "LogStatusNotification",
+        "FirmwareStatusNotification",
+        "StatusNotification",
+        "BootNotification",
+        "Heartbeat",
+        "MeterValues",
+    ]
+    message = forms.ChoiceField(choices=[(m, m) for m in MESSAGES], label=_("Message"))
+
+
+class GetLogForm(OperationForm):
+    action, title, button = "GetLog", _("Upload a log"), _("Request")
+    log_type = forms.ChoiceField(
+        choices=[("DiagnosticsLog", _("Diagnostics log")), ("SecurityLog", _("Security log"))], label=_("Log")
+    )
+    location = forms.CharField(
+        max_length=512, label=_("Location"), help_text=_("URI the charger uploads the log to")
+    )
+    oldest = forms.DateTimeField(required=False, label=_("From"), help_text=_("Site time; optional"))
+    latest = forms.DateTimeField(required=False, label=_("To"), help_text=_("Site time; optional"))
+    retries, retry_interval = retry_fields()
+
+    def payload(self, charger):
+        data = self.cleaned_data
+        log = {
+            "remoteLocation": data["location"],
+            "oldestTimestamp": site_time_iso(data["oldest"]),
+            "latestTimestamp": site_time_iso(data["latest"]),
+        }
+        return {
+            "logType": data["log_type"],
+            "log": {name: value for name, value in log.items() if value is not None},
+            "retries": data["retries"],
+            "retryInterval": data["retry_interval"],
+        }
+
+
+class SignedUpdateFirmwareForm(OperationForm):
+    action, title, button = "SignedUpdateFirmware", _("Update firmware (signed)"), _("Update")
+    location = forms.CharField(
+        max_length=512, label=_("Location"), help_text=_("URI the charger downloads the firmware from")
+    )
+    retrieve_at = forms.DateTimeField(
+        required=False, label=_("Retrieve at"), help_text=_("Site time; empty: now")
+    )
+    install_at = forms.DateTimeField(
+        required=False, label=_("Install at"), help_text=_("Site time; optional")
+    )
+    signing_certificate = forms.CharField(
+        max_length=5500, widget=PEM_WIDGET, label=_("Signing certificate (PEM)")
+    )
+    signature = forms.CharField(
+        max_length=800,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label=_("Signature"),
+        help_text=_("Base64, of the firmware file, by the signing certificate's key"),
+    )
+    retries, retry_interval = retry_fields()
+
+    def payload(self, charger):
+        data = self.cleaned_data
+        firmware = {
+            "location": data["location"],
+            "retrieveDateTime": utc_iso(data["retrieve_at"] or timezone.now()),
+            "installDateTime": site_time_iso(data["install_at"]),
+            "signingCertificate": data["signing_certificate"].strip(),
+            "signature": data["signature"].strip(),
+        }
+        return {
+            "firmware": {name: value for name, value in firmware.items() if value is not None},
+            "retries": data["retries"],
+            "retryInterval": data["retry_interval"],
+        }
+
+
+class ChargerKeyForm(OperationForm):
+    """The charger's new HTTP Basic password, sent as AuthorizationKey (stations.security): admins only,
+    its own form and URL; stored (hashed) once the charger accepted it."""
+
+    action, title, button = (
+        "ChangeConfiguration",
+        _("Change the charger's password"),
+        _("Send the new password"),
+    )
+    key = forms.CharField(
+        min_length=16,
+        max_length=40,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        label=_("New password"),
+        help_text=_(
+            "16 to 40 characters, sent as AuthorizationKey. The charger uses it from its next connection; "
+            "the server takes it only once the charger accepted it, and refuses the old one from then on."
+        ),
+    )
+
+    def payload(self, charger):
+        return {"key": "AuthorizationKey", "value": self.cleaned_data["key"]}
+
+
 # The URL slug of each operation, in the order the page shows them.
 OPERATIONS: dict[str, type[OperationForm]] = {
     "remote-start": RemoteStartForm,
@@ -316,6 +490,12 @@ OPERATIONS: dict[str, type[OperationForm]] = {
     "reserve": ReserveForm,
     "cancel-reservation": CancelReservationForm,
     "data-transfer": DataTransferForm,
+    "install-certificate": InstallCertificateForm,
+    "installed-certificates": InstalledCertificatesForm,
+    "delete-certificate": DeleteCertificateForm,
+    "extended-trigger": ExtendedTriggerForm,
+    "get-log": GetLogForm,
+    "signed-update-firmware": SignedUpdateFirmwareForm,
 }
 
 # The charger page's sections: each operation in exactly one, in this order (tests hold it to that).
@@ -332,6 +512,15 @@ OPERATION_GROUPS: list[tuple[str, object, list[str]]] = [
         _("Configuration and messages"),
         ["get-configuration", "change-configuration", "trigger", "data-transfer"],
     ),
-    ("firmware", _("Firmware and diagnostics"), ["update-firmware", "get-diagnostics"]),
+    (
+        "firmware",
+        _("Firmware and diagnostics"),
+        ["update-firmware", "get-diagnostics", "signed-update-firmware", "get-log"],
+    ),
     ("local-list", _("Local list and cache"), ["send-local-list", "local-list-version", "clear-cache"]),
+    (
+        "security",
+        _("Certificates and security"),
+        ["install-certificate", "installed-certificates", "delete-certificate", "extended-trigger"],
+    ),
 ]

@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from stations.models import Charger, ChargerConfigurationKey, Command, Reservation
+from stations import security, transaction_events
+from stations.models import Charger, ChargerConfigurationKey, Command, PasswordChange, Reservation
 
 # Answers whose `status` means the charger took the command on (RebootRequired:
 # takes effect after a reboot; Scheduled: after the running transaction).
@@ -116,10 +117,24 @@ def _after_get_configuration(command: Command) -> None:
 
 
 def _after_change_configuration(command: Command) -> None:
+    if security.is_password_change(command.action, command.payload):
+        return _after_password_change(command)
     if command.status == Command.Status.ACCEPTED:
         ChargerConfigurationKey.objects.update_or_create(
             charger=command.charger, key=command.payload["key"], defaults={"value": command.payload["value"]}
         )
+
+
+def _after_password_change(command: Command) -> None:
+    """The new key is the charger's password once it accepted it (RebootRequired too: it has the key);
+    otherwise the old one stays. The key is write-only in OCPP: never kept as a configuration value."""
+    change = PasswordChange.objects.filter(command=command).select_related("command").first()
+    if change is None:
+        return
+    if command.status == Command.Status.ACCEPTED:
+        change.apply()
+    else:
+        change.delete()
 
 
 def _after_reserve_now(command: Command) -> None:
@@ -138,7 +153,35 @@ def _after_cancel_reservation(command: Command) -> None:
         reservation.move(to=Reservation.Status.CANCELLED, allowed_from=Reservation.OPEN)
 
 
+def _after_get_variables(command: Command) -> None:
+    """OCPP 2.0.1: the values the charger read out, into its device model."""
+    if command.status == Command.Status.ACCEPTED:
+        results = command.response.get("getVariableResult") or []
+        read = [r for r in results if r["attributeStatus"] == "Accepted" and "attributeValue" in r]
+        transaction_events.record_variable_values(charger=command.charger, results=read)
+
+
+def _after_set_variables(command: Command) -> None:
+    """OCPP 2.0.1: the values the charger took (now, or after a reboot), into its device model."""
+    if command.status != Command.Status.ACCEPTED:
+        return
+    taken = {
+        _variable_key(result)
+        for result in command.response.get("setVariableResult") or []
+        if result["attributeStatus"] in ACCEPTING_ANSWERS
+    }
+    sent = [data for data in command.payload["setVariableData"] if _variable_key(data) in taken]
+    transaction_events.record_variable_values(charger=command.charger, results=sent)
+
+
+def _variable_key(entry: dict) -> str:
+    """One attribute of a SetVariables request or answer, comparable across the two."""
+    return repr((entry["component"], entry["variable"], entry.get("attributeType", "Actual")))
+
+
 AFTER_OUTCOME = {
+    "GetVariables": _after_get_variables,
+    "SetVariables": _after_set_variables,
     "GetConfiguration": _after_get_configuration,
     "ChangeConfiguration": _after_change_configuration,
     "ReserveNow": _after_reserve_now,

@@ -8,11 +8,12 @@ charger's socket.
 import asyncio
 import logging
 
+from cryptography.fernet import InvalidToken
 from django.utils import timezone
 from ocpp.exceptions import OCPPError
 from ocpp.messages import CallError
 
-from stations import outcomes
+from stations import outcomes, security
 from stations.gateway.orm_pool import in_pool
 from stations.models import Command
 from stations.outcomes import Outcome
@@ -36,7 +37,7 @@ async def _run(connection, channel_layer, event: dict) -> None:
         command = await in_pool(Command.objects.select_related("charger").get)(pk=event["command_id"])
         if not await in_pool(command.claim)(connection_id=connection.connection_id):
             return  # another socket of this charger took it, or the requester gave up
-        outcome = await _call(connection, command, event["timeout"])
+        outcome = await _call(connection, command, event["timeout"], event.get("sealed") or {})
         await in_pool(outcomes.settle)(command=command, outcome=outcome)
         await channel_layer.send(event["reply_to"], {"type": "command.done", "status": command.status})
     except Exception:
@@ -45,16 +46,25 @@ async def _run(connection, channel_layer, event: dict) -> None:
         )
 
 
-async def _call(connection, command: Command, timeout: float) -> Outcome:
+async def _call(connection, command: Command, timeout: float, sealed: dict) -> Outcome:
+    """The CALL and its outcome. `sealed`: fields withheld from the stored payload (a charger's new key),
+    put back for the charger only; the message log gets the stored payload."""
     sent = {}
 
     def note_sent():
         sent["at"] = timezone.now()
 
     try:
+        payload = security.restore_key(command.payload, sealed)
+    except InvalidToken:
+        return Outcome.call_error(
+            "InternalError", "not sent: the key could not be unsealed (SECRET_KEY differs)", None
+        )
+    try:
         # Waiting behind an earlier call counts against the timeout too.
         answer = await asyncio.wait_for(
-            connection.call(command.action, command.payload, timeout, note_sent), timeout
+            connection.call(command.action, payload, timeout, note_sent, logged_payload=command.payload),
+            timeout,
         )
     except TimeoutError:
         return Outcome.timed_out(timeout, sent.get("at"))

@@ -54,6 +54,14 @@ FIELD_LABELS = {
     "messageId": pgettext_lazy("OCPP field", "messageId"),
     "data": gettext_lazy("Data"),
     "errorDetails": gettext_lazy("Error details"),
+    # the security whitepaper's
+    "certificateType": gettext_lazy("Certificate type"),
+    "certificateChain": gettext_lazy("Certificate chain"),
+    "certificateHashData": gettext_lazy("Certificate"),
+    "requestId": gettext_lazy("Request"),
+    "logType": gettext_lazy("Log"),
+    "remoteLocation": gettext_lazy("Location"),
+    "filename": gettext_lazy("File name"),
 }
 
 
@@ -61,6 +69,7 @@ SOURCE_LABELS = {
     "api": gettext_lazy("REST API"),
     "web": gettext_lazy("charger page"),
     "admin": gettext_lazy("admin action"),
+    "csms": gettext_lazy("the CSMS itself"),
 }
 
 

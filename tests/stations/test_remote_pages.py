@@ -191,6 +191,24 @@ EVERY_OPERATION = {
     "reserve": {"connector": "1", "id_tag": "DRIVER-1", "minutes": "15"},
     "cancel-reservation": {"reservation": "1"},
     "data-transfer": {"vendor_id": "com.example"},
+    "install-certificate": {
+        "certificate_type": "CentralSystemRootCertificate",
+        "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+    },
+    "installed-certificates": {"certificate_type": "ManufacturerRootCertificate"},
+    "delete-certificate": {
+        "hash_algorithm": "SHA256",
+        "issuer_name_hash": "ab12",
+        "issuer_key_hash": "cd34",
+        "serial_number": "01",
+    },
+    "extended-trigger": {"message": "SignChargePointCertificate"},
+    "get-log": {"log_type": "SecurityLog", "location": "https://logs.example/upload"},
+    "signed-update-firmware": {
+        "location": "https://firmware.example/2.2.bin",
+        "signing_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        "signature": "c2lnbmF0dXJl",
+    },
 }
 
 
