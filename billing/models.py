@@ -1,5 +1,6 @@
-"""Tariffs, the wallet (an account per driver or anonymous card) and its append-only ledger, and the
-QR-code payments (billing.payments) with the gateways' webhook events."""
+"""Tariffs, the wallet (an account per driver or anonymous card) and its append-only ledger, the
+QR-code payments (billing.payments), online wallet top-ups (billing.topups) and the gateways'
+webhook events."""
 
 import secrets
 from datetime import time
@@ -252,6 +253,9 @@ class LedgerEntry(models.Model):
     class Meta:
         verbose_name_plural = "ledger entries"
         ordering = ["created_at", "id"]
+        # The whole ledger (the API's /api/v1/ledger/): operators and admins. The front desk reads a
+        # card's or a driver's entries on their pages (view_ledgerentry), never every wallet's.
+        permissions = [("view_ledger", "Can read every wallet's ledger entries")]
         constraints = [
             # Money for a session moves exactly once, whatever a charger replays.
             models.UniqueConstraint(
@@ -325,7 +329,24 @@ class PaymentQuerySet(models.QuerySet):
         return self.filter(state__in=Payment.LIVE_STATES)
 
 
-class Payment(models.Model):
+class ConditionalStates(models.Model):
+    """A model whose `state` changes only by `_move`: a conditional UPDATE on the state it expects."""
+
+    class Meta:
+        abstract = True
+
+    def _move(self, expected, to, **fields) -> bool:
+        """The one way a state changes: UPDATE … WHERE state IN expected. False: someone else moved it first."""
+        expected = [expected] if isinstance(expected, str) else list(expected)
+        moved = type(self).objects.filter(pk=self.pk, state__in=expected).update(state=to, **fields)
+        if moved:
+            self.state = to
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+
+class Payment(ConditionalStates):
     """A driver's payment for one charging session at one connector: a small state machine.
 
     Every transition is a conditional UPDATE on the state it expects (`_move`), so a repeated
@@ -449,16 +470,6 @@ class Payment(models.Model):
 
         return needs_attention(self)
 
-    def _move(self, expected, to, **fields) -> bool:
-        """The one way a state changes: UPDATE … WHERE state IN expected. False: someone else moved it first."""
-        expected = [expected] if isinstance(expected, str) else list(expected)
-        moved = Payment.objects.filter(pk=self.pk, state__in=expected).update(state=to, **fields)
-        if moved:
-            self.state = to
-            for name, value in fields.items():
-                setattr(self, name, value)
-        return bool(moved)
-
     def confirm(self, *, at, gateway_payment: str = "", expires_at=None) -> bool:
         """pending → held: the money is confirmed. Guards a webhook delivered twice, or racing the
         sweep's own query to the gateway: it is confirmed (and the start sent) once."""
@@ -552,6 +563,69 @@ class Payment(models.Model):
         self.attention, self.retry_at, self.attempts = attention[:300], retry_at, self.attempts + 1
 
 
+# A driver's wallet topped up online through the card gateway (billing.topups) ------------------------
+
+
+class OnlineTopUp(ConditionalStates):
+    """A driver's attempt to top up their wallet by card at the gateway; credited only once the gateway
+    confirms the money taken (its signed webhook, or the sweep asking it), by exactly one TOP_UP ledger
+    entry whose idempotency key is the gateway's payment id.
+
+    Not a Payment: that is money held for one session at one connector (an idTag, a charger, the one
+    live payment per connector); a top-up is money received for the wallet, with none of those.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting for confirmation")
+        CREDITED = "credited", _("credited")
+        FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("expired")
+
+    token = models.CharField(max_length=32, unique=True, default=_new_payment_token, editable=False)
+    driver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="online_top_ups"
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="online_top_ups")
+    gateway = models.CharField(max_length=20, help_text="The card gateway's name")
+    currency = models.CharField(max_length=3)
+    amount = models.DecimalField(**MONEY_FIELD, help_text="What the driver chose to add")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    payment_url = models.URLField(max_length=2000, blank=True, help_text="The gateway's checkout page")
+    gateway_reference = models.CharField(max_length=255, blank=True, help_text="e.g. a Checkout Session id")
+    gateway_payment = models.CharField(max_length=255, blank=True, help_text="e.g. a PaymentIntent id")
+    ledger_entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="online_top_up"
+    )
+    failure_reason = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    source = models.CharField(max_length=16, default="web", help_text="web or api")
+    created_at = models.DateTimeField(auto_now_add=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="When it failed or expired")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="online_top_up_amount_positive")
+        ]
+        indexes = [models.Index(fields=["state", "created_at"], name="online_top_up_state")]
+
+    def __str__(self):
+        return f"Online top-up {self.pk}: {format_money(self.amount, self.currency)} ({self.state})"
+
+    def mark_credited(self, *, entry: "LedgerEntry", at) -> bool:
+        """pending → credited, with its ledger entry; also from failed or expired, for money the gateway
+        took at the very moment the checkout was given up (credited, not lost). Guards the webhook
+        delivered twice, or racing the sweep's own query to the gateway: credited once."""
+        pending_or_given_up = (self.State.PENDING, self.State.FAILED, self.State.EXPIRED)
+        return self._move(pending_or_given_up, self.State.CREDITED, ledger_entry=entry, credited_at=at)
+
+    def give_up(self, *, to: str, reason: str, at) -> bool:
+        """pending → failed or expired: nothing was taken. Guards the checkout's expiry racing its
+        payment: when the confirmation wins this does nothing (and a late one still credits)."""
+        return self._move(self.State.PENDING, to, failure_reason=reason[:200], ended_at=at)
+
+
 class GatewayEvent(models.Model):
     """A webhook event from a payment gateway, stored once by its id: a redelivery is recognised."""
 
@@ -560,6 +634,9 @@ class GatewayEvent(models.Model):
     event_type = models.CharField(max_length=100)
     payment = models.ForeignKey(
         Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="gateway_events"
+    )
+    top_up = models.ForeignKey(
+        OnlineTopUp, on_delete=models.SET_NULL, null=True, blank=True, related_name="gateway_events"
     )
     payload = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True)

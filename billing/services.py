@@ -6,15 +6,25 @@ the lock is taken so that two sessions ending at once cannot both spend the
 same balance.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.utils.translation import gettext as _
 
 from billing import payments, pricing
-from billing.models import Account, InsufficientBalance, LedgerEntry, SessionCharge, Tariff, TariffAssignment
+from billing.models import (
+    Account,
+    InsufficientBalance,
+    LedgerEntry,
+    SessionCharge,
+    Tariff,
+    TariffAssignment,
+    TariffPeriod,
+)
 from billing.money import DEFAULT_CURRENCY, check_top_up_amount, quantize_money
 from rfid.models import IdTag, normalise_id_tag
 from stations.models import Transaction
@@ -27,6 +37,10 @@ Kind = LedgerEntry.Kind
 
 class RefusedMovement(ValueError):
     """A movement staff or a script asked for that the rules do not allow; the message says why."""
+
+
+class KeyAlreadyUsed(RefusedMovement):
+    """An idempotency key sent again with another card, amount or method: nothing moved."""
 
 
 # Tariffs -------------------------------------------------------------------
@@ -45,6 +59,64 @@ def tariff_for(*, charger=None, connector_id: int | None = None) -> Tariff | Non
 def site_currency() -> str:
     default = Tariff.objects.filter(is_default=True).values_list("currency", flat=True).first()
     return default or DEFAULT_CURRENCY
+
+
+@transaction.atomic
+def assign_tariff(*, charger, tariff: Tariff | None, connector_id: int | None = None) -> None:
+    """Give the charger (or one connector of it) its own tariff; None takes it away (the charger's,
+    else the site's default applies). Sessions priced from now on use it.
+
+    Guards two admins assigning at once: the charger's row is locked, so the second replaces the
+    first's assignment instead of failing on the one-tariff-per-connector constraint.
+    """
+    type(charger).objects.select_for_update().filter(pk=charger.pk).first()
+    assignments = TariffAssignment.objects.filter(charger=charger, connector_id=connector_id)
+    if tariff is None:
+        assignments.delete()
+    elif not assignments.update(tariff=tariff):
+        TariffAssignment.objects.create(charger=charger, connector_id=connector_id, tariff=tariff)
+
+
+class TariffConflict(ValueError):
+    """A tariff change the database refused (a name taken meanwhile); `field` names what to change."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+@transaction.atomic
+def save_tariff(*, tariff: Tariff | None = None, periods: list[dict] | None = None, **fields) -> Tariff:
+    """Create a tariff (no `tariff`) or change `tariff`'s given fields; `periods`, when given, replace
+    its time-of-use windows. Sessions priced from now on use it; those already priced keep their price.
+
+    Making it the default takes the mark from the present default in the same transaction. Guards
+    two admins naming two defaults at once: the UPDATE locks the present default's row, and should
+    the other's new default still slip in, the one-default constraint refuses this one (a conflict).
+    """
+    tariff = tariff or Tariff()
+    for name, value in fields.items():
+        setattr(tariff, name, value)
+    try:
+        with transaction.atomic():  # a savepoint: the refusal below leaves the outer transaction usable
+            if tariff.is_default:
+                Tariff.objects.filter(is_default=True).exclude(pk=tariff.pk).update(is_default=False)
+            tariff.save()
+    except IntegrityError:
+        raise _tariff_conflict(tariff) from None
+    if periods is not None:
+        tariff.periods.all().delete()
+        TariffPeriod.objects.bulk_create(TariffPeriod(tariff=tariff, **period) for period in periods)
+    return tariff
+
+
+def _tariff_conflict(tariff: Tariff) -> TariffConflict:
+    if Tariff.objects.filter(name=tariff.name).exclude(pk=tariff.pk).exists():
+        return TariffConflict(_("A tariff with this name exists already."), field="name")
+    return TariffConflict(
+        _("Another tariff was made the default at the same moment; send the change again."),
+        field="is_default",
+    )
 
 
 # Wallets -------------------------------------------------------------------
@@ -101,10 +173,10 @@ def top_up(
 ) -> LedgerEntry:
     """Credit a prepaid card; the same idempotency key credits once (a double click).
 
-    A key already used for another card or amount is refused: answering with the
-    first receipt would tell the clerk the second card was credited when it was not.
+    A key already used for another card, amount or payment method is refused: answering with
+    the first receipt would tell the clerk the second card was credited when it was not.
     """
-    if idempotency_key and (earlier := _earlier_top_up(idempotency_key, card, amount)):
+    if idempotency_key and (earlier := _earlier_top_up(idempotency_key, card, amount, method)):
         return earlier
     _check_can_top_up(card)
     wallet = wallet_for_card(card)
@@ -113,7 +185,7 @@ def top_up(
     except ValueError as problem:
         raise RefusedMovement(str(problem)) from None
     Account.objects.select_for_update().get(pk=wallet.pk)  # a racing twin waits here, then finds the key
-    if idempotency_key and (earlier := _earlier_top_up(idempotency_key, card, amount)):
+    if idempotency_key and (earlier := _earlier_top_up(idempotency_key, card, amount, method)):
         return earlier
     return wallet.post(
         kind=Kind.TOP_UP,
@@ -126,22 +198,43 @@ def top_up(
     )
 
 
-def _earlier_top_up(idempotency_key: str, card: IdTag, amount: Decimal) -> LedgerEntry | None:
+def _earlier_top_up(idempotency_key: str, card: IdTag, amount: Decimal, method: str) -> LedgerEntry | None:
     earlier = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
-    if earlier is not None and (earlier.card_id != card.pk or earlier.amount != Decimal(amount)):
-        raise RefusedMovement(
-            "This top-up request was already made for another card or amount; "
-            "nothing was credited now. Start a new top-up."
+    if earlier is None:
+        return None
+    if (earlier.kind, earlier.card_id, earlier.amount, earlier.payment_method) != (
+        Kind.TOP_UP,
+        card.pk,
+        Decimal(amount),
+        method,
+    ):
+        raise KeyAlreadyUsed(
+            _(
+                "This top-up request was already made for another card or amount, or paid another way; "
+                "nothing was credited now. Start a new top-up."
+            )
         )
     return earlier
 
 
+def api_idempotency_key(*, user, key: str) -> str:
+    """The ledger's key for an API client's Idempotency-Key: scoped to the user, so two integrations
+    that both count from 1 never answer each other, and apart from the desk's and the sessions' keys.
+    Hashed, so a key of any length (up to the API's limit) fits the 64-character column."""
+    digest = hashlib.sha256(f"{user.pk}\n{key}".encode()).hexdigest()
+    return f"api:{digest[:40]}"  # 160 bits
+
+
 def _check_can_top_up(card: IdTag) -> None:
     if card.status in (IdTag.Status.BLOCKED, IdTag.Status.LOST):
-        raise RefusedMovement(f"Card {card.id_tag} is {card.status}: it cannot be topped up.")
+        raise RefusedMovement(
+            _("Card %(id_tag)s is %(status)s: it cannot be topped up.")
+            % {"id_tag": card.id_tag, "status": card.status}
+        )
     if not card.is_prepaid:
         raise RefusedMovement(
-            f"Card {card.id_tag} is a personal card: it charges for free and has no balance."
+            _("Card %(id_tag)s is a personal card: it charges for free and has no balance.")
+            % {"id_tag": card.id_tag}
         )
 
 
@@ -325,6 +418,33 @@ def meter_readings(session: Transaction) -> list[pricing.Reading]:
 
 
 # Statements ----------------------------------------------------------------
+
+
+def ledger_entries(
+    *,
+    account: int | None = None,
+    driver: int | None = None,
+    card: str = "",
+    kind: str = "",
+    since=None,
+    until=None,
+):
+    """Ledger entries of every wallet, oldest first (pages stay put as entries are appended), narrowed to
+    a wallet, a driver's wallet, one card (its idTag, as typed), a kind, and created in [since, until)."""
+    entries = LedgerEntry.objects.select_related("account", "card", "created_by")
+    if account is not None:
+        entries = entries.filter(account_id=account)
+    if driver is not None:
+        entries = entries.filter(account__owner_id=driver)
+    if card:
+        entries = entries.filter(card__id_tag=normalise_id_tag(card))
+    if kind:
+        entries = entries.filter(kind=kind)
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
+    if until is not None:
+        entries = entries.filter(created_at__lt=until)
+    return entries.order_by("created_at", "id")
 
 
 def statement(account: Account | None) -> list[LedgerEntry]:

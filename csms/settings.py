@@ -110,6 +110,18 @@ def envamounts(name: str, default: str) -> list[Decimal]:
     return amounts
 
 
+def envfile(name: str) -> Path | None:
+    """A file the CSMS reads (a certificate, a key); unset or empty: none. A path that is not a file this
+    process can read stops the start, so a typo or a missing permission is found at once, not at first use."""
+    raw = os.getenv(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    if not (path.is_file() and os.access(path, os.R_OK)):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a file this user can read")
+    return path
+
+
 def _secret_key() -> str:
     """The key from SECRET_KEY; otherwise one generated once per install.
 
@@ -171,6 +183,9 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    # Swagger UI's files, served by this server (/api/v1/docs/): never fetched from a CDN.
+    "drf_spectacular_sidecar",
     "accounts",
     "stations",
     "rfid",
@@ -295,11 +310,7 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE = {
-    "prune-message-log": {"task": "stations.tasks.prune_message_log", "schedule": 24 * 3600},
-    "expire-reservations": {"task": "stations.tasks.expire_reservations", "schedule": 60},
-    "sweep-payments": {"task": "billing.tasks.sweep_payments", "schedule": 30},
-}
+# CELERY_BEAT_SCHEDULE, the site's periodic jobs, follows the settings its intervals come from (below).
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -307,6 +318,32 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The OpenAPI 3 schema at /api/v1/schema/ (csms.api says how views describe themselves).
+    "DEFAULT_SCHEMA_CLASS": "csms.api.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CSMS REST API",
+    "DESCRIPTION": (
+        "Chargers, sessions, reports, cards and payments of this charging site. Sign in with "
+        "`Authorization: Token <key>` (POST /api/v1/auth/token/) or a browser session. Every 4xx "
+        'is DRF\'s: `{"detail": "…"}`, or for a 400 `{"<field>": ["…"]}` naming the field.'
+    ),
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response shapes apart: read-only fields are never asked for in a request.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: Swagger UI would send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Choice sets that share a field name with another's get a name of their own in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "CardStatusEnum": "rfid.services.CardState",
+        "ChargerStateEnum": "stations.models.ChargerQuerySet.STATES",
+        "TransactionStateEnum": "stations.models.Transaction.State",
+    },
 }
 
 # OCPP
@@ -326,12 +363,30 @@ OCPP_ORM_THREADS = envint("OCPP_ORM_THREADS", "8", minimum=1)
 OCPP_COMMAND_ACK_SECONDS = envfloat("OCPP_COMMAND_ACK_SECONDS", "2", minimum=0.1)
 OCPP_COMMAND_TIMEOUT_SECONDS = envfloat("OCPP_COMMAND_TIMEOUT_SECONDS", "30", minimum=0.1)
 
+# The CA that signs chargers' certificate signing requests (OCPP 1.6 security whitepaper: SignCertificate →
+# CertificateSigned; stations.certificates): its certificate and private key, PEM files. Neither: every
+# request is answered Rejected. A certificate it signs names the charge point id as its CN (what security
+# profile 3 checks) and is valid this many days; a request naming another organisation (O) than
+# CHARGER_CERTIFICATE_ORGANIZATION, when set, is refused.
+CHARGER_CA_CERTIFICATE = envfile("CHARGER_CA_CERTIFICATE")
+CHARGER_CA_KEY = envfile("CHARGER_CA_KEY")
+if bool(CHARGER_CA_CERTIFICATE) != bool(CHARGER_CA_KEY):
+    raise ImproperlyConfigured("CHARGER_CA_CERTIFICATE and CHARGER_CA_KEY are set together or not at all")
+CHARGER_CERTIFICATE_DAYS = envint("CHARGER_CERTIFICATE_DAYS", "730", minimum=1, maximum=3650)
+CHARGER_CERTIFICATE_ORGANIZATION = os.getenv("CHARGER_CERTIFICATE_ORGANIZATION", "").strip()
+
 # The QR-code payment flow (billing.payments): amounts in the site's currency a driver may pay.
 PAYMENT_AMOUNT_PRESETS = envamounts("PAYMENT_AMOUNT_PRESETS", "10,20,40")
 PAYMENT_MIN_AMOUNT = envamounts("PAYMENT_MIN_AMOUNT", "5")[0]
 PAYMENT_MAX_AMOUNT = envamounts("PAYMENT_MAX_AMOUNT", "100")[0]
 if PAYMENT_MIN_AMOUNT > PAYMENT_MAX_AMOUNT:
     raise ImproperlyConfigured("PAYMENT_MIN_AMOUNT is above PAYMENT_MAX_AMOUNT")
+# A driver's wallet topped up online by card (billing.topups): the amounts offered, and the limits.
+WALLET_TOPUP_PRESETS = envamounts("WALLET_TOPUP_PRESETS", "10,20,50")
+WALLET_TOPUP_MIN_AMOUNT = envamounts("WALLET_TOPUP_MIN_AMOUNT", "5")[0]
+WALLET_TOPUP_MAX_AMOUNT = envamounts("WALLET_TOPUP_MAX_AMOUNT", "200")[0]
+if WALLET_TOPUP_MIN_AMOUNT > WALLET_TOPUP_MAX_AMOUNT:
+    raise ImproperlyConfigured("WALLET_TOPUP_MIN_AMOUNT is above WALLET_TOPUP_MAX_AMOUNT")
 # Money held but no StartTransaction within this many seconds: given back in full.
 PAYMENT_START_TIMEOUT_SECONDS = envint("PAYMENT_START_TIMEOUT_SECONDS", "120", minimum=10)
 # A card checkout left open this long frees its connector (the gateway's page is expired too).
@@ -347,6 +402,56 @@ if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
     raise ImproperlyConfigured(
         "STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET: payments could never be confirmed"
     )
+
+# Background jobs (csms.scheduler). Each server process says it is alive every OCPP_PROCESS_BEAT_SECONDS;
+# one silent for OCPP_PROCESS_GONE_SECONDS is taken for dead and its chargers shown disconnected.
+OCPP_PROCESS_BEAT_SECONDS = envint("OCPP_PROCESS_BEAT_SECONDS", "15", minimum=1)
+OCPP_PROCESS_GONE_SECONDS = envint("OCPP_PROCESS_GONE_SECONDS", "45", minimum=3)
+if OCPP_PROCESS_GONE_SECONDS < 2 * OCPP_PROCESS_BEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "OCPP_PROCESS_GONE_SECONDS must be at least twice OCPP_PROCESS_BEAT_SECONDS: one late beat is not a death"
+    )
+# A charger marked connected that has sent nothing for this many heartbeat intervals (plus
+# OCPP_LAST_SEEN_RESOLUTION) is marked offline and its socket closed (stations.housekeeping). 0: never,
+# for chargers that keep only WebSocket pings (OCPP-J makes heartbeats optional). Not 1: a charger
+# heartbeating on time is, by the width of a frame, one interval unheard.
+OCPP_OFFLINE_AFTER_HEARTBEATS = envint("OCPP_OFFLINE_AFTER_HEARTBEATS", "3", minimum=0)
+if OCPP_OFFLINE_AFTER_HEARTBEATS == 1:
+    raise ImproperlyConfigured(
+        "OCPP_OFFLINE_AFTER_HEARTBEATS=1 would take chargers heartbeating on time for gone: use 0 (never) or 2+"
+    )
+# An open session whose charger has been disconnected this long is flagged for staff (never closed).
+OCPP_OPEN_SESSION_STALE_HOURS = envint("OCPP_OPEN_SESSION_STALE_HOURS", "24", minimum=1)
+# The site's periodic jobs, once for the whole site: Celery beat runs them with Redis; on the embedded
+# default (eager Celery, no worker) every server process runs them itself (csms.scheduler). Seconds.
+CELERY_BEAT_SCHEDULE = {
+    "prune-message-log": {"task": "stations.tasks.prune_message_log", "schedule": 24 * 3600},
+    "expire-reservations": {"task": "stations.tasks.expire_reservations", "schedule": 60},
+    "flag-open-sessions": {"task": "stations.tasks.flag_open_sessions", "schedule": 60},
+    "clear-gone-processes": {"task": "stations.tasks.clear_gone_processes", "schedule": 10},
+    "store-charger-days": {"task": "stations.tasks.store_charger_days", "schedule": 60},
+}
+if OCPP_OFFLINE_AFTER_HEARTBEATS:
+    # Once a heartbeat interval, at most a minute apart: a silent charger is found within one run.
+    CELERY_BEAT_SCHEDULE["mark-silent-chargers-offline"] = {
+        "task": "stations.tasks.mark_silent_chargers_offline",
+        "schedule": min(OCPP_HEARTBEAT_INTERVAL, 60),
+    }
+if PAYMENT_SWEEP_SECONDS:
+    CELERY_BEAT_SCHEDULE["sweep-payments"] = {
+        "task": "billing.tasks.sweep_payments",
+        "schedule": PAYMENT_SWEEP_SECONDS,
+    }
+# What each server process runs for itself, with or without Redis (functions, not Celery tasks): its
+# liveness beat, and its payments' budget watch rebuilt from the database (billing.budget).
+SERVER_PROCESS_SCHEDULE = {
+    "beat": {"function": "stations.housekeeping.beat_this_process", "schedule": OCPP_PROCESS_BEAT_SECONDS},
+}
+if PAYMENT_SWEEP_SECONDS:
+    SERVER_PROCESS_SCHEDULE["refresh-budgets"] = {
+        "function": "billing.tasks.refresh_budgets",
+        "schedule": PAYMENT_SWEEP_SECONDS,
+    }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "False")

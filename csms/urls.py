@@ -2,8 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts import views as accounts_views
+from csms.api_docs import ApiDocsView
 from rfid import urls as rfid_urls
 
 urlpatterns = [
@@ -23,6 +25,9 @@ urlpatterns = [
     # and the gateways' webhooks (/payments/stripe/webhook/).
     path("", include("billing.urls")),
     path("", include("stations.urls")),
+    # The REST API's OpenAPI 3 schema and its Swagger UI page (local files only).
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/v1/docs/", ApiDocsView.as_view(url_name="api_schema"), name="api_docs"),
     path("admin/", admin.site.urls),
     # The language switch on every page: Django's set_language (POST), remembered in a cookie.
     path("i18n/", include("django.conf.urls.i18n")),
@@ -31,3 +36,6 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("desk/", include((rfid_urls.desk_urlpatterns, "desk"))),
 ]
+
+# Under /api/ a JSON error body, elsewhere the site's own page (templates/404.html).
+handler404 = "csms.api.not_found"

@@ -63,7 +63,11 @@ class IdTag(models.Model):
     class Meta:
         verbose_name = "idTag"
         ordering = ["id_tag"]
-        permissions = [("use_front_desk", "Can use the front desk pages")]
+        permissions = [
+            ("use_front_desk", "Can use the front desk pages"),
+            # Through the API (/api/v1/cards/): admins. The desk issues, blocks and replaces on its pages.
+            ("manage_cards", "Can issue, block and replace cards through the API"),
+        ]
 
     def __str__(self):
         return self.id_tag

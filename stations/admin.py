@@ -6,12 +6,15 @@ from django.utils.translation import ngettext
 from csms.admin import FormattedAdmin, ReadOnlyAdmin, SiteFormats
 from stations import commands, outcomes
 from stations.models import (
+    DEVICE_MODEL_KEY,
     Charger,
     ChargerConfigurationKey,
+    ChargerEvent,
     Command,
     ConnectionAttempt,
     Connector,
     DataTransferMessage,
+    DeviceModelVariable,
     MessageLog,
     MeterValue,
     RefusedRecord,
@@ -19,6 +22,7 @@ from stations.models import (
     SiteConfiguration,
     StatusNotification,
     Transaction,
+    TransactionEvent,
     UnknownTransactionStop,
 )
 
@@ -84,6 +88,7 @@ class ChargerAdmin(FormattedAdmin):
         "disconnected_at",
         "last_seen_at",
         "last_boot_at",
+        "boot_reason",
         "last_heartbeat_at",
         "remote_address",
         "ocpp_version",
@@ -105,7 +110,19 @@ class ChargerAdmin(FormattedAdmin):
     )
     readonly_fields = (*CONNECTION, *REPORTED, "created_at")
     fieldsets = (
-        (None, {"fields": ("charge_point_id", "name", "approval", "new_password", "clear_password")}),
+        (
+            None,
+            {
+                "fields": (
+                    "charge_point_id",
+                    "name",
+                    "approval",
+                    "security_profile",
+                    "new_password",
+                    "clear_password",
+                )
+            },
+        ),
         (_("Connection"), {"fields": CONNECTION}),
         (_("Reported by the charger"), {"fields": REPORTED}),
     )
@@ -212,6 +229,7 @@ class TransactionAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "charger",
+        "charger_transaction_id",
         "connector_id",
         "id_tag",
         "id_tag_status",
@@ -221,7 +239,7 @@ class TransactionAdmin(ReadOnlyAdmin):
         "stop_reason",
     )
     list_filter = ("id_tag_status", "stop_reason", ("stopped_at", admin.EmptyFieldListFilter))
-    search_fields = ("=id", "id_tag", "charger__charge_point_id")
+    search_fields = ("=id", "=charger_transaction_id", "id_tag", "charger__charge_point_id")
     list_select_related = ("charger",)
     date_hierarchy = "started_at"
     inlines = [MeterValueInline]
@@ -251,8 +269,17 @@ class MeterValueAdmin(ReadOnlyAdmin):
 
 @admin.register(UnknownTransactionStop)
 class UnknownTransactionStopAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "charger", "transaction_id", "id_tag", "meter_stop", "timestamp", "reason")
-    search_fields = ("charger__charge_point_id", "=transaction_id", "id_tag")
+    list_display = (
+        "received_at",
+        "charger",
+        "transaction_id",
+        "charger_transaction_id",
+        "id_tag",
+        "meter_stop",
+        "timestamp",
+        "reason",
+    )
+    search_fields = ("charger__charge_point_id", "=transaction_id", "=charger_transaction_id", "id_tag")
 
 
 @admin.register(DataTransferMessage)
@@ -329,4 +356,44 @@ class ChargerConfigurationKeyAdmin(ReadOnlyAdmin):
     list_display = ("charger", "key", "value", "readonly", "updated_at")
     list_filter = ("readonly",)
     search_fields = ("charger__charge_point_id", "key")
+    list_select_related = ("charger",)
+
+
+@admin.register(TransactionEvent)
+class TransactionEventAdmin(ReadOnlyAdmin):
+    """OCPP 2.0.1 TransactionEvents as received; those without a session are stops kept for staff."""
+
+    list_display = (
+        "received_at",
+        "charger",
+        "transaction_id",
+        "seq_no",
+        "event_type",
+        "trigger_reason",
+        "timestamp",
+        "offline",
+        "evse_id",
+        "id_token",
+        "session",
+    )
+    list_filter = ("event_type", "trigger_reason", "offline", ("session", admin.EmptyFieldListFilter))
+    search_fields = ("charger__charge_point_id", "=transaction_id", "id_token")
+    list_select_related = ("charger",)
+
+
+@admin.register(DeviceModelVariable)
+class DeviceModelVariableAdmin(ReadOnlyAdmin):
+    """A 2.0.1 charger's device model, as its NotifyReports said."""
+
+    list_display = (*DEVICE_MODEL_KEY, "value", "mutability", "updated_at")
+    list_filter = ("component", "mutability")
+    search_fields = ("charger__charge_point_id", "component", "variable", "value")
+    list_select_related = ("charger",)
+
+
+@admin.register(ChargerEvent)
+class ChargerEventAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "charger", "kind", "timestamp", "name", "component", "variable", "value")
+    list_filter = ("kind", "name")
+    search_fields = ("charger__charge_point_id", "name", "component", "variable", "value")
     list_select_related = ("charger",)

@@ -1,6 +1,5 @@
 import hashlib
 import hmac
-import json
 import logging
 from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 # OCPP identities are at most 48 characters (OCPP 2.0.1 identifierString).
 MAX_CHARGE_POINT_ID_LENGTH = 48
+# A session's idTag: 20 characters in OCPP 1.6 (IdToken), 36 in 2.0.1 (IdTokenType.idToken).
+MAX_ID_TOKEN_LENGTH = 36
 ENERGY_REGISTER = "Energy.Active.Import.Register"  # the measurand of the meter's Wh register
 POWER_IMPORT = "Power.Active.Import"  # the power flowing to the car, W or kW
 
@@ -77,19 +78,75 @@ class SiteConfiguration(models.Model):
         return config
 
 
+class ChargerQuerySet(models.QuerySet):
+    # What a charger is, as the dashboard shows it (stations.dashboard.connection_state).
+    STATES = ("online", "silent", "offline", "pending", "rejected")
+
+    def in_state(self, state: str) -> "ChargerQuerySet":
+        """Chargers in one of STATES: approval first; an accepted one is online, silent (marked
+        connected but unheard: Charger.is_silent) or offline."""
+        if state in ("pending", "rejected"):
+            return self.filter(approval=state)
+        accepted = self.filter(approval=Charger.Approval.ACCEPTED)
+        if state == "offline":
+            return accepted.filter(is_connected=False)
+        silent = Q(last_seen_at__lt=timezone.now() - timedelta(seconds=Charger.silence_allowed()))
+        return accepted.filter(silent if state == "silent" else ~silent, is_connected=True)
+
+    def connected(self, connected: bool = True) -> "ChargerQuerySet":
+        """Chargers whose socket is open (is_connected), or not."""
+        return self.filter(is_connected=connected)
+
+    @transaction.atomic
+    def register(
+        self, *, charge_point_id: str, password: str | None = None, update: bool = True, **settings
+    ) -> tuple["Charger", bool]:
+        """Register a charger so that it may connect (accepted; its password when given; `settings`
+        such as name), as `manage.py add_charger` and the API do; returns (charger, created).
+        `update=False` leaves an existing one as it is. The row is locked: two registrations of one id
+        racing make one row; only the columns named here are written, never a socket's connection state."""
+        charger, created = self.select_for_update().get_or_create(charge_point_id=charge_point_id)
+        if created or update:
+            charger.approval = Charger.Approval.ACCEPTED
+            for name, value in settings.items():
+                setattr(charger, name, value)
+            if password is not None:
+                charger.set_password(password)
+            charger.save(update_fields=["approval", "password", *settings])
+        return charger, created
+
+
 class Charger(models.Model):
+    objects = ChargerQuerySet.as_manager()
+
     class Approval(models.TextChoices):
         ACCEPTED = "accepted", pgettext_lazy("charger approval", "Accepted")
         PENDING = "pending", pgettext_lazy("charger approval", "Pending")
         REJECTED = "rejected", pgettext_lazy("charger approval", "Rejected")
+
+    class SecurityProfile(models.IntegerChoices):
+        """The OCPP 1.6 security whitepaper's profiles: how the charger's socket must reach us."""
+
+        BASIC_AUTH = 1, _("1: password (HTTP Basic), ws:// or wss://")
+        TLS_BASIC_AUTH = 2, _("2: password (HTTP Basic) over TLS, wss:// only")
+        TLS_CLIENT_CERTIFICATE = 3, _("3: TLS with a client certificate naming the charger, wss:// only")
 
     charge_point_id = models.CharField("charge point id", max_length=MAX_CHARGE_POINT_ID_LENGTH, unique=True)
     name = models.CharField(max_length=100, blank=True)
     # Django password hash; empty means the charger connects without HTTP Basic auth.
     password = models.CharField(max_length=128, blank=True)
     approval = models.CharField(max_length=16, choices=Approval.choices, default=Approval.ACCEPTED)
+    security_profile = models.PositiveSmallIntegerField(
+        _("security profile"),
+        choices=SecurityProfile.choices,
+        default=SecurityProfile.BASIC_AUTH,
+        help_text=_(
+            "2 and 3 refuse a plain ws:// connection (known from the TLS proxy's X-Forwarded-Proto); "
+            "3 also needs a client certificate whose subject CN is the charge point id (docs/operations.md)."
+        ),
+    )
 
-    vendor = models.CharField(max_length=20, blank=True)
+    vendor = models.CharField(max_length=50, blank=True)  # OCPP 2.0.1 vendorName: 50 (1.6: 20)
     model = models.CharField(max_length=20, blank=True)
     serial_number = models.CharField("charge point serial", max_length=25, blank=True)
     charge_box_serial_number = models.CharField(max_length=25, blank=True)
@@ -112,6 +169,7 @@ class Charger(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_boot_at = models.DateTimeField(null=True, blank=True)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    boot_reason = models.CharField(max_length=24, blank=True, help_text="OCPP 2.0.1 BootNotification reason")
     remote_address = models.CharField(max_length=64, blank=True)
 
     firmware_status = models.CharField(max_length=32, blank=True)
@@ -130,6 +188,20 @@ class Charger(models.Model):
     @property
     def is_approved(self) -> bool:
         return self.approval == self.Approval.ACCEPTED
+
+    def accepts_transport(self, *, secure: bool, certificate_name: str | None) -> bool:
+        """Whether a handshake that came this way meets the charger's security profile.
+
+        `secure`: the socket is wss:// (daphne's own TLS, or a trusted proxy's X-Forwarded-Proto);
+        `certificate_name`: the subject CN of a client certificate the trusted proxy verified.
+        """
+        if self.security_profile == self.SecurityProfile.BASIC_AUTH:
+            return True
+        if not secure:
+            return False
+        return self.security_profile == self.SecurityProfile.TLS_BASIC_AUTH or (
+            certificate_name == self.charge_point_id
+        )
 
     # All that a live socket's handlers read of their charger.
     SOCKET_FIELDS = ("id", "charge_point_id", "approval")
@@ -154,8 +226,31 @@ class Charger(models.Model):
         """
         if not self.is_connected or self.last_seen_at is None:
             return False
-        allowed = 2 * settings.OCPP_HEARTBEAT_INTERVAL + settings.OCPP_LAST_SEEN_RESOLUTION
-        return (timezone.now() - self.last_seen_at).total_seconds() > allowed
+        return (timezone.now() - self.last_seen_at).total_seconds() > self.silence_allowed()
+
+    @staticmethod
+    def silence_allowed() -> int:
+        """Seconds a connected charger may be unheard before it counts as silent."""
+        return 2 * settings.OCPP_HEARTBEAT_INTERVAL + settings.OCPP_LAST_SEEN_RESOLUTION
+
+    def approve(self) -> bool:
+        """Accept a pending (or rejected) charger at its next boot; False when it already was.
+
+        A conditional UPDATE: two admins approving at once, or a retried request, change it once.
+        """
+        updated = (
+            Charger.objects.filter(pk=self.pk)
+            .exclude(approval=self.Approval.ACCEPTED)
+            .update(approval=self.Approval.ACCEPTED)
+        )
+        self.refresh_from_db(fields=["approval"])
+        return bool(updated)
+
+    def change_password(self, raw_password: str | None) -> None:
+        """A new password (None or "": none), written alone: a save() of the whole row would put back
+        the connection state (is_connected, last_seen_at) a socket wrote meanwhile."""
+        self.set_password(raw_password)
+        Charger.objects.filter(pk=self.pk).update(password=self.password)
 
     def set_password(self, raw_password: str | None) -> None:
         self.password = (
@@ -206,6 +301,56 @@ class Charger(models.Model):
             )
         )
 
+    def mark_offline_if_silent(self, *, connection_id: str, heard_since: datetime) -> bool:
+        """Mark the socket `connection_id` offline if nothing came through it since `heard_since`.
+
+        Guards the silence job racing the charger: a charger that reconnected since the job read it
+        (a new connection_id, a new last_seen_at) or whose frame's last_seen_at was written meanwhile
+        fails the WHERE; two runs at once mark it once (stations.housekeeping).
+        """
+        return bool(
+            Charger.objects.filter(
+                pk=self.pk, connection_id=connection_id, is_connected=True, last_seen_at__lt=heard_since
+            ).update(is_connected=False, channel_name="", disconnected_at=timezone.now())
+        )
+
+
+class ServerProcess(models.Model):
+    """A server process that holds chargers' sockets, and when it last said it was alive.
+
+    Each process beats every OCPP_PROCESS_BEAT_SECONDS (csms.scheduler, stations.housekeeping). A
+    process killed with sockets open cannot mark its chargers disconnected; a job does it for it once
+    its beat is older than OCPP_PROCESS_GONE_SECONDS. A row in the database, on SQLite as on
+    PostgreSQL, so the job is one conditional UPDATE of the chargers beside it, with or without Redis.
+    """
+
+    # The process's channel-layer address (stations.gateway.mailbox): what Charger.channel_name holds.
+    channel_name = models.CharField(max_length=200, unique=True)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    beat_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Set by the job that found it silent; a process that beats again after that takes its sockets back.
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-beat_at"]
+
+    def __str__(self):
+        return f"{self.host}:{self.pid} ({self.channel_name})"
+
+    def declare_gone(self, *, silent_since, at) -> bool:
+        """Claim this process as gone, unless it beat since `silent_since` or another job claimed it first.
+
+        Guards two races: a job on two workers at once (one claims, one gets False), and the process
+        beating again between the job's read and this UPDATE (the beat wins, nothing is cleared).
+        """
+        return bool(
+            ServerProcess.objects.filter(pk=self.pk, gone_at__isnull=True, beat_at__lt=silent_since).update(
+                gone_at=at
+            )
+        )
+
 
 class Connector(models.Model):
     """A connector's latest status; connector 0 stands for the whole charger."""
@@ -229,23 +374,6 @@ class Connector(models.Model):
         return f"{self.charger.charge_point_id} #{self.connector_id}"
 
 
-class StatusNotification(models.Model):
-    """Every status a charger reported, kept as history."""
-
-    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="status_history")
-    connector_id = models.PositiveIntegerField()
-    status = models.CharField(max_length=20)
-    error_code = models.CharField(max_length=30)
-    info = models.CharField(max_length=50, blank=True)
-    vendor_id = models.CharField(max_length=255, blank=True)
-    vendor_error_code = models.CharField(max_length=50, blank=True)
-    timestamp = models.DateTimeField(null=True, blank=True, help_text="As reported by the charger")
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-received_at", "-id"]
-
-
 class TransactionQuerySet(models.QuerySet):
     def of_id_tags(self, id_tags: list) -> "TransactionQuerySet":
         """Sessions of these (normalised) idTags; transactions store them normalised, indexed."""
@@ -266,6 +394,13 @@ class TransactionQuerySet(models.QuerySet):
             }[state]
         )
 
+    def of_driver(self, driver_id: int) -> "TransactionQuerySet":
+        """The driver's sessions: those of the cards they own, and those their QR payments paid for."""
+        from rfid.models import IdTag  # rfid names stations by string: no cycle
+
+        cards = IdTag.objects.filter(owner_id=driver_id).values("id_tag")
+        return self.filter(Q(id_tag__in=cards) | Q(payment__driver_id=driver_id))
+
     def started_on_local_days(self, first_day, last_day) -> "TransactionQuerySet":
         """Sessions that started from `first_day` to `last_day` (both included), local days of the site."""
         zone = ZoneInfo(settings.TIME_ZONE)
@@ -282,6 +417,20 @@ class TransactionQuerySet(models.QuerySet):
         text = text.strip()
         cards = IdTag.objects.filter(person_matches(text, path="owner__"))
         return self.filter(Q(id_tag__icontains=normalise_id_tag(text)) | Q(id_tag__in=cards.values("id_tag")))
+
+    def flagged_open(self) -> "TransactionQuerySet":
+        """Open sessions a job flagged for staff (Transaction.flagged_at): they need a person."""
+        return self.filter(stopped_at__isnull=True, flagged_at__isnull=False)
+
+    def flag(self, *, reason: str, at) -> int:
+        """Flag these sessions for staff with `reason` (a Transaction.Flag); returns how many.
+
+        A conditional UPDATE on open, unflagged sessions: a job on two workers flags each once, and a
+        StopTransaction that committed first leaves its session unflagged.
+        """
+        return self.filter(stopped_at__isnull=True, flagged_at__isnull=True).update(
+            flagged_at=at, flag_reason=reason
+        )
 
     def with_people(self) -> "TransactionQuerySet":
         """Each session's card and driver in the same query: `card_known`, `driver_pk`, `driver_name`.
@@ -312,31 +461,50 @@ class Transaction(models.Model):
         FINISHED = "finished", _("finished")
         REFUSED = "refused", _("idTag refused at start")
 
+    class Flag(models.TextChoices):
+        """Why an open session needs a person to look at it (flagged_at, flag_reason)."""
+
+        CHARGER_REBOOTED = "charger_rebooted", _("the charger rebooted during the session")
+        CHARGER_GONE = "charger_gone", _("the charger has been gone for a long time")
+
     charger = models.ForeignKey(Charger, on_delete=models.PROTECT, related_name="transactions")
     connector_id = models.PositiveIntegerField()
     # Normalised (rfid.models.normalise_id_tag): OCPP idTags are case-insensitive, and
     # "is this card charging elsewhere" must be an indexed lookup, not a scan of all sessions.
-    id_tag = models.CharField("idTag", max_length=20)
+    id_tag = models.CharField("idTag", max_length=MAX_ID_TOKEN_LENGTH)
     id_tag_status = models.CharField(max_length=20, help_text="Authorization answer given at start")
     reservation_id = models.IntegerField(null=True, blank=True)
     meter_start = models.BigIntegerField(help_text="Wh")
     started_at = models.DateTimeField(db_index=True)
     meter_stop = models.BigIntegerField(null=True, blank=True, help_text="Wh")
     stopped_at = models.DateTimeField(null=True, blank=True)
-    stop_reason = models.CharField(max_length=20, blank=True)
-    stop_id_tag = models.CharField("stop idTag", max_length=20, blank=True)
+    stop_reason = models.CharField(max_length=32, blank=True)  # 2.0.1 stoppedReason: up to 25 characters
+    stop_id_tag = models.CharField("stop idTag", max_length=MAX_ID_TOKEN_LENGTH, blank=True)
     transaction_data = models.JSONField(null=True, blank=True)
+    # OCPP 2.0.1: the charger names its transactions (a string); empty for 1.6, where our pk is the id.
+    charger_transaction_id = models.CharField("charger's transactionId", max_length=36, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by a job (stations.housekeeping.flag_open_sessions) when the session looks abandoned: staff
+    # look at it; it is never closed or priced for them, since only the charger's stop knows the meter.
+    flagged_at = models.DateTimeField(null=True, blank=True)
+    flag_reason = models.CharField(max_length=20, choices=Flag.choices, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
         constraints = [
             # A charger resends a StartTransaction it is not sure we received:
             # the same charger, connector, start time and meter reading is the same session.
+            # (A 2.0.1 charger names its sessions: for those, charger_transaction_id is the key.)
             models.UniqueConstraint(
                 fields=["charger", "connector_id", "started_at", "meter_start"],
+                condition=models.Q(charger_transaction_id=""),
                 name="unique_transaction_start",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["charger", "charger_transaction_id"],
+                condition=~models.Q(charger_transaction_id=""),
+                name="unique_charger_transaction_id",
+            ),
         ]
         indexes = [
             models.Index(fields=["id_tag", "-started_at"], name="transaction_id_tag"),
@@ -382,6 +550,11 @@ class Transaction(models.Model):
             self.refresh_from_db()
         return bool(updated)
 
+    @property
+    def needs_attention(self) -> bool:
+        """Flagged and still open: what the dashboard counts and the session page shows."""
+        return self.flagged_at is not None and self.stopped_at is None
+
     def energy_register_samples(self):
         """The session's numeric Wh-register samples strictly inside it, in order: what pricing reads."""
         return self.meter_values.filter(
@@ -391,28 +564,6 @@ class Transaction(models.Model):
             timestamp__gt=self.started_at,
             timestamp__lt=self.stopped_at,
         ).order_by("timestamp", "id")
-
-
-class UnknownTransactionStop(models.Model):
-    """A StopTransaction for a transactionId we never issued, kept for staff to look at."""
-
-    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="unknown_stops")
-    transaction_id = models.IntegerField("transactionId")
-    id_tag = models.CharField("idTag", max_length=20, blank=True)
-    meter_stop = models.BigIntegerField(help_text="Wh")
-    timestamp = models.DateTimeField()
-    reason = models.CharField(max_length=20, blank=True)
-    transaction_data = models.JSONField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-received_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["charger", "transaction_id", "timestamp", "meter_stop"],
-                name="unique_unknown_stop",
-            )
-        ]
 
 
 class MeterValue(models.Model):
@@ -454,125 +605,46 @@ class MeterValue(models.Model):
         return number if number.is_finite() and abs(number) < MeterValue.NUMERIC_LIMIT else None
 
 
-class DataTransferMessage(models.Model):
-    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="data_transfers")
-    vendor_id = models.CharField(max_length=255)
-    message_id = models.CharField(max_length=50, blank=True)
-    data = models.TextField(blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
+class ChargerDayQuerySet(models.QuerySet):
+    def forget_from(self, *, charger_id: int, moment: datetime) -> int:
+        """A session recorded late, starting at `moment`: the charger's stored days from it on are worked
+        out again (stations.reports). No query for a session that starts today, as nearly all do."""
+        local_now = timezone.now().astimezone(ZoneInfo(settings.TIME_ZONE))
+        if moment >= local_now.replace(hour=0, minute=0, second=0, microsecond=0):
+            return 0
+        return self.filter(charger_id=charger_id, ends_at__gt=moment).delete()[0]
 
-    class Meta:
-        ordering = ["-received_at"]
-
-
-class ConnectionAttempt(models.Model):
-    """Every WebSocket handshake: who knocked, from where, and what we answered."""
-
-    class Outcome(models.TextChoices):
-        ACCEPTED = "accepted", pgettext_lazy("connection attempt", "Accepted")
-        PENDING = "pending", _("accepted as pending")
-        UNKNOWN = "unknown", _("refused: unknown charger")
-        BAD_PASSWORD = "bad_password", _("refused: wrong or missing password")
-        REJECTED = "rejected", _("refused: charger rejected by staff")
-        NO_SUBPROTOCOL = "no_subprotocol", _("refused: no supported OCPP version")
-        THROTTLED = "throttled", _("refused: too many failed attempts")
-
-    charge_point_id = models.CharField(max_length=255, db_index=True)
-    remote_address = models.CharField(max_length=64, blank=True)
-    subprotocols = models.CharField(max_length=100, blank=True)
-    outcome = models.CharField(max_length=20, choices=Outcome.choices)
-    # Written behind in batches: the time is taken at the handshake, not at the INSERT.
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-
-class MessageLog(models.Model):
-    """Every OCPP-J frame in and out, per charger."""
-
-    # A frame's row as plain values, in this order (the write-behind keeps no instance per frame).
-    VALUE_FIELDS = (
-        "charge_point_id",
-        "direction",
-        "message_type",
-        "message_id",
-        "action",
-        "payload",
-        "created_at",
-    )
-
-    class Direction(models.TextChoices):
-        IN = "in", _("charger → CSMS")
-        OUT = "out", _("CSMS → charger")
-
-    charge_point_id = models.CharField(max_length=MAX_CHARGE_POINT_ID_LENGTH, db_index=True)
-    direction = models.CharField(max_length=3, choices=Direction.choices)
-    message_type = models.PositiveSmallIntegerField(null=True, help_text="2 CALL, 3 CALLRESULT, 4 CALLERROR")
-    message_id = models.CharField(max_length=64, blank=True, db_index=True)
-    action = models.CharField(max_length=50, blank=True, db_index=True)
-    payload = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["charge_point_id", "-created_at"])]
-
-    def __str__(self):
-        return f"{self.charge_point_id} {self.direction} {self.action or self.message_type}"
-
-
-class RefusedRecord(models.Model):
-    """A record the database refused to store (the write-behind's dead letters), kept with its error.
-
-    One bad row from one charger costs only itself: the rest of its batch is
-    written, and staff can see here what was refused and why.
-    """
-
-    kind = models.CharField(max_length=40)
-    charge_point_id = models.CharField(max_length=MAX_CHARGE_POINT_ID_LENGTH, blank=True, db_index=True)
-    row = models.TextField(help_text="The refused values, with unstorable characters escaped")
-    error = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self):
-        return f"{self.kind} of {self.charge_point_id or '?'}: {self.error[:60]}"
-
-    @classmethod
-    def keep(cls, *, kind: str, row, error: Exception) -> None:
-        """Store a refused row as text that any database can hold; log it once, without a traceback."""
-        values = _values_of(row)
-        charge_point_id = str(values.get("charge_point_id") or values.get("charger") or "")
-        text = storable_text(json.dumps(values, default=str, ensure_ascii=False))
-        logger.warning("refused %s of %r: %s", kind, charge_point_id, error)
-        cls.objects.create(
-            kind=kind,
-            charge_point_id=storable_text(charge_point_id)[:MAX_CHARGE_POINT_ID_LENGTH],
-            row=text[:20_000],
-            error=storable_text(f"{type(error).__name__}: {error}")[:2_000],
+    def forget_late_sessions(self, *, charger_ids: list[int], recorded_after: datetime) -> int:
+        """What a job storing days missed: sessions of these chargers recorded while it worked them out."""
+        late = Transaction.objects.filter(charger_id__in=charger_ids, created_at__gt=recorded_after)
+        return sum(
+            self.forget_from(charger_id=charger, moment=start)
+            for charger, start in late.values_list("charger_id", "started_at")
         )
 
 
-def _values_of(row) -> dict:
-    """A write-behind row as a dict: a model instance, a message-log tuple or a (pk, times) tuple."""
-    if isinstance(row, models.Model):
-        values = {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
-        if isinstance(row, (MeterValue, StatusNotification)):
-            values["charger"] = (
-                Charger.objects.filter(pk=row.charger_id).values_list("charge_point_id", flat=True).first()
-            )
-        return values
-    if isinstance(row, tuple) and len(row) == len(MessageLog.VALUE_FIELDS):
-        return dict(zip(MessageLog.VALUE_FIELDS, row))
-    return {"values": list(row) if isinstance(row, tuple) else row}
+class ChargerDay(models.Model):
+    """A charger's working and charging time and its energy on one local day of `zone`, worked out once
+    the day is over and every session in it has closed (stations.reports.store_charger_days), so that
+    a month's report does not walk every meter sample again. A day of a charger without activity is
+    kept too (zeros): each charger's stored days run without a gap up to its first day not stored.
+    A session that arrives later for a stored day (a charger's queue replayed) removes the charger's
+    days from its start on, and they are worked out again; so does a change of the site's zone."""
 
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="+")
+    zone = models.CharField(max_length=64)
+    day = models.DateField()
+    starts_at = models.DateTimeField()  # the day's local midnight, and the next one: UTC instants
+    ends_at = models.DateTimeField()
+    working_seconds = models.FloatField()
+    charging_seconds = models.FloatField()
+    energy_wh = models.FloatField()
+    stored_at = models.DateTimeField()
 
-def storable_text(text: str) -> str:
-    """`text` with what no text column takes escaped: unpaired surrogates (UTF-8) and NUL (PostgreSQL)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    objects = ChargerDayQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["charger", "zone", "day"], name="unique_charger_day")]
 
 
 class Command(models.Model):
@@ -595,6 +667,7 @@ class Command(models.Model):
         API = "api", _("REST API")
         WEB = "web", _("charger page")
         ADMIN = "admin", _("admin action")
+        CSMS = "csms", _("the CSMS itself")  # e.g. CertificateSigned, answering a charger's SignCertificate
 
     charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="commands")
     action = models.CharField(max_length=50)
@@ -612,6 +685,10 @@ class Command(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
+    # A request the charger reports on later by its requestId (GetLog, SignedUpdateFirmware): the latest
+    # status it reported (LogStatusNotification, SignedFirmwareStatusNotification), and when.
+    progress = models.CharField(max_length=32, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -667,6 +744,22 @@ class Command(models.Model):
         )
         self.refresh_from_db()
         return bool(updated)
+
+
+class PasswordChange(models.Model):
+    """A new HTTP Basic password sent to a charger (ChangeConfiguration AuthorizationKey): only its hash,
+    kept until the charger answers. It becomes the charger's password only if the charger accepted it
+    (stations.outcomes); the key itself is never stored, in the command or anywhere else."""
+
+    command = models.OneToOneField(Command, on_delete=models.CASCADE, related_name="password_change")
+    password = models.CharField(max_length=128)  # a Django password hash, as Charger.password
+
+    def apply(self) -> bool:
+        """The charger accepted the key: it is its password from now on, the old one refused. Runs in
+        the transaction that stores the command's outcome, once (Command.finish guards a late answer)."""
+        changed = Charger.objects.filter(pk=self.command.charger_id).update(password=self.password)
+        self.delete()  # the hash has done its work
+        return bool(changed)
 
 
 class ChargerConfigurationKey(models.Model):
@@ -763,3 +856,20 @@ class Reservation(models.Model):
         )
         self.refresh_from_db(fields=["status", "updated_at"])
         return bool(updated)
+
+
+# Kept records live in stations.records (this module would pass a thousand lines); imported last, as
+# they refer to the models above, and re-exported so that `from stations.models import …` finds them.
+from stations.records import (  # noqa: E402, F401
+    DEVICE_MODEL_KEY,
+    ChargerEvent,
+    ConnectionAttempt,
+    DataTransferMessage,
+    DeviceModelVariable,
+    MessageLog,
+    RefusedRecord,
+    StatusNotification,
+    TransactionEvent,
+    UnknownTransactionStop,
+    storable_text,
+)

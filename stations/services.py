@@ -19,6 +19,7 @@ from rfid.services import Authorization
 from stations.models import (
     MAX_CHARGE_POINT_ID_LENGTH,
     Charger,
+    ChargerDay,
     ConnectionAttempt,
     DataTransferMessage,
     MeterValue,
@@ -31,7 +32,8 @@ from stations.models import (
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_SUBPROTOCOLS = ("ocpp1.6",)
+# The OCPP-J subprotocols /ocpp/<id> speaks; the charger's order of preference decides among them.
+SUPPORTED_SUBPROTOCOLS = ("ocpp1.6", "ocpp2.0.1")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def choose_subprotocol(offered: list[str]) -> str | None:
 
 
 def ocpp_version(offered: list[str]) -> str:
-    """ "1.6" for the subprotocol "ocpp1.6" we chose."""
+    """ "1.6" or "2.0.1": the version of the subprotocol we chose (what Charger.ocpp_version stores)."""
     return (choose_subprotocol(offered) or "").removeprefix("ocpp")
 
 
@@ -66,14 +68,18 @@ def admit_charger(
     offered: list[str],
     connection_id: str,
     channel_name: str,
+    secure: bool = False,
+    certificate_name: str | None = None,
 ) -> Admission:
     """Decide at the handshake whether this charger may connect; if so, make this socket its live one.
 
     One database visit per handshake: the decision, and the connection mark
     (`channel_name` is the address of this server process, stations.gateway.mailbox);
     the old socket (if any) is told about. The attempt is returned unsaved.
+    `secure` and `certificate_name` say how the socket came (Charger.accepts_transport).
     """
-    admission = _decide_admission(charge_point_id, username, password, offered, remote_address)
+    transport = Transport(secure=secure, certificate_name=certificate_name)
+    admission = _decide_admission(charge_point_id, username, password, offered, remote_address, transport)
     attempt = ConnectionAttempt(
         charge_point_id=storable_text(charge_point_id)[:255],
         remote_address=remote_address[:64],
@@ -94,8 +100,21 @@ def admit_charger(
     return replace(admission, attempt=attempt, replaces=previous)
 
 
+@dataclass(frozen=True)
+class Transport:
+    """How a handshake reached us: over TLS (wss://), and with which verified client certificate."""
+
+    secure: bool = False
+    certificate_name: str | None = None  # the subject CN the TLS proxy verified (security profile 3)
+
+
 def _decide_admission(
-    charge_point_id: str, username: str | None, password: str | None, offered: list[str], remote_address: str
+    charge_point_id: str,
+    username: str | None,
+    password: str | None,
+    offered: list[str],
+    remote_address: str,
+    transport: Transport,
 ) -> Admission:
     Outcome = ConnectionAttempt.Outcome
     if choose_subprotocol(offered) is None:
@@ -108,6 +127,9 @@ def _decide_admission(
         return Admission(None, Outcome.THROTTLED)
     if charger is None:
         return _admit_unknown(charge_point_id, remote_address)
+    # Before the password: one sent over plain ws:// for a wss:// charger is never checked (nor guessed at).
+    if not charger.accepts_transport(secure=transport.secure, certificate_name=transport.certificate_name):
+        return Admission(None, Outcome.NO_CERTIFICATE if transport.secure else Outcome.INSECURE)
     if not _credentials_match(charger, username, password):
         _note_failure(charge_point_id, remote_address)
         return Admission(None, Outcome.BAD_PASSWORD)
@@ -171,12 +193,20 @@ def _admit_unknown(charge_point_id: str, remote_address: str) -> Admission:
 
 
 def record_boot(*, charger: Charger, **identity: str) -> str:
-    """Store what the charger says about itself; answer Accepted or Pending."""
+    """Store what the charger says about itself; answer Accepted or Pending.
+
+    A boot ends whatever the charger had running (after a power failure its StopTransaction, if it
+    kept one, comes after the boot): its open sessions are flagged at once, not at the next run of
+    housekeeping.flag_open_sessions, so their cards are free again (rfid.services) and staff see them.
+    """
     for field, value in identity.items():
         setattr(charger, field, value or "")
     charger.last_boot_at = charger.last_seen_at = timezone.now()
     charger.save(update_fields=[*identity, "last_boot_at", "last_seen_at"])
     charger.refresh_from_db(fields=["approval"])
+    Transaction.objects.filter(charger=charger, created_at__lt=charger.last_boot_at).flag(
+        reason=Transaction.Flag.CHARGER_REBOOTED, at=charger.last_boot_at
+    )
     return "Accepted" if charger.is_approved else "Pending"
 
 
@@ -217,6 +247,9 @@ def start_transaction(
                 reservation_id=reservation_id,
                 id_tag_status=authorization.status,
             )
+            ChargerDay.objects.forget_from(
+                charger_id=charger.pk, moment=timestamp
+            )  # a late start: its days again
             if reservation_id is not None:
                 Reservation.objects.use(charger=charger, reservation_id=reservation_id, at=timestamp)
             if authorization.accepted and billing_payments.is_payment_id_tag(started.id_tag):

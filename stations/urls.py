@@ -16,10 +16,36 @@ urlpatterns = [
         views.charger_operate,
         name="charger_operate",
     ),
+    path("chargers/<path:charge_point_id>/password/", views.charger_change_key, name="charger_change_key"),
     path("chargers/<path:charge_point_id>/", views.charger_detail, name="charger_detail"),
     path(
         "api/v1/chargers/<path:charge_point_id>/commands/",
         api.ChargerCommandsApi.as_view(),
         name="api_charger_commands",
     ),
+    path(
+        "api/v1/chargers/<path:charge_point_id>/password/",
+        api.ChargerPasswordApi.as_view(),
+        name="api_charger_password",
+    ),
+    path(
+        "api/v1/chargers/<path:charge_point_id>/approve/",
+        api.ChargerApprovalApi.as_view(),
+        name="api_charger_approve",
+    ),
+    path(
+        "api/v1/chargers/<path:charge_point_id>/tariff/",
+        api.ChargerTariffApi.as_view(),
+        name="api_charger_tariff",
+    ),
+    path("api/v1/chargers/<path:charge_point_id>/", api.ChargerApi.as_view(), name="api_charger"),
+    path("api/v1/chargers/", api.ChargersApi.as_view(), name="api_chargers"),
+    path("api/v1/transactions/", api.TransactionsApi.as_view(), name="api_transactions"),
+    path("api/v1/transactions/<int:transaction_id>/", api.TransactionApi.as_view(), name="api_transaction"),
+    path(
+        "api/v1/transactions/<int:transaction_id>/meter-values/",
+        api.TransactionMeterValuesApi.as_view(),
+        name="api_transaction_meter_values",
+    ),
+    path("api/v1/reports/daily/", api.DailyReportApi.as_view(), name="api_daily_report"),
 ]

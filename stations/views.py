@@ -15,15 +15,16 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts import access
 from billing import pricing
 from billing.money import quantize_money
 from billing.services import site_currency
-from stations import commands, outcomes, reports
+from stations import commands, outcomes, reports, security
 from stations import dashboard as dashboard_page
-from stations.forms import OPERATION_GROUPS, OPERATIONS
+from stations.forms import OPERATION_GROUPS, OPERATIONS, ChargerKeyForm
 from stations.models import ENERGY_REGISTER, POWER_IMPORT, Charger, Command, Transaction
 
 OUTCOME_LEVELS = {Command.Status.ACCEPTED: messages.SUCCESS, Command.Status.REJECTED: messages.WARNING}
@@ -78,6 +79,27 @@ def charger_operate(request, charge_point_id, operation):
     if not form.is_valid():
         context = _detail_context(request, charger, invalid=(operation, form))
         return render(request, "stations/charger_detail.html", context, status=400)
+    return _send_from_page(request, charger, form)
+
+
+KEY_PREFIX = "charger-key"
+
+
+@sensitive_post_parameters(f"{KEY_PREFIX}-key")  # kept out of error reports
+@require_POST
+@access.staff_page(access.CHANGE_CHARGERS)
+def charger_change_key(request, charge_point_id):
+    """The charger's new password, sent as ChangeConfiguration AuthorizationKey (stations.security)."""
+    charger = get_object_or_404(Charger, charge_point_id=charge_point_id)
+    form = ChargerKeyForm(request.POST, prefix=KEY_PREFIX)
+    if not form.is_valid():
+        context = {**_detail_context(request, charger), "key_form": form}
+        return render(request, "stations/charger_detail.html", context, status=400)
+    return _send_from_page(request, charger, form)
+
+
+def _send_from_page(request, charger: Charger, form):
+    """Send a valid operation form's command; its outcome is a message on the charger page."""
     try:
         command = commands.send(
             charger=charger,
@@ -110,11 +132,16 @@ def _detail_context(request, charger: Charger, invalid=None) -> dict:
         "connectors": charger.connectors.all(),
         "active_transactions": charger.transactions.filter(stopped_at__isnull=True),
         "configuration": charger.configuration.all(),
+        "device_model": charger.device_model.all(),  # OCPP 2.0.1 chargers' NotifyReport; none for 1.6
         "unknown_keys": outcomes.unknown_configuration_keys(charger),
         "reservations": charger.reservations.select_related("requested_by")[:20],
         "history": charger.commands.select_related("requested_by")[:50],
         "operation_groups": _operation_groups(forms, invalid[0] if invalid else None),
         "can_operate": request.user.has_perm(access.OPERATE_CHARGERS),
+        "can_change_key": request.user.has_perm(access.CHANGE_CHARGERS),
+        "key_form": ChargerKeyForm(prefix=KEY_PREFIX),
+        "security_events": security.security_events_of(charger),
+        "followed_requests": security.followed_requests(charger),
         **_charger_figures(request, charger),
     }
 
@@ -164,9 +191,18 @@ CSV_HEADER = [
 @access.staff_page(access.SEE_SESSIONS)
 @answering_a_bad_range
 def daily_report(request):
+    """The site's totals per day, each charger's over the range, and one day's chargers when a day is
+    chosen: a month of a large site is thousands of charger-days, which the CSV carries whole."""
     first_day, last_day = reports.parse_range(request.GET, reports.this_month())
+    chosen_day = reports.parse_day_within(request.GET, first_day, last_day)
     report = reports.daily_report(first_day, last_day)
-    return render(request, "stations/report.html", {"report": report, "csv_query": request.GET.urlencode()})
+    context = {
+        "report": report,
+        "chosen_day": chosen_day,
+        "span": (chosen_day or first_day, chosen_day or last_day),
+    }
+    context["charger_rows"] = report.rows_of(chosen_day) if chosen_day else report.by_charger()
+    return render(request, "stations/report.html", context)
 
 
 @access.staff_page(access.SEE_SESSIONS)
@@ -180,11 +216,11 @@ def daily_report_csv(request):
     writer.writerow(CSV_HEADER)
     currency = site_currency()  # once: no query per row
     for row in report.rows:
-        writer.writerows(_csv_lines(row, currency))
+        writer.writerows(csv_lines(row, currency))
     return response
 
 
-def _csv_lines(row: reports.DayFigures, currency: str) -> list[list]:
+def csv_lines(row: reports.DayFigures, currency: str) -> list[list]:
     """One line per charger and day; fees in a second currency on a line of their own."""
     fees = row.fee_lines or [(quantize_money(0, currency), currency)]
     figures = [row.sessions, row.working_hours, row.charging_hours, row.energy_kwh]

@@ -8,6 +8,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
+from csms.proxies import CLIENT_CERTIFICATE_NAME
 from stations import services
 from stations.gateway import command_runner, live, mailbox, writebehind
 from stations.gateway.connection import ChargerConnection
@@ -71,6 +72,10 @@ class OCPPConsumer(AsyncWebsocketConsumer):
             offered=self.scope["subprotocols"],
             connection_id=connection_id,
             channel_name=address,
+            # wss:// by daphne's own TLS or by a trusted proxy's word (csms.proxies), which also names
+            # the client certificate it verified: a charger's security profile may require either.
+            secure=self.scope.get("scheme") == "wss",
+            certificate_name=self.scope.get(CLIENT_CERTIFICATE_NAME),
         )
         writebehind.add_connection_attempt(admission.attempt)
         if not admission.admitted:
@@ -111,6 +116,10 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         runs beside the frames of this socket."""
         if event["type"] == "ocpp.replaced":
             await self.close(code=4000)  # the charger reconnected on a new socket
+        elif event["type"] == "ocpp.silent":
+            # Marked offline by stations.housekeeping: unheard for too long. Closed, so the charger's
+            # next frame comes on a new socket, admitted and marked connected as usual.
+            await self.close(code=4001)
         elif event["type"] == "ocpp.command":
             # Never awaits the charger's answer here: that answer arrives as a frame of this socket.
             await command_runner.take(self.connection, get_channel_layer(), event)

@@ -149,6 +149,7 @@ def test_it_stores_a_password_typed_in_the_admin_hashed(client, admin, db):
             "charge_point_id": "CP-9",
             "name": "",
             "approval": "accepted",
+            "security_profile": 1,
             "new_password": "typed-pw",
             "connectors-TOTAL_FORMS": 0,
             "connectors-INITIAL_FORMS": 0,
