@@ -1,6 +1,7 @@
 """The benchmark's bare reference: the same `ocpp` library on plain `websockets`, no database.
 
-It answers every charger→CSMS action of OCPP 1.6 at once and stores nothing,
+It answers every charger→CSMS action of OCPP 1.6 and of 2.0.1 (the subprotocol the charger
+offers decides, as at the CSMS) at once and stores nothing,
 so it is the ceiling of what one Python process can do with this library:
 the benchmark reports every figure of the CSMS as a ratio to it.
 Schema validation runs inline here as in the CSMS, so the ratio measures
@@ -16,9 +17,11 @@ import logging
 
 import ocpp.messages
 import websockets
+from ocpp import v201
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
+from ocpp.v201.enums import Action as Action201
 
 from stations.ocpp_time import utc_iso
 
@@ -69,10 +72,68 @@ class ReferenceChargePoint(ChargePoint):
         return call_result.DiagnosticsStatusNotification()
 
 
+class ReferenceChargePoint201(v201.ChargePoint):
+    """The same for OCPP 2.0.1: every charger→CSMS action the CSMS handles, answered at once."""
+
+    @on(Action201.boot_notification)
+    def on_boot(self, **_):
+        return v201.call_result.BootNotification(current_time=utc_iso(), interval=300, status="Accepted")
+
+    @on(Action201.heartbeat)
+    def on_heartbeat(self):
+        return v201.call_result.Heartbeat(current_time=utc_iso())
+
+    @on(Action201.status_notification)
+    def on_status(self, **_):
+        return v201.call_result.StatusNotification()
+
+    @on(Action201.authorize)
+    def on_authorize(self, **_):
+        return v201.call_result.Authorize(id_token_info={"status": "Accepted"})
+
+    @on(Action201.transaction_event)
+    def on_transaction_event(self, id_token=None, **_):
+        # As the CSMS: an idTokenInfo only for an event that carries an idToken.
+        info = {"status": "Accepted"} if id_token else None
+        return v201.call_result.TransactionEvent(id_token_info=info)
+
+    @on(Action201.meter_values)
+    def on_meter_values(self, **_):
+        return v201.call_result.MeterValues()
+
+    @on(Action201.notify_report)
+    def on_notify_report(self, **_):
+        return v201.call_result.NotifyReport()
+
+    @on(Action201.notify_event)
+    def on_notify_event(self, **_):
+        return v201.call_result.NotifyEvent()
+
+    @on(Action201.security_event_notification)
+    def on_security_event(self, **_):
+        return v201.call_result.SecurityEventNotification()
+
+    @on(Action201.data_transfer)
+    def on_data_transfer(self, **_):
+        return v201.call_result.DataTransfer(status="Accepted")
+
+    @on(Action201.firmware_status_notification)
+    def on_firmware_status(self, **_):
+        return v201.call_result.FirmwareStatusNotification()
+
+    @on(Action201.log_status_notification)
+    def on_log_status(self, **_):
+        return v201.call_result.LogStatusNotification()
+
+
+CHARGE_POINTS = {"ocpp1.6": ReferenceChargePoint, "ocpp2.0.1": ReferenceChargePoint201}
+
+
 async def _serve_charger(websocket):
     charge_point_id = websocket.request.path.rstrip("/").rsplit("/", 1)[-1]
+    charge_point = CHARGE_POINTS[websocket.subprotocol]  # websockets refused the socket offering neither
     try:
-        await ReferenceChargePoint(charge_point_id, websocket).start()
+        await charge_point(charge_point_id, websocket).start()
     except websockets.ConnectionClosed:
         pass
 
@@ -82,7 +143,7 @@ async def serve(host: str, port: int) -> None:
         _serve_charger,
         host,
         port,
-        subprotocols=["ocpp1.6"],
+        subprotocols=list(CHARGE_POINTS),
         ping_interval=20,
         max_size=65536,
         backlog=4096,

@@ -1,7 +1,8 @@
-"""The ``ocpp`` ChargePoint of one connection of a simulated charger: the
+"""The ``ocpp`` ChargePoint of one OCPP 1.6 connection of a simulated charger: the
 @on/@after handlers that answer CSMS commands, delegating to the charger's
 :class:`Reactions` (:class:`~stations.simulator.reactions.CommandReactions`),
-and the timing of the charger's own CALLs.
+and :class:`CallTiming`, the timing of the charger's own CALLs, which the 2.0.1
+charge point (:mod:`~stations.simulator.charge_point201`) shares.
 """
 
 from __future__ import annotations
@@ -38,25 +39,37 @@ CHARGE_POINT_LOGGER = logging.getLogger("ocpp.simulator")
 
 
 class Reactions(Protocol):
-    """What the handlers ask of the charger: answers (plain methods) and work
-    that sends CALLs (coroutines, run through ``spawn`` after the CALLRESULT)."""
+    """What the handlers (of either protocol's charge point) ask of the charger: answers
+    (plain methods) and work that sends CALLs (coroutines, run through ``spawn`` after the CALLRESULT)."""
 
     local_list_version: int
 
     def spawn(self, coroutine: Awaitable[Any]) -> Any: ...
+    def send(self, request: Any) -> Awaitable[None]: ...
     def connector(self, connector_id: int | None) -> Connector | None: ...
-    def session_with_transaction(self, transaction_id: int) -> Session | None: ...
-    def start_remote_session(self, id_tag: str, connector_id: int | None) -> Connector | None: ...
+    def connectors(self) -> list[Connector]: ...
+    def session_with_transaction(self, transaction_id: int | str) -> Session | None: ...
+    def start_remote_session(
+        self,
+        id_tag: str,
+        connector_id: int | None,
+        *,
+        remote_start_id: int | None = None,
+        id_token_type: str | None = None,
+    ) -> Connector | None: ...
     def stop_sessions(self, reason: str, connector_id: int | None = None) -> None: ...
+    def sessions_open(self) -> bool: ...
     def reboot(self, reset_type: str) -> Awaitable[None]: ...
+    def reboot_when_idle(self) -> Awaitable[None]: ...
     def change_availability(self, connector_id: int, operative: bool) -> str: ...
     def announce_availability(self) -> Awaitable[None]: ...
     def configuration(self) -> dict[str, tuple[str, bool]]: ...
     def change_configuration(self, key: str, value: str) -> str: ...
+    def triggerable(self) -> frozenset[str]: ...
     def trigger_is_supported(self, requested: str, connector_id: int | None) -> bool: ...
     def send_triggered(self, requested: str, connector_id: int | None) -> Awaitable[None]: ...
-    def upload_diagnostics(self) -> Awaitable[None]: ...
-    def install_firmware(self) -> Awaitable[None]: ...
+    def upload_diagnostics(self, request_id: int | None = None) -> Awaitable[None]: ...
+    def install_firmware(self, request_id: int | None = None) -> Awaitable[None]: ...
     def apply_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str: ...
     def clear_charging_profiles(self, connector_id: int | None) -> str: ...
     def composite_schedule(
@@ -68,14 +81,12 @@ class Reactions(Protocol):
     def expire_reservation(self, connector: Connector, reservation: Reservation) -> Awaitable[None]: ...
 
 
-class SimChargePoint(ChargePoint):
-    """The ocpp ChargePoint of one connection of a simulated charger.
+class CallTiming:
+    """What both protocols' charge points of a simulated charger add to the library's: the
+    charger's ``reactions``, the commands received counted in ``stats``, and the timing of the
+    charger's own CALLs (written -> answer dequeued), in ``answers`` by unique id.
 
-    Answers CSMS commands by delegating to ``reactions``. @on handlers decide the
-    answer; anything that sends CALLs runs from @after handlers or background
-    tasks, because handlers run inside the receive loop that would have to
-    deliver their CALLRESULTs. Also times our CALLs: written -> answer dequeued.
-    """
+    Mixed in before the library's ChargePoint of the protocol (v16 or v201)."""
 
     def __init__(
         self,
@@ -112,6 +123,16 @@ class SimChargePoint(ChargePoint):
     async def _handle_call(self, msg: Any) -> Any:
         self.stats.commands[msg.action] += 1
         return await super()._handle_call(msg)
+
+
+class SimChargePoint(CallTiming, ChargePoint):
+    """The OCPP 1.6 ChargePoint of one connection of a simulated charger.
+
+    Answers CSMS commands by delegating to ``reactions``. @on handlers decide the
+    answer; anything that sends CALLs runs from @after handlers or background
+    tasks, because handlers run inside the receive loop that would have to
+    deliver their CALLRESULTs.
+    """
 
     # -- transactions --
 

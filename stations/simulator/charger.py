@@ -1,4 +1,4 @@
-"""One simulated OCPP 1.6J charge point: :class:`SimulatedCharger`.
+"""One simulated charge point, speaking OCPP 1.6J or 2.0.1: :class:`SimulatedCharger`.
 
 Per charger: one connection task (connect, boot, heartbeat, reconnect with
 jittered back-off), one receive task while connected (the ``ocpp``
@@ -9,6 +9,7 @@ transaction messages produced while offline are replayed after the next boot.
 The charger is made of parts, each given what it needs:
 
 * here: lifecycle, connection, boot and heartbeat;
+* :class:`~stations.simulator.protocols.ChargerProtocol`: what each event is in its OCPP version;
 * :class:`~stations.simulator.state.ChargerState`: connectors and settings, shared by the parts;
 * :class:`~stations.simulator.link.Uplink`: sending CALLs, the offline queue;
 * :class:`~stations.simulator.sessions.Sessions`: charging sessions;
@@ -24,33 +25,30 @@ import random
 from typing import Any
 
 import websockets
-from ocpp.v16 import call
 from ocpp.v16.enums import Reason, RegistrationStatus
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from stations.simulator.background import BackgroundTasks
-from stations.simulator.charge_point import SimChargePoint
+from stations.simulator.charge_point import CallTiming
 from stations.simulator.ev_physics import CHARGER_POWER_W, INITIAL_REGISTER_WH
 from stations.simulator.link import Link, LinkDown, Uplink
 from stations.simulator.messages import (
-    VENDOR,
     basic_auth_header,
     charger_id,
     charger_rng,
     charger_url,
     loop_time,
     next_due,
-    status_notification_request,
 )
 from stations.simulator.options import FleetOptions
+from stations.simulator.protocols import protocol_named
 from stations.simulator.reactions import WEBSOCKET_PING_INTERVAL_S, CommandReactions
 from stations.simulator.sessions import Sessions
-from stations.simulator.state import DEFAULT_HEARTBEAT_S, ChargerState, Connector
+from stations.simulator.state import DEFAULT_HEARTBEAT_S, POWER_UP, TRIGGERED, ChargerState, Connector
 from stations.simulator.stats import FleetStats
 
 LOGGER = logging.getLogger(__name__)
 
-OCPP_SUBPROTOCOL = "ocpp1.6"
 BOOT_RETRY_DEFAULT_S = 30  # when Pending/Rejected come with interval 0
 REBOOT_DELAY_S = (2.0, 5.0)  # a reset charger is back after its boot time, not after back-off
 WEBSOCKET_CLOSE_TIMEOUT_S = 5
@@ -96,6 +94,7 @@ class SimulatedCharger:
         "id",
         "index",
         "options",
+        "protocol",
         "stats",
         "rng",
         "state",
@@ -111,11 +110,12 @@ class SimulatedCharger:
         self.id = charger_id(options.id_prefix, index)
         self.index = index
         self.options = options
+        self.protocol = protocol_named(options.protocol_for(index))
         self.stats = stats
         self.rng = charger_rng(options.seed, index)
         self.state = new_state(self.id, options, self.rng)
         self.accepted_once = asyncio.Event()
-        self.uplink = Uplink(self.id, options, stats)
+        self.uplink = Uplink(self.id, options, stats, self.protocol)
         self.tasks = BackgroundTasks(on_failure=self._task_failed)
         self.sessions = Sessions(self.state, self.uplink, options, self.rng, stats, self.accepted_once)
         self.reactions = CommandReactions(
@@ -128,9 +128,9 @@ class SimulatedCharger:
         )
         self._has_connected = False
 
-    def charge_point(self, connection: Any) -> SimChargePoint:
-        """The ocpp ChargePoint of one connection, answering with this charger's reactions."""
-        return SimChargePoint(
+    def charge_point(self, connection: Any) -> CallTiming:
+        """The ocpp ChargePoint of one connection in the charger's protocol, answering with its reactions."""
+        return self.protocol.charge_point(
             self.id, connection, self.reactions, self.stats, response_timeout=self.options.response_timeout
         )
 
@@ -185,7 +185,7 @@ class SimulatedCharger:
         try:
             ws = await websockets.connect(
                 charger_url(self.options.url_for(self.index), self.id),
-                subprotocols=[OCPP_SUBPROTOCOL],
+                subprotocols=[self.protocol.subprotocol],
                 additional_headers=self._auth_headers(),
                 compression=None,  # chargers rarely deflate; saves ~100 KB of zlib state per socket
                 proxy=None,  # on-premise CSMS: never route through a system proxy
@@ -230,7 +230,7 @@ class SimulatedCharger:
     async def _boot(self, link: Link) -> None:
         """BootNotification until Accepted, retrying at the interval the CSMS gives."""
         while True:
-            response = await self.uplink.call(link, self._boot_request())
+            response = await self.uplink.call(link, self._boot_request(self.state.boot_reason))
             if response is not None:
                 self.stats.boots[response.status] += 1
                 if response.status == RegistrationStatus.accepted:
@@ -241,18 +241,18 @@ class SimulatedCharger:
             interval = response.interval if response is not None else 0
             await self._wait_before_boot_retry(link, interval if interval > 0 else BOOT_RETRY_DEFAULT_S)
 
-    def _boot_request(self) -> call.BootNotification:
-        return call.BootNotification(
-            charge_point_vendor=VENDOR,
-            charge_point_model=f"SimBox AC{self.state.max_power_w // 1000}",
-            charge_point_serial_number=f"SIMSN{self.index + 1:08d}",
+    def _boot_request(self, reason: str) -> Any:
+        return self.protocol.boot(
+            model=f"SimBox AC{self.state.max_power_w // 1000}",
+            serial_number=f"SIMSN{self.index + 1:08d}",
             firmware_version=self.state.firmware_version,
-            meter_type="SimMeter",
+            reason=reason,
         )
 
     def _accepted(self, link: Link, interval: int) -> None:
         link.accepted = True
         self.state.rebooting = False
+        self.state.boot_reason = POWER_UP  # a reconnect boots as the simulator's chargers always have
         if self.options.heartbeat_interval is None:
             self.state.heartbeat_interval = interval if interval > 0 else DEFAULT_HEARTBEAT_S
         if not self.accepted_once.is_set():
@@ -276,13 +276,13 @@ class SimulatedCharger:
         if link is not None and not link.accepted:
             link.boot_requested.set()  # the boot loop retries right away
             return
-        response = await self.uplink.call_if_online(self._boot_request())
+        response = await self.uplink.call_if_online(self._boot_request(TRIGGERED))
         if response is not None:
             self.stats.boots[response.status] += 1
 
     async def _announce_statuses(self) -> None:
-        """After boot the CSMS learns every connector's state (OCPP 1.6 4.9)."""
-        await self.uplink.call_if_online(status_notification_request(0, self.state.charger_status()))
+        """After boot the CSMS learns every connector's state (OCPP 1.6 4.9; 2.0.1 B01)."""
+        await self.uplink.notify_charger_status(self.state.charger_status())
         for connector in self.state.connectors:
             await self.uplink.notify_status(connector, connector.status, force=True)
 
@@ -291,5 +291,5 @@ class SimulatedCharger:
         # that booted within a few seconds does not heartbeat in the same second.
         due = loop_time() + self.rng.uniform(0.05, 1.0) * self.state.heartbeat_seconds()
         while not await link.closed_within(max(0.0, due - loop_time())):
-            await self.uplink.call(link, call.Heartbeat())
+            await self.uplink.call(link, self.protocol.heartbeat())
             due = next_due(due, self.state.heartbeat_seconds())

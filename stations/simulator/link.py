@@ -17,9 +17,10 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import MessageType
 from websockets.exceptions import ConnectionClosed
 
-from stations.simulator.charge_point import SimChargePoint
-from stations.simulator.messages import STOP, OfflineQueue, status_notification_request
+from stations.simulator.charge_point import CallTiming
+from stations.simulator.messages import STOP, OfflineQueue, call_label
 from stations.simulator.options import FleetOptions
+from stations.simulator.protocols import ChargerProtocol
 from stations.simulator.state import Connector, Session
 from stations.simulator.stats import FleetStats
 
@@ -36,7 +37,7 @@ class Link:
 
     __slots__ = ("ws", "cp", "receiver", "accepted", "boot_requested")
 
-    def __init__(self, ws: Any, cp: SimChargePoint):
+    def __init__(self, ws: Any, cp: CallTiming):
         self.ws = ws
         self.cp = cp
         self.receiver = asyncio.create_task(cp.start())  # ends when the socket closes
@@ -61,15 +62,18 @@ class Link:
 
 
 class Uplink:
-    """One charger's way to the CSMS. ``link`` is the open connection, None while
-    offline; the charger's connection loop sets it. Counts what it sends in ``stats``."""
+    """One charger's way to the CSMS, in its ``protocol``. ``link`` is the open connection,
+    None while offline; the charger's connection loop sets it. Counts what it sends in ``stats``."""
 
-    __slots__ = ("charge_point_id", "options", "stats", "link", "queue")
+    __slots__ = ("charge_point_id", "options", "stats", "protocol", "link", "queue")
 
-    def __init__(self, charge_point_id: str, options: FleetOptions, stats: FleetStats):
+    def __init__(
+        self, charge_point_id: str, options: FleetOptions, stats: FleetStats, protocol: ChargerProtocol
+    ):
         self.charge_point_id = charge_point_id
         self.options = options
         self.stats = stats
+        self.protocol = protocol
         self.link: Link | None = None
         self.queue = OfflineQueue(options.offline_queue_limit, on_drop=self.count_drop)
 
@@ -83,7 +87,7 @@ class Uplink:
         not answer within response_timeout: then we drop the connection like
         real chargers do, and the transaction queue is replayed after the next boot.
         """
-        action = type(request).__name__
+        action = call_label(request)
         if not link.is_open:
             raise LinkDown()
         unique_id = str(uuid.uuid4())
@@ -120,10 +124,11 @@ class Uplink:
             return None
         raise error  # our own request failed validation: a simulator bug, let it surface
 
-    async def call_if_online(self, request: Any, *, require_accepted: bool = True) -> Any | None:
-        """For messages that are simply skipped while offline (status, heartbeat, ...)."""
+    async def call_if_online(self, request: Any | None, *, require_accepted: bool = True) -> Any | None:
+        """For messages that are simply skipped while offline (status, heartbeat, ...);
+        None (a message the protocol does not have) is not sent."""
         link = self.link
-        if link is None or (require_accepted and not link.accepted):
+        if request is None or link is None or (require_accepted and not link.accepted):
             return None
         try:
             return await self.call(link, request)
@@ -133,19 +138,21 @@ class Uplink:
     async def send_transaction_message(
         self, action: str, build: Callable[[int | None], Any], session: Session
     ) -> Any | None:
-        """Send StartTransaction/MeterValues/StopTransaction now, or queue it
-        (behind anything already queued, to keep the order) for replay."""
+        """Send a transaction message (START, METER_VALUES, STOP) now, or queue it
+        (behind anything already queued, to keep the order) for replay. One produced
+        while offline, or lost with the link, is marked so where the protocol says it."""
         link = self.link
-        if link is not None and link.accepted and not self.queue:
+        online = link is not None and link.accepted
+        if online and not self.queue:
             if action == STOP and session.transaction_id is None:
                 self.count_drop(action)  # StartTransaction got no id: nothing to stop
                 return None
             try:
                 return await self.call(link, build(session.transaction_id))
             except LinkDown:
-                pass
+                online = False
         if self.options.offline_queue:
-            self.queue.push(action, build, session)
+            self.queue.push(action, build if online else self.protocol.queued(build), session)
         else:
             self.count_drop(action)
         return None
@@ -161,8 +168,14 @@ class Uplink:
         return response
 
     async def notify_status(self, connector: Connector, status: str, *, force: bool = False) -> None:
-        """StatusNotification when the connector's status changes (or always, with force)."""
-        if status == connector.status and not force:
-            return
+        """StatusNotification when the connector's status changes as the protocol reports it
+        (2.0.1 has one Occupied for 1.6's Preparing, Charging and Finishing), or always, with force."""
+        reported = self.protocol.reported_status
+        changed = reported(status) != reported(connector.status)
         connector.status = status  # remembered offline, announced after the next boot
-        await self.call_if_online(status_notification_request(connector.connector_id, status))
+        if changed or force:
+            await self.call_if_online(self.protocol.status(connector.connector_id, status))
+
+    async def notify_charger_status(self, status: str, *, require_accepted: bool = True) -> None:
+        """The charger as a whole (1.6's connector 0; 2.0.1 has no such StatusNotification)."""
+        await self.call_if_online(self.protocol.status(0, status), require_accepted=require_accepted)

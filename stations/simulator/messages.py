@@ -141,9 +141,17 @@ def status_notification_request(connector_id: int, status: str) -> call.StatusNo
 # --------------------------------------------------------------------------
 
 
+def call_label(request: Any) -> str:
+    """What a CALL's latency and errors are counted under: its action, and a 2.0.1
+    TransactionEvent's type too (its Updated events are what 1.6 sends as MeterValues)."""
+    event_type = getattr(request, "event_type", None)
+    action = type(request).__name__
+    return f"{action} {event_type}" if event_type else action
+
+
 @dataclass(slots=True)
 class QueuedMessage:
-    action: str  # StartTransaction / MeterValues / StopTransaction
+    action: str  # the kind: START / METER_VALUES / STOP (a 2.0.1 TransactionEvent Started/Updated/Ended)
     build: Callable[[int | None], Any]  # transaction id -> ocpp.v16.call request
     session: Any  # owner with a .transaction_id, learned when its StartTransaction replays
 
@@ -153,9 +161,10 @@ class OfflineQueue:
     next boot (OCPP 1.6 section 4.8: transaction-related messages must reach the
     CSMS, in order).
 
-    A StartTransaction produced offline has no transactionId yet; requests are
+    A 1.6 StartTransaction produced offline has no transactionId yet; requests are
     therefore built at replay time from ``session.transaction_id``, which the
-    replayed StartTransaction's answer fills in for the messages behind it.
+    replayed StartTransaction's answer fills in for the messages behind it. (A 2.0.1
+    charger names its transactions itself: its events are built when they happen.)
     """
 
     def __init__(self, limit: int = 200, on_drop: Callable[[str], None] | None = None):
@@ -191,6 +200,6 @@ class OfflineQueue:
             response = await send(item.build(transaction_id))
             self._items.popleft()
             sent += 1
-            if item.action == START and response is not None:
-                item.session.transaction_id = response.transaction_id
+            if item.action == START and transaction_id is None and response is not None:
+                item.session.transaction_id = response.transaction_id  # 1.6: the CSMS numbers it
         return sent

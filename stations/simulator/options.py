@@ -12,6 +12,10 @@ from websockets.uri import parse_uri
 
 from stations.simulator.messages import MAX_ID_TAG_LENGTH, charger_id, connector_id_tag
 
+# The OCPP versions a fleet speaks (the WebSocket subprotocols), or half and half.
+PROTOCOL_16, PROTOCOL_201, MIXED = "ocpp1.6", "ocpp2.0.1", "mixed"
+PROTOCOL_CHOICES = (PROTOCOL_16, PROTOCOL_201, MIXED)
+
 
 @dataclass
 class FleetOptions:
@@ -42,11 +46,21 @@ class FleetOptions:
     # Each connector's driver uses its own idTag "<charger id>-<connector>" instead
     # of id_tags: a CSMS refuses a tag already charging elsewhere (ConcurrentTx).
     id_tag_per_connector: bool = False
+    # ocpp1.6 or ocpp2.0.1 for every charger, or mixed: chargers 1, 3, 5... speak 1.6, 2, 4, 6... 2.0.1.
+    protocol: str = PROTOCOL_16
 
     def __post_init__(self) -> None:
         self._validate_urls()
         self._validate_fleet()
         self._validate_id_tags()
+        _require(self.protocol in PROTOCOL_CHOICES, f"protocol must be one of {', '.join(PROTOCOL_CHOICES)}")
+
+    def protocol_for(self, index: int) -> str:
+        """The subprotocol charger ``index`` (0-based) speaks: a mixed fleet alternates, so any
+        two neighbours (and a fleet of two) have one of each."""
+        if self.protocol != MIXED:
+            return self.protocol
+        return PROTOCOL_16 if index % 2 == 0 else PROTOCOL_201
 
     def charger_ids(self) -> list[str]:
         return [charger_id(self.id_prefix, index) for index in range(self.chargers)]

@@ -3,7 +3,9 @@ what the @on/@after handlers of :class:`~stations.simulator.charge_point.SimChar
 call (it is the charge point's :class:`~stations.simulator.charge_point.Reactions`).
 
 Remote start/stop, reset, availability, configuration, smart charging,
-reservations, TriggerMessage, firmware update and diagnostics upload.
+reservations, TriggerMessage, firmware update and diagnostics upload. In 1.6's
+words: the 2.0.1 charge point translates its commands into these, and the
+uplink's protocol builds what they send.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ocpp.v16 import call
 from ocpp.v16.enums import (
     AvailabilityStatus,
     ChargingProfileStatus,
@@ -24,24 +25,21 @@ from ocpp.v16.enums import (
     DiagnosticsStatus,
     FirmwareStatus,
     MessageTrigger,
-    ReadingContext,
     Reason,
     ReservationStatus,
     ResetType,
 )
+from ocpp.v201.enums import MessageTriggerEnumType
 
 from stations.simulator.ev_physics import NOMINAL_VOLTAGE_V, power_from_limit
 from stations.simulator.link import Uplink
-from stations.simulator.messages import (
-    UPDATED_FIRMWARE_VERSION,
-    loop_time,
-    meter_values_request,
-    status_notification_request,
-)
+from stations.simulator.messages import METER_VALUES, UPDATED_FIRMWARE_VERSION, loop_time
+from stations.simulator.protocols import LOG_STATUS_TRIGGERS
 from stations.simulator.sessions import Sessions
-from stations.simulator.state import ChargerState, Connector, Reservation, Session
+from stations.simulator.state import REMOTE_RESET, ChargerState, Connector, Reservation, Session
 
 REBOOT_SESSION_GRACE_S = 15.0  # how long a Reset waits for sessions to send StopTransaction
+IDLE_CHECK_S = 1.0  # how often a 2.0.1 Reset OnIdle looks whether the sessions have ended
 PLUG_IN_DELAY_S = (1.0, 4.0)  # RemoteStart accepted -> driver plugs in
 FIRMWARE_STEP_S = (1.0, 3.0)  # time per firmware phase (download, install)
 DEFAULT_RESERVATION_S = 15 * 60  # when ReserveNow's expiryDate cannot be parsed
@@ -51,16 +49,6 @@ INTEGER_KEYS = frozenset(
     {"HeartbeatInterval", "MeterValueSampleInterval", "ConnectionTimeOut", "WebSocketPingInterval"}
 )
 REBOOT_REQUIRED_KEYS = frozenset({"WebSocketPingInterval", "AuthorizationKey"})
-TRIGGERABLE_MESSAGES = frozenset(
-    {
-        MessageTrigger.boot_notification,
-        MessageTrigger.heartbeat,
-        MessageTrigger.status_notification,
-        MessageTrigger.meter_values,
-        MessageTrigger.firmware_status_notification,
-        MessageTrigger.diagnostics_status_notification,
-    }
-)
 
 
 class CommandReactions:
@@ -107,21 +95,37 @@ class CommandReactions:
     def connector(self, connector_id: int | None) -> Connector | None:
         return self.state.connector(connector_id)
 
+    def connectors(self) -> list[Connector]:
+        return self.state.connectors
+
+    async def send(self, request) -> None:
+        """A message a command asked for (a 2.0.1 NotifyReport), sent after the command's answer."""
+        await self.uplink.call_if_online(request, require_accepted=False)
+
     # ---- transactions ---------------------------------------------------
 
-    def session_with_transaction(self, transaction_id: int) -> Session | None:
+    def session_with_transaction(self, transaction_id: int | str) -> Session | None:
         for connector in self.state.connectors:
             if connector.session and connector.session.transaction_id == transaction_id:
                 return connector.session
         return None
 
-    def start_remote_session(self, id_tag: str, connector_id: int | None) -> Connector | None:
-        """Claim a connector for RemoteStartTransaction; the session begins once
-        the driver plugs in (after the CALLRESULT has gone out)."""
+    def start_remote_session(
+        self,
+        id_tag: str,
+        connector_id: int | None,
+        *,
+        remote_start_id: int | None = None,
+        id_token_type: str | None = None,
+    ) -> Connector | None:
+        """Claim a connector for RemoteStartTransaction (2.0.1: RequestStartTransaction, with its
+        remoteStartId and token type); the session begins once the driver plugs in (after the
+        CALLRESULT has gone out)."""
         candidates = [self.connector(connector_id)] if connector_id is not None else self.state.connectors
         for connector in candidates:
             if connector is not None and self.sessions.can_start(connector, id_tag):
                 session = self.sessions.claim(connector, id_tag)
+                session.remote_start_id, session.id_token_type = remote_start_id, id_token_type
                 self.spawn(self._remote_session(connector, session))
                 return connector
         return None
@@ -139,6 +143,7 @@ class CommandReactions:
         """Reset: end sessions (StopTransaction), close the socket, boot again."""
         reason = Reason.hard_reset if reset_type == ResetType.hard else Reason.soft_reset
         self.state.rebooting = True  # no new sessions until booted again
+        self.state.boot_reason = REMOTE_RESET
         self.sessions.stop(reason)
         deadline = loop_time() + REBOOT_SESSION_GRACE_S
         while any(c.session for c in self.state.connectors) and loop_time() < deadline:
@@ -146,6 +151,16 @@ class CommandReactions:
         link = self.uplink.link
         if link is not None:
             await link.close()
+
+    def sessions_open(self) -> bool:
+        return any(connector.session for connector in self.state.connectors)
+
+    async def reboot_when_idle(self) -> None:
+        """2.0.1 Reset OnIdle: no new sessions; reboot once the open ones have ended by themselves."""
+        self.state.rebooting = True
+        while self.sessions_open():
+            await asyncio.sleep(IDLE_CHECK_S)
+        await self.reboot(ResetType.soft)
 
     def change_availability(self, connector_id: int, operative: bool) -> str:
         targets = self.state.connectors if connector_id == 0 else [self.connector(connector_id)]
@@ -159,7 +174,7 @@ class CommandReactions:
         return AvailabilityStatus.scheduled if busy else AvailabilityStatus.accepted
 
     async def announce_availability(self) -> None:
-        await self.uplink.call_if_online(status_notification_request(0, self.state.charger_status()))
+        await self.uplink.notify_charger_status(self.state.charger_status())
         await self.refresh_idle_statuses()
 
     async def refresh_idle_statuses(self) -> None:
@@ -295,61 +310,74 @@ class CommandReactions:
 
     # ---- TriggerMessage -------------------------------------------------
 
+    def triggerable(self) -> frozenset[str]:
+        return self.uplink.protocol.triggerable
+
     def trigger_is_supported(self, requested: str, connector_id: int | None) -> bool:
         if connector_id not in (None, 0) and self.connector(connector_id) is None:
             return False
-        return requested in TRIGGERABLE_MESSAGES
+        return requested in self.triggerable()
 
     async def send_triggered(self, requested: str, connector_id: int | None) -> None:
-        """The message a TriggerMessage asked for, sent after its CALLRESULT."""
-        call_if_online = self.uplink.call_if_online
+        """The message a TriggerMessage asked for (in either protocol's words), sent after its CALLRESULT."""
+        protocol, call_if_online = self.uplink.protocol, self.uplink.call_if_online
         if requested == MessageTrigger.boot_notification:
             await self.boot_on_request()
         elif requested == MessageTrigger.heartbeat:
-            await call_if_online(call.Heartbeat(), require_accepted=False)
+            await call_if_online(protocol.heartbeat(), require_accepted=False)
         elif requested == MessageTrigger.status_notification:
             await self._triggered_statuses(connector_id)
         elif requested == MessageTrigger.meter_values:
             await self._triggered_meter_values(connector_id)
+        elif requested == MessageTriggerEnumType.transaction_event:
+            await self._triggered_transaction_events(connector_id)
         elif requested == MessageTrigger.firmware_status_notification:
-            await call_if_online(
-                call.FirmwareStatusNotification(status=self.firmware_status), require_accepted=False
-            )
-        elif requested == MessageTrigger.diagnostics_status_notification:
-            await call_if_online(
-                call.DiagnosticsStatusNotification(status=DiagnosticsStatus.idle), require_accepted=False
-            )
+            await call_if_online(protocol.firmware_status(self.firmware_status, None), require_accepted=False)
+        elif requested in LOG_STATUS_TRIGGERS:
+            await call_if_online(protocol.log_status(DiagnosticsStatus.idle, None), require_accepted=False)
 
     async def _triggered_statuses(self, connector_id: int | None) -> None:
         if connector_id in (None, 0):
-            await self.uplink.call_if_online(
-                status_notification_request(0, self.state.charger_status()), require_accepted=False
-            )
+            await self.uplink.notify_charger_status(self.state.charger_status(), require_accepted=False)
         for connector in self.state.connectors:
             if connector_id in (None, connector.connector_id):
                 await self.uplink.call_if_online(
-                    status_notification_request(connector.connector_id, connector.status),
+                    self.uplink.protocol.status(connector.connector_id, connector.status),
                     require_accepted=False,
                 )
 
     async def _triggered_meter_values(self, connector_id: int | None) -> None:
-        for connector in self.state.connectors:
-            if connector_id not in (None, 0, connector.connector_id):
-                continue
+        for connector in self._triggered_connectors(connector_id):
             session = connector.session
-            sample = (session and session.last_sample) or self.sessions.meter_sample(
-                connector, 0.0, session.battery.soc if session else None, self.state.phases
+            request = self.uplink.protocol.meter_values(
+                connector.connector_id, self._current_sample(connector), session
             )
-            transaction_id = session.transaction_id if session else None
-            await self.uplink.call_if_online(
-                meter_values_request(connector.connector_id, sample, transaction_id, ReadingContext.trigger),
-                require_accepted=False,
-            )
+            await self.uplink.call_if_online(request, require_accepted=False)
+
+    async def _triggered_transaction_events(self, connector_id: int | None) -> None:
+        """2.0.1: an Updated of each session asked for, numbered in its sequence (so sent or queued)."""
+        for connector in self._triggered_connectors(connector_id):
+            session = connector.session
+            if session is not None and session.transaction_id is not None and not session.stop_sent:
+                build = self.uplink.protocol.transaction_meter_values(
+                    session, self._current_sample(connector), triggered=True
+                )
+                await self.uplink.send_transaction_message(METER_VALUES, build, session)
+
+    def _triggered_connectors(self, connector_id: int | None) -> list[Connector]:
+        return [c for c in self.state.connectors if connector_id in (None, 0, c.connector_id)]
+
+    def _current_sample(self, connector: Connector):
+        session = connector.session
+        return (session and session.last_sample) or self.sessions.meter_sample(
+            connector, 0.0, session.battery.soc if session else None, self.state.phases
+        )
 
     # ---- firmware / diagnostics -----------------------------------------
 
-    async def install_firmware(self) -> None:
-        """UpdateFirmware: report each phase; the new version shows in the next boot."""
+    async def install_firmware(self, request_id: int | None = None) -> None:
+        """UpdateFirmware: report each phase (2.0.1: with the request's id); the new version shows
+        in the next boot."""
         for status in (
             FirmwareStatus.downloading,
             FirmwareStatus.downloaded,
@@ -358,13 +386,14 @@ class CommandReactions:
         ):
             await asyncio.sleep(self.rng.uniform(*FIRMWARE_STEP_S))
             self.firmware_status = status
-            await self.uplink.call_if_online(call.FirmwareStatusNotification(status=status))
+            await self.uplink.call_if_online(self.uplink.protocol.firmware_status(status, request_id))
         self.state.firmware_version = UPDATED_FIRMWARE_VERSION
 
-    async def upload_diagnostics(self) -> None:
+    async def upload_diagnostics(self, request_id: int | None = None) -> None:
+        """GetDiagnostics (2.0.1: GetLog, followed by its request's id): uploading, uploaded."""
         for status in (DiagnosticsStatus.uploading, DiagnosticsStatus.uploaded):
             await asyncio.sleep(self.rng.uniform(*FIRMWARE_STEP_S))
-            await self.uplink.call_if_online(call.DiagnosticsStatusNotification(status=status))
+            await self.uplink.call_if_online(self.uplink.protocol.log_status(status, request_id))
 
 
 def seconds_until(timestamp: str) -> float:

@@ -3,17 +3,17 @@
 
 A session: Authorize -> Preparing -> StartTransaction -> Charging + MeterValues
 every meter interval -> StopTransaction -> Finishing -> (driver unplugs) ->
-Available. Energy comes from :mod:`stations.simulator.ev_physics`.
+Available. Energy comes from :mod:`stations.simulator.ev_physics`. Named in 1.6's
+words; the uplink's protocol says each step in its own (in 2.0.1: Occupied,
+TransactionEvent Started, Updated..., Ended, Available).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from functools import partial
 
-from ocpp.v16 import call
-from ocpp.v16.enums import AuthorizationStatus, ChargePointStatus, Reason
+from ocpp.v16.enums import ChargePointStatus, Reason
 
 from stations.ocpp_time import utc_iso
 from stations.simulator.ev_physics import (
@@ -26,16 +26,7 @@ from stations.simulator.ev_physics import (
     random_battery,
 )
 from stations.simulator.link import Uplink
-from stations.simulator.messages import (
-    METER_VALUES,
-    START,
-    STOP,
-    connector_id_tag,
-    loop_time,
-    meter_values_request,
-    next_due,
-    stop_transaction_request,
-)
+from stations.simulator.messages import METER_VALUES, START, STOP, connector_id_tag, loop_time, next_due
 from stations.simulator.options import FleetOptions
 from stations.simulator.state import ChargerState, Connector, Session
 from stations.simulator.stats import FleetStats
@@ -139,27 +130,33 @@ class Sessions:
         return any(c.session and not c.session.stop_sent for c in self.state.connectors)
 
     async def _authorize(self, id_tag: str) -> bool:
-        response = await self.uplink.call_if_online(call.Authorize(id_tag=id_tag))
+        protocol = self.uplink.protocol
+        response = await self.uplink.call_if_online(protocol.authorize(id_tag))
         if response is None:  # offline or no answer: LocalAuthorizeOffline lets the driver charge
             return True
-        return response.id_tag_info["status"] == AuthorizationStatus.accepted
+        return protocol.authorized(response)
 
     async def _start_transaction(self, connector: Connector, session: Session) -> None:
-        request = call.StartTransaction(
-            connector_id=connector.connector_id,
-            id_tag=session.id_tag,
-            meter_start=session.meter_start_wh,
-            timestamp=utc_iso(),
-            reservation_id=session.reservation_id,
-        )
+        protocol = self.uplink.protocol
+        build = protocol.start_transaction(session, self._start_reading(connector, session))
         self.stats.sessions_started += 1
         self.stats.sessions_active += 1
         session.started_at = loop_time()
-        response = await self.uplink.send_transaction_message(START, lambda _unused_id: request, session)
-        if response is not None:
-            session.transaction_id = response.transaction_id
-            if response.id_tag_info["status"] != AuthorizationStatus.accepted:
-                session.request_stop(Reason.de_authorized)
+        response = await self.uplink.send_transaction_message(START, build, session)
+        if response is not None and not protocol.start_answered(session, response):
+            session.request_stop(Reason.de_authorized)
+
+    def _start_reading(self, connector: Connector, session: Session) -> MeterSample:
+        """The meter as the car is plugged in: nothing flows yet (no jitter: the fleet's random
+        stream stays the one the same seed gave before)."""
+        return MeterSample(
+            timestamp=utc_iso(),
+            energy_wh=session.meter_start_wh,
+            power_w=0.0,
+            current_a=0.0,
+            voltage_v=NOMINAL_VOLTAGE_V,
+            soc=session.battery.soc,
+        )
 
     async def charge(self, connector: Connector, session: Session) -> None:
         """Meter every meter_interval until the car is full, the driver's time is
@@ -178,7 +175,7 @@ class Sessions:
                 # a full car is unplugged by its driver; otherwise the driver ends it at the charger
                 session.request_stop(Reason.ev_disconnected if full else Reason.local)
                 return
-            build = partial(meter_values_request, connector.connector_id, sample)
+            build = self.uplink.protocol.transaction_meter_values(session, sample)
             await self.uplink.send_transaction_message(METER_VALUES, build, session)
             due = next_due(due, self.state.meter_interval)
 
@@ -206,7 +203,7 @@ class Sessions:
 
     async def _stop_transaction(self, connector: Connector, session: Session) -> None:
         sample = session.last_sample or self.meter_sample(connector, 0.0, session.battery.soc, session.phases)
-        build = partial(stop_transaction_request, session.id_tag, session.stop_reason or Reason.local, sample)
+        build = self.uplink.protocol.stop_transaction(session, sample)
         self.stats.sessions_completed += 1
         self.stats.sessions_active -= 1
         await self.uplink.send_transaction_message(STOP, build, session)

@@ -17,6 +17,7 @@ from stations.simulator.ev_physics import Battery, MeterSample
 from stations.simulator.messages import FIRMWARE_VERSION, loop_time
 
 DEFAULT_HEARTBEAT_S = 300  # when BootNotification answers interval 0
+POWER_UP, REMOTE_RESET, TRIGGERED = "PowerUp", "RemoteReset", "Triggered"  # 2.0.1 boot reasons
 
 
 @dataclass(slots=True, eq=False)
@@ -28,7 +29,11 @@ class Session:
     meter_start_wh: int
     phases: int
     reservation_id: int | None = None
-    transaction_id: int | None = None  # assigned by the CSMS (maybe only on replay)
+    # 1.6: assigned by the CSMS (maybe only on replay); 2.0.1: the charger's own, given at the start
+    transaction_id: int | str | None = None
+    seq_no: int = 0  # 2.0.1: the number of the transaction's next TransactionEvent
+    remote_start_id: int | None = None  # 2.0.1: a RequestStartTransaction's, sent in the Started
+    id_token_type: str | None = None  # 2.0.1: the idToken's type when not a card's (Central: the CSMS's)
     stop_reason: str | None = None
     stop_sent: bool = False  # the StopTransaction went out (or was queued while offline)
     last_sample: MeterSample | None = None
@@ -83,6 +88,7 @@ class ChargerState:
     limit_w: float | None = None  # SetChargingProfile on connector 0
     rebooting: bool = False  # from an accepted Reset (or the run's end) to the next accepted boot
     firmware_version: str = FIRMWARE_VERSION  # reported in BootNotification
+    boot_reason: str = POWER_UP  # 2.0.1's BootNotification says why the charger booted
 
     def connector(self, connector_id: int | None) -> Connector | None:
         if connector_id is None or not 1 <= connector_id <= len(self.connectors):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from stations.simulator import bench
 
-SCENARIOS = ("steady", "aggressive", "knee", "storm", "idle")  # the default run
+SCENARIOS = ("steady", "aggressive", "aggressive-201", "knee", "storm", "idle")  # the default run
 EXTRA_SCENARIOS = ("soak",)  # 30 minutes of the steady mix: memory drift
 KNEE_LIMIT_S, KNEE_GOOD_S = 1.0, 0.2  # stop stepping past p99 1 s; report the last step under 200 ms
 

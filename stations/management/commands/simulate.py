@@ -1,4 +1,4 @@
-"""manage.py simulate: a fleet of simulated OCPP 1.6J chargers against a CSMS (see stations.simulator)."""
+"""manage.py simulate: a fleet of simulated OCPP 1.6J and 2.0.1 chargers against a CSMS (see stations.simulator)."""
 
 import asyncio
 import contextlib
@@ -17,6 +17,7 @@ from billing.money import check_top_up_amount
 from rfid.models import IdTag, normalise_id_tag
 from stations.models import MAX_CHARGE_POINT_ID_LENGTH, Charger
 from stations.simulator import FleetOptions, FleetReport, FleetStats, run_fleet
+from stations.simulator.options import PROTOCOL_16, PROTOCOL_CHOICES
 
 DEFAULT_URL = "ws://127.0.0.1:8000/ocpp/"
 PROGRESS_EVERY_S = 10.0  # when stdout is not a terminal: one line this often
@@ -35,13 +36,15 @@ OPTION_OF_FIELD = {
     "chargers": "--chargers",
     "duration": "--duration",
     "urls": "--url",
+    "protocol": "--protocol",
 }
 
 
 class Command(BaseCommand):
     help = (
-        "Simulate a fleet of OCPP 1.6J chargers against a CSMS (demos, training, load tests): they boot, "
-        "heartbeat, run charging sessions with MeterValues, answer remote commands and reconnect. "
+        "Simulate a fleet of OCPP 1.6J or 2.0.1 chargers (or both, --protocol mixed) against a CSMS "
+        "(demos, training, load tests): they boot, heartbeat, run charging sessions with meter values, "
+        "answer remote commands and reconnect, replaying what they queued while offline. "
         "Runs until --duration or Ctrl-C, then prints a summary."
     )
 
@@ -71,6 +74,13 @@ class Command(BaseCommand):
             "repeat for several servers: chargers are spread over them round-robin",
         )
         fleet.add_argument("--chargers", type=int, default=10, metavar="N", help="default 10")
+        fleet.add_argument(
+            "--protocol",
+            choices=PROTOCOL_CHOICES,
+            default=PROTOCOL_16,
+            help="the OCPP version the chargers speak (default ocpp1.6); mixed: half and half, "
+            "the 1st, 3rd, 5th... charger 1.6, the 2nd, 4th... 2.0.1",
+        )
         fleet.add_argument("--connectors", type=int, default=2, metavar="N", help="per charger, default 2")
         fleet.add_argument(
             "--ramp-up",
@@ -200,6 +210,7 @@ def fleet_options(options: dict) -> FleetOptions:
             id_tags=id_tags or (),
             id_tag_per_connector=not id_tags,
             duration=options["duration"],
+            protocol=options["protocol"],
         )
     except ValueError as error:
         raise CommandError(option_names(str(error))) from error

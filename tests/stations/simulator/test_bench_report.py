@@ -95,3 +95,18 @@ def test_it_reports_the_knee_as_the_busiest_step_under_200_ms_at_its_windows_rat
         csms_line
         == "- knee of the CSMS (last step with p99 < 200 ms): steady: 290 CALLs/s at MeterValues p99 40 ms"
     )
+
+
+def test_it_compares_a_201_fleets_updated_events_where_1_6_has_meter_values():
+    reference, csms = run("reference", 100, 50, 1000), run("CSMS", 80, 100, 1000)
+    scenario_201 = bench.Scenario("aggressive 2.0.1", 10, 60, 30, 1.0, 10, protocol="ocpp2.0.1")
+    for result in (reference, csms):
+        result.scenario = scenario_201
+        result.report.stats.record_latency("TransactionEvent Updated", 0.020)
+
+    rows = bench.summary_table([(reference, csms)])
+
+    assert csms.p99() == 0.020 and csms.p99("MeterValues") == 0.100
+    assert "| 80 (0.80) | 20 (1.00) |" in rows[3]
+    assert rows[-1] == "In the 2.0.1 rows, MeterValues is TransactionEvent Updated: what 2.0.1 sends instead."
+    assert scenario_201.fleet(["ws://x/ocpp/"], id_prefix="BENCH").protocol == "ocpp2.0.1"

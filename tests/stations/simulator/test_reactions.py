@@ -2,43 +2,7 @@
 of its charge point (a fake connection: no sockets): configuration, smart charging,
 remote start, reservations and the rest."""
 
-import asyncio
-import json
-
-from stations.simulator.charger import SimulatedCharger
-from stations.simulator.stats import FleetStats
-from tests.stations.simulator.builders import options
-
-
-class FakeConnection:
-    def __init__(self):
-        self.sent = []
-
-    async def send(self, message):
-        self.sent.append(json.loads(message))
-
-    async def recv(self):
-        await asyncio.Event().wait()
-
-
-def ask(commands, **option_overrides):
-    """Send CSMS CALLs to a fresh charger; returns (charger, CALLRESULT payloads)."""
-
-    async def scenario():
-        stats = FleetStats(chargers=1)
-        charger = SimulatedCharger(0, options(**option_overrides), stats)
-        connection = FakeConnection()
-        cp = charger.charge_point(connection)
-        answers = []
-        for number, (action, payload) in enumerate(commands):
-            await cp.route_message(json.dumps([2, str(number), action, payload]))
-            reply = connection.sent[-1]
-            assert reply[0] == 3, reply  # a CALLRESULT, which the library validated
-            answers.append(reply[2])
-        await charger.tasks.cancel()
-        return charger, answers
-
-    return asyncio.run(scenario())
+from tests.stations.simulator.builders import ask
 
 
 def test_it_answers_configuration_requests():

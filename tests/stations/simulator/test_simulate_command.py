@@ -155,6 +155,7 @@ def test_it_fails_when_no_charger_gets_through():
         (["--id-tag", "X" * 21], "idTags are 1-20 chars"),
         (["--id-prefix", "A-VERY-LONG-PREFIX"], "shorten --id-prefix"),
         (["--duration", "0"], "--duration must be > 0"),
+        (["--protocol", "ocpp2.1"], "invalid choice: 'ocpp2.1'"),
     ],
 )
 def test_it_rejects_bad_options(args, message):
@@ -255,3 +256,71 @@ def test_it_refuses_a_prepaid_balance_it_cannot_credit(csms):
             "--duration",
             "0.1",
         )
+
+
+def test_it_runs_a_mixed_fleet_whose_sessions_of_both_protocols_are_priced_and_billed(csms):
+    from decimal import Decimal
+
+    from billing.models import LedgerEntry, SessionCharge
+    from stations.models import TransactionEvent
+    from tests.billing.builders import default_tariff
+
+    default_tariff(price_per_kwh=Decimal("100.0000"))  # a few seconds' watt-hours cost cents
+
+    output = simulate(
+        "--url",
+        csms.ws_url,
+        "--protocol",
+        "mixed",
+        "--chargers",
+        "2",
+        "--register",
+        "--prepaid-balance",
+        "20.00",
+        "--duration",
+        "6",
+        "--meter-interval",
+        "1",
+        "--charging-share",
+        "1",
+        "--session-seconds",
+        "2",
+        "3",
+        "--idle-seconds",
+        "0",
+        "1",
+        "--seed",
+        "7",
+        "--ramp-up",
+        "100",
+    )
+
+    assert "2 chargers accepted" in output
+    versions = dict(Charger.objects.values_list("charge_point_id", "ocpp_version"))
+    assert versions == {"SIM-00001": "1.6", "SIM-00002": "2.0.1"}  # half and half, by index
+
+    def billed(charge_point_id: str):
+        charges = SessionCharge.objects.filter(transaction__charger__charge_point_id=charge_point_id)
+        return charges.filter(charged__gt=0).exists()
+
+    assert wait_until(lambda: billed("SIM-00001") and billed("SIM-00002"), 10)
+    for charge_point_id in ("SIM-00001", "SIM-00002"):
+        entries = LedgerEntry.objects.filter(kind="session_charge", card__id_tag__startswith=charge_point_id)
+        assert entries.exists(), f"{charge_point_id}'s sessions took no money from its prepaid cards"
+        assert not Transaction.objects.filter(
+            charger__charge_point_id=charge_point_id, stopped_at=None
+        ).exists()
+
+    sessions_201 = Transaction.objects.filter(charger__charge_point_id="SIM-00002")
+    assert all(session.charger_transaction_id for session in sessions_201)  # the charger named them
+    assert not Transaction.objects.filter(charger__charge_point_id="SIM-00001").exclude(
+        charger_transaction_id=""
+    )
+    for session in sessions_201.filter(stopped_at__isnull=False):
+        events = list(session.events.order_by("seq_no").values_list("seq_no", "event_type", "trigger_reason"))
+        assert [seq_no for seq_no, _type, _reason in events] == list(range(len(events)))
+        assert events[0][1:] == ("Started", "Authorized") and events[-1][1] == "Ended"
+        assert {event_type for _seq_no, event_type, _reason in events[1:-1]} <= {"Updated"}
+        assert session.meter_stop >= session.meter_start and session.id_tag_status == "Accepted"
+    assert MeterValue.objects.filter(transaction__in=sessions_201, measurand=ENERGY).exists()
+    assert not TransactionEvent.objects.filter(offline=True).exists()  # nothing was queued in this run
