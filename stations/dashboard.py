@@ -275,7 +275,7 @@ def counts() -> dict[str, int]:
         total=Count("pk"),
         online=Count("pk", filter=online),
         offline=Count("pk", filter=~online),
-        charging=Count("pk", filter=Q(Exists(_connectors_in("Charging")))),
+        charging=Count("pk", filter=Q(Exists(_connectors_charging()))),
         faulted=Count("pk", filter=Q(Exists(_connectors_in("Faulted")))),
         pending=Count("pk", filter=Q(approval=Charger.Approval.PENDING)),
         flagged=Count(
@@ -289,6 +289,15 @@ def counts() -> dict[str, int]:
 
 def _connectors_in(status: str):
     return Connector.objects.filter(charger_id=OuterRef("pk"), status=status)
+
+
+def _connectors_charging():
+    """1.6 says Charging; a 2.0.1 charger says only Occupied, which is charging when a session is open there."""
+    open_session = Transaction.objects.charging().filter(
+        charger_id=OuterRef("charger_id"), connector_id=OuterRef("connector_id")
+    )
+    occupied_in_session = Q(status="Occupied") & Q(Exists(open_session))
+    return Connector.objects.filter(Q(status="Charging") | occupied_in_session, charger_id=OuterRef("pk"))
 
 
 @dataclass

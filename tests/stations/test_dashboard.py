@@ -51,6 +51,22 @@ def test_it_shows_olga_every_charger_with_its_state_and_session(client, operator
     assert counts == {"online": 1, "offline": 2, "charging": 1, "faulted": 1, "pending": 1}
 
 
+def test_it_counts_a_2_0_1_charger_as_charging_when_its_occupied_connector_has_a_session(client, operator):
+    now = timezone.now()
+    charging = register_charger("CP-201-A", is_connected=True, last_seen_at=now, ocpp_version="2.0.1")
+    plugged = register_charger("CP-201-B", is_connected=True, last_seen_at=now, ocpp_version="2.0.1")
+    charging_session(charging, connector_id=1, id_tag="DANA-1", start=now - timedelta(minutes=5))
+    Connector.objects.filter(charger=charging).update(status="Occupied")  # what 2.0.1 says while it charges
+    Connector.objects.create(
+        charger=plugged, connector_id=1, status="Occupied"
+    )  # a car plugged in, no session
+    client.force_login(operator)
+
+    page = client.get("/dashboard/").content.decode()
+
+    assert figure_of(page, "charging") == 1
+
+
 def test_it_adds_no_query_per_charger(client, operator, driver):
     client.force_login(operator)
     IdTag.objects.create(id_tag="DANA-1", owner=driver)
