@@ -33,6 +33,8 @@ class Authorization:
     expiry_date: datetime | None = None
     parent_id_tag: str = ""
     reason: str = ""  # for staff: chargers only see the status
+    # A prepaid card short of balance: 1.6 has only Blocked for it, 2.0.1 says NoCredit (stations.payloads).
+    no_credit: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -138,7 +140,7 @@ def _balance_refusal(card: IdTag, tariff) -> Authorization | None:
         )
     else:  # the minimum is met (it is zero) but nothing is left, and the tariff allows no overdraft
         reason = f"no balance left ({format_money(balance, currency)}): top up the card to charge"
-    return Authorization("Blocked", card.expires_at, reason=reason)
+    return Authorization("Blocked", card.expires_at, reason=reason, no_credit=True)
 
 
 def _charging_elsewhere(card: IdTag) -> bool:

@@ -5,6 +5,7 @@ from django.utils.translation import ngettext
 
 from csms.admin import FormattedAdmin, ReadOnlyAdmin, SiteFormats
 from stations import commands, outcomes
+from stations.forms import operation_forms, protocol_of
 from stations.models import (
     DEVICE_MODEL_KEY,
     Charger,
@@ -162,29 +163,41 @@ class ChargerAdmin(FormattedAdmin):
     def has_operate_permission(self, request):
         return request.user.has_perm("stations.operate_charger")
 
-    @admin.action(description=_("Reset (soft) selected chargers"), permissions=["operate"])
+    # The actions are the charger page's operations (stations.forms), filled in for each charger's protocol.
+
+    @admin.action(
+        description=_("Reset selected chargers gently (OCPP 1.6: Soft; 2.0.1: once idle)"),
+        permissions=["operate"],
+    )
     def reset_soft(self, request, queryset):
-        self._send_to_each(request, queryset, "Reset", {"type": "Soft"})
+        # 2.0.1 has no Soft reset; OnIdle is the one that spares a driver's running session.
+        self._send_to_each(request, queryset, "reset", {"1.6": {"type": "Soft"}, "2.0.1": {"type": "OnIdle"}})
 
     @admin.action(
         description=_("Clear the authorization cache of selected chargers"), permissions=["operate"]
     )
     def clear_cache(self, request, queryset):
-        self._send_to_each(request, queryset, "ClearCache", {})
+        self._send_to_each(request, queryset, "clear-cache")
 
     @admin.action(description=_("Read the configuration of selected chargers"), permissions=["operate"])
     def get_configuration(self, request, queryset):
-        self._send_to_each(request, queryset, "GetConfiguration", {})
+        self._send_to_each(request, queryset, "get-configuration")  # 2.0.1: the whole device model
 
     @admin.action(
         description=_("Ask selected chargers for their StatusNotifications"), permissions=["operate"]
     )
     def trigger_status(self, request, queryset):
-        self._send_to_each(request, queryset, "TriggerMessage", {"requestedMessage": "StatusNotification"})
+        data = {"message": "StatusNotification"}
+        self._send_to_each(request, queryset, "trigger", {"1.6": data, "2.0.1": data})
 
-    def _send_to_each(self, request, queryset, action, payload):
-        """One command per charger, one after the other; offline chargers answer at once."""
+    def _send_to_each(self, request, queryset, operation: str, data_by_protocol: dict | None = None):
+        """One command per charger, one after the other; offline chargers answer at once. `data_by_protocol`:
+        the operation's form data for each protocol (none: its defaults)."""
         for charger in queryset:
+            form = operation_forms(charger)[operation]((data_by_protocol or {}).get(protocol_of(charger), {}))
+            if not form.is_valid():  # the data above is fixed: invalid is a bug, not a charger's answer
+                raise ValueError(f"{operation}: {form.errors.as_json()}")
+            action, payload = form.request(charger)
             command = commands.send(
                 charger=charger,
                 action=action,

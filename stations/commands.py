@@ -25,11 +25,10 @@ from django.utils.translation import gettext as _
 from ocpp.charge_point import remove_nones
 
 from accounts.access import CHANGE_CHARGERS
-from stations import outcomes, security
+from stations import outcomes, payloads, security
 from stations.gateway import mailbox
 from stations.models import Charger, Command, PasswordChange, Reservation, charger_hasher
 from stations.ocpp_schemas import call_schema_errors
-from stations.ocpp_time import parse_timestamp
 from stations.outcomes import Outcome
 
 # Every CSMS→charger operation of OCPP 1.6 (core, the optional profiles, the security whitepaper) we send.
@@ -77,7 +76,9 @@ ACTIONS_201 = (
     "ClearChargingProfile",
     "GetCompositeSchedule",
     "ClearCache",
+    "SendLocalList",
     "GetLocalListVersion",
+    "ReserveNow",
     "CancelReservation",
     "UpdateFirmware",
     "GetLog",
@@ -117,9 +118,11 @@ def send(
         "is_connected", "channel_name", "connection_id", "ocpp_version"
     ).get(pk=charger.pk)  # socket: (process address, connection id)
     version = version or "1.6"  # a charger never connected is taken for a 1.6 one, as before 2.0.1
-    payload = _with_assigned_fields(action, remove_nones(payload or {}))
+    payload = _with_assigned_fields(action, remove_nones(payload or {}), version)
     new_key = _new_key(action, payload, user)  # checked first: a schema error could quote the key
     check(action, payload, version)
+    _check_security_profile(charger, action, payload, user)
+    _check_charging_profile(charger, action, payload, version)
     payload, sealed = security.withhold_key(action, payload)
     command = record(
         charger=charger, action=action, payload=payload, user=user, source=source, new_key=new_key
@@ -165,6 +168,28 @@ def _new_key(action: str, payload: dict, user) -> str | None:
     return payload["value"]
 
 
+def _check_charging_profile(charger: Charger, action: str, payload: dict, ocpp_version: str) -> None:
+    """Refuse a charging profile a charger would refuse (stations.payloads: TxProfile rules), naming the field."""
+    problems = payloads.charging_profile_problems(
+        charger=charger, action=action, payload=payload, ocpp_version=ocpp_version
+    )
+    if problems:
+        raise CommandRefused(problems)
+
+
+def _check_security_profile(charger: Charger, action: str, payload: dict, user) -> None:
+    """A SecurityProfile change decides how the charger may connect once accepted: admins only, upwards only."""
+    if not security.is_security_profile_change(action, payload):
+        return
+    if user is not None and not user.has_perm(CHANGE_CHARGERS):
+        raise PermissionDenied(
+            _("Only staff who may change chargers (admins) may change its security profile.")
+        )
+    problem = security.security_profile_problem(charger, payload.get("value"))
+    if problem:
+        raise CommandRefused({"value": problem})
+
+
 # The ids the CSMS assigns when the requester gives none: the Command's pk, set in `record`. The charger
 # names them back (2.0.1 TransactionEvent's remoteStartId; Log/SignedFirmwareStatusNotification's requestId).
 ASSIGNED_IDS = {
@@ -172,14 +197,18 @@ ASSIGNED_IDS = {
     "GetLog": "requestId",
     "SignedUpdateFirmware": "requestId",
 }
+# 2.0.1 asks for a requestId where 1.6 asked for none (the NotifyReports and FirmwareStatusNotifications
+# that follow name it).
+ASSIGNED_IDS_201 = {**ASSIGNED_IDS, "GetBaseReport": "requestId", "UpdateFirmware": "requestId"}
 
 
-def _with_assigned_fields(action: str, payload: dict) -> dict:
+def _with_assigned_fields(action: str, payload: dict, ocpp_version: str = "1.6") -> dict:
     """Fill in what the CSMS assigns itself, so the payload can be checked against the schema."""
-    if action == "ReserveNow":
-        return {**payload, "reservationId": 0}  # replaced by the Reservation's pk in `record`
-    if action in ASSIGNED_IDS and ASSIGNED_IDS[action] not in payload:
-        return {**payload, ASSIGNED_IDS[action]: 0}  # replaced by the Command's pk in `record`
+    if action == "ReserveNow":  # replaced by the Reservation's pk in `record`
+        return {**payload, payloads.reservation_id_field(payload): 0}
+    assigned = ASSIGNED_IDS_201 if ocpp_version == "2.0.1" else ASSIGNED_IDS
+    if action in assigned and assigned[action] not in payload:
+        return {**payload, assigned[action]: 0}  # replaced by the Command's pk in `record`
     return payload
 
 
@@ -189,21 +218,17 @@ def record(
 ) -> Command:
     """The pending Command row (and, for ReserveNow, the Reservation it asks for; for a new key, the
     PasswordChange holding its hash until the charger answers)."""
-    if action == "ReserveNow":
+    if action == "ReserveNow":  # 1.6's or 2.0.1's shape (stations.payloads)
         reservation = Reservation.objects.create(
-            charger=charger,
-            connector_id=payload["connectorId"],
-            id_tag=payload["idTag"],
-            parent_id_tag=payload.get("parentIdTag", ""),
-            expires_at=parse_timestamp(payload["expiryDate"]),
-            requested_by=user,
+            charger=charger, requested_by=user, **payloads.reservation_fields(payload)
         )
-        payload = {**payload, "reservationId": reservation.pk}
+        payload = {**payload, payloads.reservation_id_field(payload): reservation.pk}
     command = Command.objects.create(
         charger=charger, action=action, payload=payload, requested_by=user, source=source
     )
-    if action in ASSIGNED_IDS and payload[ASSIGNED_IDS[action]] == 0:
-        command.payload = {**payload, ASSIGNED_IDS[action]: command.pk}
+    assigned_field = ASSIGNED_IDS_201.get(action)  # 1.6's UpdateFirmware has no requestId: never 0 here
+    if assigned_field and payload.get(assigned_field) == 0:
+        command.payload = {**payload, assigned_field: command.pk}
         command.save(update_fields=["payload"])
     if new_key is not None:
         PasswordChange.objects.create(

@@ -45,15 +45,23 @@ class ChargerAdminForm(forms.ModelForm):
 
 # --- one form per operation on the charger page ---------------------------------------
 # Each builds the camelCase OCPP payload; stations.commands.send checks it against the schema.
+# A form is of one protocol: OPERATION_FORMS (at the end) holds each protocol's form of each operation.
 
 
 class OperationForm(forms.Form):
     action = ""  # the OCPP action sent
     title = ""
     button = _("Send")
+    # {payload field path: form field}: a refusal of the payload (stations.commands.CommandRefused) naming
+    # one of these paths is shown as that field's error.
+    payload_fields: dict[str, str] = {}
 
     def payload(self, charger) -> dict:
         return {}
+
+    def request(self, charger) -> tuple[str, dict]:
+        """(action, payload) to send; a form whose action depends on what was typed says so here."""
+        return self.action, self.payload(charger)
 
 
 def connector_field(minimum=1, initial=1, help_text=""):
@@ -218,11 +226,21 @@ class PowerLimitForm(OperationForm):
     connector = whole_charger_connector_field()
     limit = forms.DecimalField(min_value=0, max_digits=9, decimal_places=4, label=_("Power limit"))
     unit = forms.ChoiceField(choices=LIMIT_UNITS, initial="kW", label=UNIT_LABEL)
+    transaction = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label=_("Transaction id"),
+        help_text=_("Optional: limit only this session running on the connector"),
+    )
+    payload_fields = {"connectorId": "connector", "csChargingProfiles.transactionId": "transaction"}
 
     def payload(self, charger):
         data = self.cleaned_data
         return payloads.power_limit_payload(
-            connector_id=data["connector"], limit=data["limit"], unit=data["unit"]
+            connector_id=data["connector"],
+            limit=data["limit"],
+            unit=data["unit"],
+            transaction_id=data["transaction"],
         )
 
 
@@ -469,6 +487,236 @@ class ChargerKeyForm(OperationForm):
         return {"key": "AuthorizationKey", "value": self.cleaned_data["key"]}
 
 
+# --- the same operations for an OCPP 2.0.1 charger ----------------------------------------------------
+# Where 2.0.1 says the same thing in other words: the 1.6 form, its fields (a connector is an EVSE there,
+# docs/ocpp.md), 2.0.1's action and payload (stations.payloads); other fields only where 2.0.1 asks for them.
+
+
+def charger_transaction_id(charger, typed: str) -> str:
+    """A 2.0.1 session as staff name it: by the charger's own transactionId, or by its number on these pages
+    (the charger's id wins when both match). Anything else is sent as typed: the charger may know it."""
+    sessions = charger.transactions.exclude(charger_transaction_id="")
+    if not typed.isdigit() or len(typed) > 18 or sessions.filter(charger_transaction_id=typed).exists():
+        return typed
+    ours = sessions.filter(pk=int(typed)).values_list("charger_transaction_id", flat=True).first()
+    return ours or typed
+
+
+def transaction_id_201_field(**options):
+    return forms.CharField(
+        max_length=36,
+        label=_("Transaction id"),
+        help_text=_("The session's number on these pages, or the charger's own transaction id"),
+        **options,
+    )
+
+
+class RemoteStart201Form(RemoteStartForm):
+    action = "RequestStartTransaction"  # its remoteStartId is the command's id (stations.commands)
+
+    def payload(self, charger):
+        data = self.cleaned_data
+        payload = {"evseId": data["connector"], "idToken": payloads.card_token(data["id_tag"])}
+        if data["limit"] is not None:
+            profile = payloads.remote_start_profile(limit=data["limit"], unit=data["unit"])
+            payload["chargingProfile"] = payloads.charging_profile_201(profile)
+        return payload
+
+
+class RemoteStop201Form(RemoteStopForm):
+    action = "RequestStopTransaction"
+    transaction = transaction_id_201_field()
+
+    def payload(self, charger):
+        return {"transactionId": charger_transaction_id(charger, self.cleaned_data["transaction"])}
+
+
+class Reset201Form(ResetForm):
+    type = forms.ChoiceField(
+        choices=[
+            ("OnIdle", pgettext_lazy("reset", "On idle: once no session runs")),
+            ("Immediate", pgettext_lazy("reset", "Immediate: running sessions are stopped")),
+        ],
+        initial="OnIdle",
+        label=pgettext_lazy("kind of reset or availability", "Type"),
+    )
+
+
+class Unlock201Form(UnlockForm):
+    plug = forms.IntegerField(
+        min_value=1,
+        initial=1,
+        label=_("Plug"),
+        help_text=_("Of that connector (OCPP 2.0.1 connectorId): 1 unless it has several"),
+    )
+
+    def payload(self, charger):
+        return {"evseId": self.cleaned_data["connector"], "connectorId": self.cleaned_data["plug"]}
+
+
+class Availability201Form(AvailabilityForm):
+    def payload(self, charger):
+        data = self.cleaned_data
+        payload = {"operationalStatus": data["type"]}
+        if data["connector"]:  # 0, the whole charger, is no EVSE at all in 2.0.1
+            payload["evse"] = {"id": data["connector"]}
+        return payload
+
+
+def variable_reference(text: str) -> dict:
+    """A device model variable as staff type it, "Component.Variable", as 2.0.1 names it."""
+    component, dot, variable = text.strip().partition(".")
+    if not (dot and component and variable) or max(len(component), len(variable)) > 50:
+        raise forms.ValidationError(
+            _("Write each variable as Component.Variable (e.g. OCPPCommCtrlr.HeartbeatInterval): %(text)s"),
+            params={"text": text},
+        )
+    return {"component": {"name": component}, "variable": {"name": variable}}
+
+
+class GetVariablesForm(GetConfigurationForm):
+    """2.0.1 has no configuration keys but a device model: variables read by name, or the whole of it."""
+
+    keys = forms.CharField(
+        required=False,
+        label=_("Variables"),
+        help_text=_(
+            "Component.Variable, comma-separated (e.g. OCPPCommCtrlr.HeartbeatInterval); empty reads the whole "
+            "device model"
+        ),
+    )
+
+    def clean_keys(self):
+        return [variable_reference(name) for name in self.cleaned_data["keys"].split(",") if name.strip()]
+
+    def request(self, charger):
+        if not self.cleaned_data["keys"]:
+            # Answered Accepted; the charger then reports its device model in NotifyReports.
+            return "GetBaseReport", {"reportBase": "FullInventory"}
+        return "GetVariables", {"getVariableData": self.cleaned_data["keys"]}
+
+
+# The charger's HTTP Basic password: write-only, sent only by the Password section (1.6) and never stored.
+PASSWORD_VARIABLE = ("securityctrlr", "basicauthpassword")
+
+
+class SetVariableForm(ChangeConfigurationForm):
+    action = "SetVariables"
+    key = forms.CharField(
+        max_length=101,
+        label=_("Variable"),
+        help_text=_("Component.Variable, e.g. OCPPCommCtrlr.HeartbeatInterval"),
+    )
+    value = forms.CharField(max_length=1000, required=False, label=_("Value"))
+
+    def clean_key(self):
+        reference = variable_reference(self.cleaned_data["key"])
+        names = (reference["component"]["name"].lower(), reference["variable"]["name"].lower())
+        if names == PASSWORD_VARIABLE:
+            raise forms.ValidationError(
+                _("The charger's password is not changed here: the command and its history would show it.")
+            )
+        return reference
+
+    def payload(self, charger):
+        return {
+            "setVariableData": [{**self.cleaned_data["key"], "attributeValue": self.cleaned_data["value"]}]
+        }
+
+
+class Trigger201Form(TriggerForm):
+    MESSAGES = [
+        "StatusNotification",
+        "Heartbeat",
+        "BootNotification",
+        "MeterValues",
+        "TransactionEvent",
+        "FirmwareStatusNotification",
+        "LogStatusNotification",
+    ]
+    message = forms.ChoiceField(choices=[(m, m) for m in MESSAGES], label=_("Message"))
+
+    def payload(self, charger):
+        payload = {"requestedMessage": self.cleaned_data["message"]}
+        if self.cleaned_data["connector"]:
+            payload["evse"] = {"id": self.cleaned_data["connector"]}
+        return payload
+
+
+class UpdateFirmware201Form(UpdateFirmwareForm):
+    """2.0.1's UpdateFirmware is 1.6's SignedUpdateFirmware too: the signature is optional."""
+
+    install_at = forms.DateTimeField(
+        required=False, label=_("Install at"), help_text=_("Site time; optional")
+    )
+    signing_certificate = forms.CharField(
+        required=False, max_length=5500, widget=PEM_WIDGET, label=_("Signing certificate (PEM)")
+    )
+    signature = forms.CharField(
+        required=False,
+        max_length=800,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label=_("Signature"),
+        help_text=_("Optional: Base64, of the firmware file, by the signing certificate's key"),
+    )
+    retry_interval = retry_fields()[1]
+
+    def payload(self, charger):
+        data = self.cleaned_data
+        firmware = {
+            "location": data["location"],
+            "retrieveDateTime": utc_iso(data["retrieve_at"] or timezone.now()),
+            "installDateTime": site_time_iso(data["install_at"]),
+            "signingCertificate": data["signing_certificate"].strip() or None,
+            "signature": data["signature"].strip() or None,
+        }
+        return {"firmware": firmware, "retries": data["retries"], "retryInterval": data["retry_interval"]}
+
+
+class PowerLimit201Form(PowerLimitForm):
+    transaction = transaction_id_201_field(required=False)
+    payload_fields = {"evseId": "connector", "chargingProfile.transactionId": "transaction"}
+
+    def payload(self, charger):
+        data = self.cleaned_data
+        transaction_id = charger_transaction_id(charger, data["transaction"]) if data["transaction"] else None
+        limit = payloads.power_limit_payload(
+            connector_id=data["connector"],
+            limit=data["limit"],
+            unit=data["unit"],
+            transaction_id=transaction_id,
+        )
+        return {
+            "evseId": data["connector"],
+            "chargingProfile": payloads.charging_profile_201(limit["csChargingProfiles"]),
+        }
+
+
+class ClearLimit201Form(ClearLimitForm):
+    def payload(self, charger):
+        cleared = payloads.clear_power_limit_payload(connector_id=self.cleaned_data["connector"])
+        return {"chargingProfileId": cleared["id"]}
+
+
+class CompositeSchedule201Form(CompositeScheduleForm):
+    def payload(self, charger):
+        return {"evseId": self.cleaned_data["connector"], "duration": self.cleaned_data["duration"]}
+
+
+class SendLocalList201Form(SendLocalListForm):
+    def payload(self, charger):
+        return payloads.local_list_payload_201(charger=charger)
+
+
+class Reserve201Form(ReserveForm):
+    def payload(self, charger):
+        data = self.cleaned_data
+        expires_at = timezone.now() + timedelta(minutes=data["minutes"])
+        return payloads.reserve_now_payload_201(
+            evse_id=data["connector"], id_tag=data["id_tag"], expires_at=expires_at
+        )
+
+
 # The URL slug of each operation, in the order the page shows them.
 OPERATIONS: dict[str, type[OperationForm]] = {
     "remote-start": RemoteStartForm,
@@ -524,3 +772,44 @@ OPERATION_GROUPS: list[tuple[str, object, list[str]]] = [
         ["install-certificate", "installed-certificates", "delete-certificate", "extended-trigger"],
     ),
 ]
+
+
+# A 2.0.1 charger's operations, by the same slugs; 1.6's form where both send the same. Not offered there:
+# get-diagnostics (2.0.1's is GetLog, offered), signed-update-firmware (2.0.1's UpdateFirmware takes the
+# signature), the 1.6 security extension's certificates (2.0.1's are not sent yet) and extended-trigger
+# (2.0.1's TriggerMessage has its messages).
+OPERATIONS_201: dict[str, type[OperationForm]] = {
+    "remote-start": RemoteStart201Form,
+    "remote-stop": RemoteStop201Form,
+    "limit": PowerLimit201Form,
+    "clear-limit": ClearLimit201Form,
+    "composite-schedule": CompositeSchedule201Form,
+    "reset": Reset201Form,
+    "unlock": Unlock201Form,
+    "availability": Availability201Form,
+    "get-configuration": GetVariablesForm,
+    "change-configuration": SetVariableForm,
+    "clear-cache": ClearCacheForm,
+    "trigger": Trigger201Form,
+    "update-firmware": UpdateFirmware201Form,
+    "send-local-list": SendLocalList201Form,
+    "local-list-version": LocalListVersionForm,
+    "reserve": Reserve201Form,
+    "cancel-reservation": CancelReservationForm,
+    "data-transfer": DataTransferForm,
+    "get-log": GetLogForm,
+}
+
+# The one place an operation of the page (and of the admin's actions) becomes a protocol's (action, payload):
+# each protocol's form of it. An operation missing from a protocol's table is not offered to its chargers.
+OPERATION_FORMS: dict[str, dict[str, type[OperationForm]]] = {"1.6": OPERATIONS, "2.0.1": OPERATIONS_201}
+
+
+def protocol_of(charger) -> str:
+    """The charger's OCPP version; a charger that never connected is taken for a 1.6 one (stations.commands)."""
+    return charger.ocpp_version or "1.6"
+
+
+def operation_forms(charger) -> dict[str, type[OperationForm]]:
+    """The operations of this charger's protocol, by slug."""
+    return OPERATION_FORMS[protocol_of(charger)]

@@ -17,8 +17,9 @@ from stations import security, transaction_events
 from stations.models import Charger, ChargerConfigurationKey, Command, PasswordChange, Reservation
 
 # Answers whose `status` means the charger took the command on (RebootRequired:
-# takes effect after a reboot; Scheduled: after the running transaction).
-ACCEPTING_ANSWERS = {"Accepted", "RebootRequired", "Unlocked", "Scheduled"}
+# takes effect after a reboot; Scheduled: after the running transaction; 2.0.1's AcceptedCanceled:
+# taken, in place of the firmware update or log upload it was busy with).
+ACCEPTING_ANSWERS = {"Accepted", "RebootRequired", "Unlocked", "Scheduled", "AcceptedCanceled"}
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ def _after_change_configuration(command: Command) -> None:
         ChargerConfigurationKey.objects.update_or_create(
             charger=command.charger, key=command.payload["key"], defaults={"value": command.payload["value"]}
         )
+        if security.is_security_profile_change(command.action, command.payload):
+            security.raise_security_profile(charger_id=command.charger_id, value=command.payload["value"])
 
 
 def _after_password_change(command: Command) -> None:
@@ -138,7 +141,8 @@ def _after_password_change(command: Command) -> None:
 
 
 def _after_reserve_now(command: Command) -> None:
-    reservation = Reservation.objects.get(pk=command.payload["reservationId"])
+    # 2.0.1 names the reservation's id `id` (stations.payloads.reservation_id_field).
+    reservation = Reservation.objects.get(pk=command.payload.get("reservationId", command.payload.get("id")))
     if command.status == Command.Status.ACCEPTED:
         reservation.move(to=Reservation.Status.ACTIVE, allowed_from=[Reservation.Status.REQUESTED])
     else:

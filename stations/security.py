@@ -97,6 +97,42 @@ def unseal(token: str) -> str:
     return _fernet().decrypt(token.encode()).decode()
 
 
+# --- the charger's security profile (ChangeConfiguration SecurityProfile, OCTT TC_083) ----------------
+
+SECURITY_PROFILE = "SecurityProfile"
+
+
+def is_security_profile_change(action: str, payload: dict) -> bool:
+    key = payload.get("key") if isinstance(payload, dict) else None
+    return (
+        action == "ChangeConfiguration" and isinstance(key, str) and key.lower() == SECURITY_PROFILE.lower()
+    )
+
+
+def security_profile_problem(charger: Charger, value) -> str | None:
+    """What is wrong with sending this SecurityProfile to the charger; None when it will do.
+
+    Upwards only: the whitepaper lets a charger move to a higher profile, never back (it must reject a
+    downgrade, OCTT TC_084), and the profiles this server admits are 1 to 3 (Charger.SecurityProfile).
+    """
+    profiles = [str(profile) for profile in Charger.SecurityProfile.values]
+    if value not in profiles:
+        return _("a security profile is one of %(profiles)s") % {"profiles": ", ".join(profiles)}
+    current = Charger.objects.values_list("security_profile", flat=True).get(pk=charger.pk)
+    if int(value) < current:
+        return _("the charger is on security profile %(current)s: a profile is only ever raised") % {
+            "current": current
+        }
+    return None
+
+
+def raise_security_profile(*, charger_id: int, value: str) -> None:
+    """The charger accepted a higher SecurityProfile: from its next connection it is admitted by that one
+    only, and a connection the old way is refused (OCTT TC_083). Never lowered: the UPDATE is conditional
+    on the stored profile being lower, so an admin's change meanwhile, or a late answer, lowers nothing."""
+    Charger.objects.filter(pk=charger_id, security_profile__lt=int(value)).update(security_profile=int(value))
+
+
 # --- security events ------------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ from billing.money import quantize_money
 from billing.services import site_currency
 from stations import commands, outcomes, reports, security
 from stations import dashboard as dashboard_page
-from stations.forms import OPERATION_GROUPS, OPERATIONS, ChargerKeyForm
+from stations.forms import OPERATION_FORMS, OPERATION_GROUPS, ChargerKeyForm, operation_forms, protocol_of
 from stations.models import ENERGY_REGISTER, POWER_IMPORT, Charger, Command, Transaction
 
 OUTCOME_LEVELS = {Command.Status.ACCEPTED: messages.SUCCESS, Command.Status.REJECTED: messages.WARNING}
@@ -73,9 +73,16 @@ def charger_detail(request, charge_point_id):
 @access.staff_page(access.OPERATE_CHARGERS)
 def charger_operate(request, charge_point_id, operation):
     charger = get_object_or_404(Charger, charge_point_id=charge_point_id)
-    if operation not in OPERATIONS:
+    if not any(operation in forms for forms in OPERATION_FORMS.values()):
         raise Http404(_("No such operation"))
-    form = OPERATIONS[operation](request.POST, prefix=operation)
+    if operation not in operation_forms(charger):  # a page from before the charger changed protocol
+        messages.error(
+            request,
+            _("Not sent: an OCPP %(version)s charger has no “%(operation)s” operation.")
+            % {"version": protocol_of(charger), "operation": operation},
+        )
+        return redirect("charger_detail", charge_point_id=charger.charge_point_id)
+    form = operation_forms(charger)[operation](request.POST, prefix=operation)
     if not form.is_valid():
         context = _detail_context(request, charger, invalid=(operation, form))
         return render(request, "stations/charger_detail.html", context, status=400)
@@ -100,15 +107,19 @@ def charger_change_key(request, charge_point_id):
 
 def _send_from_page(request, charger: Charger, form):
     """Send a valid operation form's command; its outcome is a message on the charger page."""
+    action, payload = form.request(charger)
     try:
         command = commands.send(
             charger=charger,
-            action=form.action,
-            payload=form.payload(charger),
+            action=action,
+            payload=payload,
             user=request.user,
             source=Command.Source.WEB,
         )
     except commands.CommandRefused as refused:
+        if _shown_on_fields(form, refused):
+            context = _detail_context(request, charger, invalid=(form.prefix, form))
+            return render(request, "stations/charger_detail.html", context, status=400)
         messages.error(
             request, _("%(operation)s: not sent, %(reason)s") % {"operation": form.title, "reason": refused}
         )
@@ -121,9 +132,20 @@ def _send_from_page(request, charger: Charger, form):
     return redirect("charger_detail", charge_point_id=charger.charge_point_id)
 
 
+def _shown_on_fields(form, refused: commands.CommandRefused) -> bool:
+    """Put a refusal's problems on the form's fields when it names fields the form filled (the typed
+    values stay, and the operator sees which one to change); False when it names none of them."""
+    fields = {path: form.payload_fields[path] for path in refused.errors if path in form.payload_fields}
+    if not fields:
+        return False
+    for path, problem in refused.errors.items():
+        form.add_error(fields.get(path), problem)
+    return True
+
+
 def _detail_context(request, charger: Charger, invalid=None) -> dict:
     """Everything the charger page shows; `invalid` is a bound form to show with its errors."""
-    forms = {slug: form_class(prefix=slug) for slug, form_class in OPERATIONS.items()}
+    forms = {slug: form_class(prefix=slug) for slug, form_class in operation_forms(charger).items()}
     if invalid:
         forms[invalid[0]] = invalid[1]
     return {
@@ -138,7 +160,9 @@ def _detail_context(request, charger: Charger, invalid=None) -> dict:
         "history": charger.commands.select_related("requested_by")[:50],
         "operation_groups": _operation_groups(forms, invalid[0] if invalid else None),
         "can_operate": request.user.has_perm(access.OPERATE_CHARGERS),
-        "can_change_key": request.user.has_perm(access.CHANGE_CHARGERS),
+        # The Password section sends 1.6's AuthorizationKey; 2.0.1's BasicAuthPassword is not sent yet.
+        "can_change_key": request.user.has_perm(access.CHANGE_CHARGERS) and protocol_of(charger) == "1.6",
+        "protocol": protocol_of(charger),
         "key_form": ChargerKeyForm(prefix=KEY_PREFIX),
         "security_events": security.security_events_of(charger),
         "followed_requests": security.followed_requests(charger),
@@ -147,16 +171,18 @@ def _detail_context(request, charger: Charger, invalid=None) -> dict:
 
 
 def _operation_groups(forms: dict, open_slug: str | None) -> list[dict]:
-    """The page's sections of operations with their forms; the section holding `open_slug` is open."""
-    return [
+    """The page's sections of the charger's operations (`forms`, those of its protocol), none empty; the
+    section holding `open_slug` is open."""
+    groups = [
         {
             "key": key,
             "title": title,
-            "forms": [(slug, forms[slug]) for slug in slugs],
+            "forms": [(slug, forms[slug]) for slug in slugs if slug in forms],
             "open": open_slug in slugs,
         }
         for key, title, slugs in OPERATION_GROUPS
     ]
+    return [group for group in groups if group["forms"]]
 
 
 # What a session was charged, as the daily figures count it (stations.reports): 0 when free.

@@ -17,7 +17,7 @@ register = template.Library()
 MAX_LINES = 12
 NESTED = " › "  # between the names of a nested field: "Charging profile › chargingSchedule"
 
-# The OCPP 1.6 fields staff meet in the history, named in their language; others show as sent.
+# The OCPP fields staff meet in the history, named in their language; others show as sent.
 FIELD_LABELS = {
     "connectorId": gettext_lazy("Connector"),
     "idTag": pgettext_lazy("RFID card number", "idTag"),
@@ -62,6 +62,28 @@ FIELD_LABELS = {
     "logType": gettext_lazy("Log"),
     "remoteLocation": gettext_lazy("Location"),
     "filename": gettext_lazy("File name"),
+    # OCPP 2.0.1's words for the same things (an EVSE is a connector on these pages)
+    "evseId": gettext_lazy("Connector"),
+    "evse": gettext_lazy("Connector"),
+    "idToken": pgettext_lazy("RFID card number", "idTag"),
+    "groupIdToken": gettext_lazy("Parent idTag"),
+    "idTokenInfo": gettext_lazy("Card status"),
+    "expiryDateTime": gettext_lazy("Expires"),
+    "operationalStatus": pgettext_lazy("kind of reset or availability", "Type"),
+    "versionNumber": gettext_lazy("List version"),
+    "remoteStartId": gettext_lazy("Remote start"),
+    "firmware": gettext_lazy("Firmware"),
+    "retrieveDateTime": gettext_lazy("Retrieve at"),
+    "installDateTime": gettext_lazy("Install at"),
+    "getVariableData": gettext_lazy("Variables"),
+    "setVariableData": gettext_lazy("Variables"),
+    "getVariableResult": gettext_lazy("Variables"),
+    "setVariableResult": gettext_lazy("Variables"),
+    "component": gettext_lazy("Component"),
+    "variable": gettext_lazy("Variable"),
+    "attributeValue": gettext_lazy("Value"),
+    "attributeStatus": gettext_lazy("Status"),
+    "reportBase": gettext_lazy("Report"),
 }
 
 

@@ -1,17 +1,21 @@
 """OCTT 1.6, central system: Smart Charging profile. The case's exact profiles go through the commands
-API (the page's "limit to N kW or A" is a shortcut that builds one kind of profile); the remote start with
-a limit, the composite schedule and removing the page's limit go through the charger page."""
+API; the page's "limit to N kW or A" builds the same kinds (a connector's TxDefaultProfile from now on, or a
+running session's TxProfile); the remote start with a limit, the composite schedule and removing the page's
+limit go through the charger page. A profile a charger would refuse is refused before anything is sent."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from ocpp.v16 import call
+from rest_framework.test import APIClient
 
 from rfid.models import IdTag
 from stations.models import Command
 from stations.ocpp_time import utc_iso
 from tests.conformance.kit import CONNECTOR, as_charger, command_api, message_of, operate, status
 from tests.factories import register_charger
+from tests.ocpp_client import orm
 
 
 def profile(purpose: str, **fields) -> dict:
@@ -77,6 +81,170 @@ def test_it_sets_a_profile_for_the_running_transaction(remote_csms, operator):
     assert sent[0]["csChargingProfiles"]["transactionId"] == started.transaction_id
     assert sent[0]["csChargingProfiles"]["chargingProfilePurpose"] == "TxProfile"
     assert shown["status"] == "accepted"
+
+
+def test_it_limits_a_connector_from_the_page_with_a_default_profile_starting_now(
+    remote_csms, operator, time_machine
+):
+    """TC_056_CSMS from the page: "limit power" on a connector is a TxDefaultProfile, Absolute with its
+    startSchedule (now), no transactionId nor recurrencyKind, whole periods from 0; Accepted."""
+    register_charger("CP-1")
+    time_machine.move_to("2026-11-21T09:30:00Z", tick=False)
+
+    async def scenario(cp):
+        page = await operate(operator, "CP-1", "limit", connector=CONNECTOR, limit="6", unit="A")
+        return page, cp.calls_of("SetChargingProfile")
+
+    page, sent = as_charger(remote_csms, "CP-1", scenario)
+
+    assert sent == [
+        {
+            "connectorId": CONNECTOR,
+            "csChargingProfiles": {
+                "chargingProfileId": 901,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": {
+                    "startSchedule": "2026-11-21T09:30:00.000Z",
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6}],
+                },
+            },
+        }
+    ]
+    assert message_of(page) == "Limit power: accepted"
+
+
+def test_it_limits_the_running_session_from_the_page(remote_csms, operator):
+    """TC_057_CSMS from the page: "limit power" naming the running session's transaction id sends a TxProfile
+    with that transactionId on its connector; Accepted."""
+    register_charger("CP-1")
+    IdTag.objects.create(id_tag="DRIVER-1")
+
+    async def scenario(cp):
+        started = await cp.start_transaction(connector_id=CONNECTOR, id_tag="DRIVER-1")
+        await status(cp, "Charging")
+        page = await operate(
+            operator,
+            "CP-1",
+            "limit",
+            connector=CONNECTOR,
+            limit="11",
+            unit="kW",
+            transaction=started.transaction_id,
+        )
+        return started, page, cp.calls_of("SetChargingProfile")
+
+    started, page, sent = as_charger(remote_csms, "CP-1", scenario)
+
+    profile = sent[0]["csChargingProfiles"]
+    assert sent[0]["connectorId"] == CONNECTOR
+    assert (profile["chargingProfilePurpose"], profile["transactionId"]) == (
+        "TxProfile",
+        started.transaction_id,
+    )
+    assert profile["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 11000}]
+    assert message_of(page) == "Limit power: accepted"
+
+
+def api_refusal(user, charge_point_id: str, action: str, payload: dict):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client.post(
+        f"/api/v1/chargers/{charge_point_id}/commands/", {"action": action, "payload": payload}, format="json"
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["on connector 0", "not running", "stopped", "on another connector", "remote start not a TxProfile"],
+)
+def test_it_refuses_a_profile_the_charger_would_refuse_before_sending_it(remote_csms, operator, case):
+    """A TxProfile belongs to a session running on a connector: on connector 0, or naming a transaction that
+    is not running there (never was, stopped, or on another connector), the API answers 400 naming the field
+    and nothing reaches the charger; so for a remote start whose profile is not a TxProfile (OCPP 1.6 §5.11)."""
+    register_charger("CP-1")
+    IdTag.objects.create(id_tag="DRIVER-1")
+
+    async def scenario(cp):
+        running = await cp.start_transaction(connector_id=CONNECTOR, id_tag="DRIVER-1")
+        stopped = await cp.start_transaction(connector_id=2, id_tag="DRIVER-1")
+        await cp.stop_transaction(stopped.transaction_id, meter_stop=100)
+        action, payload, field = {
+            "on connector 0": (
+                "SetChargingProfile",
+                {"connectorId": 0, "csChargingProfiles": profile("TxProfile")},
+                "connectorId",
+            ),
+            "not running": (
+                "SetChargingProfile",
+                {"connectorId": CONNECTOR, "csChargingProfiles": profile("TxProfile", transactionId=999999)},
+                "csChargingProfiles.transactionId",
+            ),
+            "stopped": (
+                "SetChargingProfile",
+                {
+                    "connectorId": 2,
+                    "csChargingProfiles": profile("TxProfile", transactionId=stopped.transaction_id),
+                },
+                "csChargingProfiles.transactionId",
+            ),
+            "on another connector": (
+                "SetChargingProfile",
+                {
+                    "connectorId": 2,
+                    "csChargingProfiles": profile("TxProfile", transactionId=running.transaction_id),
+                },
+                "csChargingProfiles.transactionId",
+            ),
+            "remote start not a TxProfile": (
+                "RemoteStartTransaction",
+                {"connectorId": 2, "idTag": "DRIVER-1", "chargingProfile": profile("TxDefaultProfile")},
+                "chargingProfile.chargingProfilePurpose",
+            ),
+        }[case]
+        answer = await orm(api_refusal, operator, "CP-1", action, payload)
+        await cp.send(call.Heartbeat())  # anything sent would have reached the charger before this answer
+        return answer, field, cp.received
+
+    answer, field, received = as_charger(remote_csms, "CP-1", scenario)
+
+    assert answer.status_code == 400
+    assert list(answer.json()["payload"]) == [field]
+    assert received == [] and not Command.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "connector,transaction,field",
+    [(0, "running", "connector"), (CONNECTOR, 999999, "transaction")],
+    ids=["tx-profile-on-connector-0", "transaction-not-running"],
+)
+def test_it_shows_the_refused_session_limit_on_the_pages_field(
+    remote_csms, operator, connector, transaction, field
+):
+    """The page's session limit is checked as the API's: a form error on the field to change, the typed
+    values kept, nothing sent."""
+    register_charger("CP-1")
+    IdTag.objects.create(id_tag="DRIVER-1")
+
+    async def scenario(cp):
+        started = await cp.start_transaction(connector_id=CONNECTOR, id_tag="DRIVER-1")
+        named = started.transaction_id if transaction == "running" else transaction
+        page = await operate(
+            operator, "CP-1", "limit", connector=connector, limit="11", unit="kW", transaction=named
+        )
+        await cp.send(call.Heartbeat())
+        return page, cp.received
+
+    page, received = as_charger(remote_csms, "CP-1", scenario)
+
+    form = next(
+        dict(group["forms"])["limit"] for group in page.context["operation_groups"] if group["key"] == "power"
+    )
+    assert page.status_code == 400 and list(form.errors) == [field]
+    assert form["limit"].value() == "11"
+    assert received == [] and not Command.objects.exists()
 
 
 def test_it_starts_remotely_with_a_charging_profile(remote_csms, operator):

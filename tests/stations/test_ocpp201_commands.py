@@ -47,7 +47,27 @@ EVERY_OPERATION = [
     ("ClearChargingProfile", {"chargingProfileId": 901}),
     ("GetCompositeSchedule", {"duration": 3600, "evseId": 1}),
     ("ClearCache", {}),
+    (
+        "SendLocalList",
+        {
+            "versionNumber": 1,
+            "updateType": "Full",
+            "localAuthorizationList": [
+                {
+                    "idToken": {"idToken": "DRIVER-1", "type": "ISO14443"},
+                    "idTokenInfo": {"status": "Accepted"},
+                }
+            ],
+        },
+    ),
     ("GetLocalListVersion", {}),
+    (
+        "ReserveNow",
+        {
+            "expiryDateTime": "2030-01-01T00:00:00.000Z",
+            "idToken": {"idToken": "DRIVER-1", "type": "ISO14443"},
+        },
+    ),
     ("CancelReservation", {"reservationId": 1}),
     (
         "UpdateFirmware",

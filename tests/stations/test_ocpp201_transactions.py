@@ -207,7 +207,7 @@ def test_it_refuses_a_prepaid_card_without_enough_balance_at_start(csms):
 
     [answer] = run(csms, started())
 
-    assert answer.id_token_info == {"status": "Blocked"}
+    assert answer.id_token_info == {"status": "NoCredit"}  # 1.6's Blocked, in 2.0.1's own word
     assert Transaction.objects.get(charger_transaction_id="tx-1").state == Transaction.State.REFUSED
 
 

@@ -1,4 +1,5 @@
-"""'Limit this charger to N kW or N A' becomes a schema-valid SetChargingProfile."""
+"""'Limit this charger to N kW or N A' becomes a schema-valid SetChargingProfile, starting now (Absolute, with
+its startSchedule, as OCTT TC_056 expects); 'limit this session' a TxProfile naming its transaction."""
 
 import asyncio
 from decimal import Decimal
@@ -12,8 +13,15 @@ from stations.ocpp_schemas import call_schema_errors
 from tests.factories import register_charger
 from tests.ocpp_client import AnsweringCharger, connected_charger, orm
 
+NOW = "2026-11-21T09:30:00Z"
 
-def test_it_limits_the_whole_charger_in_watts_for_a_kw_limit():
+
+@pytest.fixture
+def frozen(time_machine):
+    time_machine.move_to(NOW, tick=False)
+
+
+def test_it_limits_the_whole_charger_in_watts_for_a_kw_limit(frozen):
     payload = payloads.power_limit_payload(connector_id=0, limit=Decimal("7.4"), unit="kW")
 
     assert payload == {
@@ -26,6 +34,28 @@ def test_it_limits_the_whole_charger_in_watts_for_a_kw_limit():
             "chargingSchedule": {
                 "chargingRateUnit": "W",
                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400}],
+                "startSchedule": "2026-11-21T09:30:00.000Z",
+            },
+        },
+    }
+    assert call_schema_errors("SetChargingProfile", payload) == {}
+
+
+def test_it_limits_one_running_session_with_a_tx_profile_naming_it(frozen):
+    payload = payloads.power_limit_payload(connector_id=2, limit=Decimal("16"), unit="A", transaction_id=41)
+
+    assert payload == {
+        "connectorId": 2,
+        "csChargingProfiles": {
+            "chargingProfileId": 802,
+            "transactionId": 41,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
+                "startSchedule": "2026-11-21T09:30:00.000Z",
             },
         },
     }
@@ -43,7 +73,9 @@ def test_it_limits_the_whole_charger_in_watts_for_a_kw_limit():
         ("22.22229", "kW", "W", 22222.2),
     ],
 )
-def test_it_sends_a_connector_limit_with_at_most_one_decimal_rounded_down(limit, unit, rate_unit, sent):
+def test_it_sends_a_connector_limit_with_at_most_one_decimal_rounded_down(
+    frozen, limit, unit, rate_unit, sent
+):
     payload = payloads.power_limit_payload(connector_id=2, limit=Decimal(limit), unit=unit)
 
     profile = payload["csChargingProfiles"]
@@ -51,6 +83,7 @@ def test_it_sends_a_connector_limit_with_at_most_one_decimal_rounded_down(limit,
     assert profile["chargingSchedule"] == {
         "chargingRateUnit": rate_unit,
         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": sent}],
+        "startSchedule": "2026-11-21T09:30:00.000Z",
     }
     assert call_schema_errors("SetChargingProfile", payload) == {}
 
@@ -64,7 +97,7 @@ def test_it_shows_the_schema_would_refuse_two_decimals():
     ]
 
 
-def test_it_limits_a_live_charger_from_the_form(remote_csms, operator):
+def test_it_limits_a_live_charger_from_the_form(remote_csms, operator, frozen):
     charger = register_charger("CP-1")
     form = PowerLimitForm({"limit-connector": "1", "limit-limit": "11", "limit-unit": "kW"}, prefix="limit")
     assert form.is_valid(), form.errors
