@@ -279,7 +279,7 @@ def _values_of(row) -> dict:
     """A write-behind row as a dict: a model instance, a message-log tuple or a (pk, times) tuple."""
     if isinstance(row, models.Model):
         values = {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
-        if isinstance(row, (MeterValue, StatusNotification)):
+        if isinstance(row, (MeterValue, StatusNotification, TransactionEvent)):
             values["charger"] = (
                 Charger.objects.filter(pk=row.charger_id).values_list("charge_point_id", flat=True).first()
             )

@@ -15,6 +15,13 @@ taken in seqNo order, in the same database transaction as the event:
 - an Ended closes the session and settles it in one transaction, as a 1.6 StopTransaction does, once
   the Started is known too (or every seqNo before the Ended); an Ended that cannot close a session
   yet is kept as an UnknownTransactionStop for staff, and resolved (deleted) when it does.
+
+That rebuild reads every stored event of the transaction back, so it is kept for what comes out of
+order (offline replays, a reconnect). The common case is applied incrementally from a `Progress` the
+socket keeps per open transaction: a Started first heard of builds the session from itself alone, an
+Updated that is the next seqNo and carries no idToken is answered from memory and written behind (its
+row and samples, as a 1.6 MeterValues: `written_behind`), and the Ended right after closes the session
+without reading the events back (the socket flushed the write-behind first, as for a 1.6 stop).
 """
 
 import logging
@@ -33,6 +40,7 @@ from stations import services
 from stations.models import (
     ENERGY_REGISTER,
     Charger,
+    ChargerDay,
     ChargerEvent,
     DeviceModelVariable,
     MeterValue,
@@ -68,50 +76,257 @@ class EventReport:
     meter_values: list | None = None  # as sent, keys in snake_case
 
 
+@dataclass(slots=True)
+class Progress:
+    """An open session whose events up to `seq_no` are applied, its Started among them: enough to apply
+    the next event without reading the others back. One per open transaction of a socket
+    (stations.gateway.ocpp201), which handles its frames one at a time."""
+
+    session_pk: int
+    connector_id: int
+    seq_no: int  # the highest seqNo stored (or handed to the write-behind)
+    meter_start: int
+    id_tag: str
+    id_tag_status: str
+
+    def takes_behind(self, report: EventReport) -> bool:
+        """The next Updated, without an idToken: its answer depends on nothing durable."""
+        return (
+            report.event_type == Type.UPDATED and report.seq_no == self.seq_no + 1 and report.id_token is None
+        )
+
+
 @dataclass(frozen=True)
 class EventOutcome:
-    session: Transaction | None
+    session_pk: int | None  # the session the event belongs to, if it has one yet
     authorization: Authorization | None  # the idTokenInfo to answer, when the event carried an idToken
-    samples: list[MeterValue]  # the event's own samples, as stored
+    samples: list[MeterValue]  # the event's own samples
+    progress: Progress | None = None  # how the socket goes on with this transaction; None: forget it
+    write_behind: bool = False  # the samples are not stored: the socket hands them to the write-behind
 
 
-def record_transaction_event(*, charger: Charger, report: EventReport) -> EventOutcome:
-    """Store the event once and bring its session up to date with all events of its transaction.
+def written_behind(
+    *, charger: Charger, report: EventReport, progress: Progress
+) -> tuple[TransactionEvent, list[MeterValue]]:
+    """An Updated that `progress.takes_behind`: its row and samples, unsaved, for the write-behind.
 
-    The event and what it changes commit together: if settling fails, nothing of the event stays
-    and the charger's resent event tries again, as with a 1.6 StopTransaction.
+    Nothing is read or written here. A replay of it stays a no-op: the write-behind ignores rows
+    that break the unique (charger, transactionId, seqNo) and the unique meter sample.
     """
+    row = _event_row(charger, report, progress.session_pk)
+    samples = samples_of(charger, report.evse_id, report.meter_values, progress.session_pk)
+    progress.seq_no = report.seq_no
+    return row, samples
+
+
+def record_transaction_event(
+    *, charger: Charger, report: EventReport, progress: Progress | None = None
+) -> EventOutcome:
+    """Store the event once and bring its session up to date, committed before the answer.
+
+    The common case goes incrementally (`_apply_next`); anything else rebuilds the session from all
+    stored events of its transaction. The event and what it changes commit together: if settling
+    fails, nothing of the event stays and the charger's resent event tries again, as with a 1.6
+    StopTransaction.
+    """
+    outcome = _apply_next(charger, report, progress)
+    return outcome if outcome is not None else _rebuild(charger, report, progress)
+
+
+def _rebuild(charger: Charger, report: EventReport, progress: Progress | None) -> EventOutcome:
     with transaction.atomic():
         stored = _store(charger, report)
-        session, binding = _apply(charger, report.transaction_id, stored) if stored else (None, None)
-        if not stored:  # a replay: the events stored already made the session what it is
-            session = _session_of(charger, report.transaction_id)
-    samples = samples_of(charger, report.evse_id, report.meter_values, session)
-    return EventOutcome(session, _answer(charger, report, session, binding), samples)
+        if stored:
+            session, binding, events = _apply(charger, report.transaction_id, stored)
+            progress = _progress_after(session, events)
+        else:  # a replay: the events stored already made the session what it is (and `progress` stays)
+            session, binding = _session_of(charger, report.transaction_id), None
+            progress = progress if session is not None and session.is_active else None
+    samples = samples_of(charger, report.evse_id, report.meter_values, session and session.pk)
+    id_tag, status = (session.id_tag, session.id_tag_status) if session else ("", "")
+    answer = _answer(charger, report, id_tag, status, binding)
+    return EventOutcome(session and session.pk, answer, samples, progress)
+
+
+def _progress_after(session: Transaction | None, events: list[TransactionEvent]) -> Progress | None:
+    """What a socket may go on from incrementally: an open session whose start is known for good."""
+    if session is None or not session.is_active or _first(events, Type.STARTED) is None:
+        return None
+    return _progress_of(session, max(event.seq_no for event in events))
+
+
+def _progress_of(session: Transaction, seq_no: int) -> Progress:
+    return Progress(
+        session_pk=session.pk,
+        connector_id=session.connector_id,
+        seq_no=seq_no,
+        meter_start=session.meter_start,
+        id_tag=session.id_tag,
+        id_tag_status=session.id_tag_status,
+    )
+
+
+def _event_row(charger: Charger, report: EventReport, session_pk: int | None) -> TransactionEvent:
+    return TransactionEvent(
+        charger=charger,
+        transaction_id=report.transaction_id,
+        session_id=session_pk,
+        seq_no=report.seq_no,
+        event_type=report.event_type,
+        trigger_reason=report.trigger_reason,
+        timestamp=report.timestamp,
+        offline=report.offline,
+        evse_id=report.evse_id,
+        connector_id=report.connector_id,
+        id_token=report.id_token or "",
+        id_token_type=report.id_token_type,
+        charging_state=report.charging_state,
+        stopped_reason=report.stopped_reason,
+        remote_start_id=report.remote_start_id,
+        meter_values=report.meter_values,
+    )
 
 
 def _store(charger: Charger, report: EventReport) -> TransactionEvent | None:
+    row = _event_row(charger, report, None)
     try:
         with transaction.atomic():
-            return TransactionEvent.objects.create(
-                charger=charger,
-                transaction_id=report.transaction_id,
-                seq_no=report.seq_no,
-                event_type=report.event_type,
-                trigger_reason=report.trigger_reason,
-                timestamp=report.timestamp,
-                offline=report.offline,
-                evse_id=report.evse_id,
-                connector_id=report.connector_id,
-                id_token=report.id_token or "",
-                id_token_type=report.id_token_type,
-                charging_state=report.charging_state,
-                stopped_reason=report.stopped_reason,
-                remote_start_id=report.remote_start_id,
-                meter_values=report.meter_values,
-            )
+            row.save(force_insert=True)
+            return row
     except IntegrityError:  # this seqNo of this transaction is stored: a replay
         return None
+
+
+# Incrementally: the in-order case, without reading the transaction's events back -----------------
+
+
+class _NotFirst(Exception):
+    """Something of the transaction was stored before its Started: the rebuild takes it from there."""
+
+
+def _apply_next(charger: Charger, report: EventReport, progress: Progress | None) -> EventOutcome | None:
+    """A Started first heard of, or the Ended right after what the socket applied; None for the rest.
+
+    Either is undone (None) as soon as anything says the transaction is not where the socket thinks
+    (an IntegrityError: stored already, through a resend or another socket): the rebuild answers then.
+    """
+    if progress is None and report.event_type == Type.STARTED:
+        return _open(charger, report)
+    if progress is None or report.seq_no != progress.seq_no + 1:
+        return None
+    if report.event_type == Type.ENDED:
+        return _close_next(charger, report, progress)
+    if report.event_type == Type.UPDATED:  # with an idToken: the ones without are written behind
+        return _update_next(charger, report, progress)
+    return None
+
+
+def _open(charger: Charger, report: EventReport) -> EventOutcome | None:
+    """The session of a Started when nothing else of its transaction is stored, built from it alone:
+    its idToken decided as a 1.6 start's idTag (the decision, the session and the event commit
+    together). Its samples are left to the write-behind, as a 1.6 start sends none: its meter start
+    is taken from them here, and pricing reads only samples strictly after the start."""
+    samples = samples_of(charger, report.evse_id, report.meter_values)
+    try:
+        with transaction.atomic():
+            authorization = None
+            if report.id_token is not None:
+                authorization = services.authorize(
+                    charger=charger, id_tag=report.id_token, connector_id=report.evse_id or 0
+                )
+            session = _started_session(charger, report, samples, authorization)
+            _store_first(charger, report, session)
+            if (
+                authorization
+                and authorization.accepted
+                and billing_payments.is_payment_id_tag(session.id_tag)
+            ):
+                billing_payments.link_session(session=session)  # a QR payment's session: budget watched
+    except (IntegrityError, _NotFirst):
+        return None
+    for sample in samples:
+        sample.transaction_id = session.pk
+    progress = _progress_of(session, report.seq_no)
+    return EventOutcome(session.pk, authorization, samples, progress, write_behind=True)
+
+
+def _started_session(charger, report, samples, authorization: Authorization | None) -> Transaction:
+    """INSERT: a session of this transactionId stored already (a resent Started, an Updated replayed
+    first) breaks its unique constraint."""
+    readings = _register_wh(samples, BEGIN) or _register_wh(samples)
+    session = Transaction.objects.create(
+        charger=charger,
+        charger_transaction_id=report.transaction_id,
+        connector_id=report.evse_id or 0,
+        meter_start=int(min(readings, default=Decimal(0))),
+        started_at=report.timestamp,
+        id_tag=normalise_id_tag(report.id_token) if authorization else "",
+        id_tag_status=authorization.status if authorization else "",
+    )
+    ChargerDay.objects.forget_from(charger_id=charger.pk, moment=session.started_at)  # a late start's days
+    return session
+
+
+def _store_first(charger: Charger, report: EventReport, session: Transaction) -> None:
+    """The Started's row; an event stored alone before it (an Ended, kept for staff) is of this
+    session too, and then the rebuild takes over (_NotFirst)."""
+    _event_row(charger, report, session.pk).save(force_insert=True)
+    alone = TransactionEvent.objects.filter(
+        charger=charger, transaction_id=report.transaction_id, session=None
+    )
+    if alone.update(session=session):
+        raise _NotFirst
+
+
+def _update_next(charger: Charger, report: EventReport, progress: Progress) -> EventOutcome | None:
+    """The next Updated, with an idToken (the cable came first, or a new tap): stored before its answer,
+    which carries the token's idTokenInfo; the session's first token decided once, as in the rebuild."""
+    samples = samples_of(charger, report.evse_id, report.meter_values, progress.session_pk)
+    binding, id_tag, status = None, progress.id_tag, progress.id_tag_status
+    try:
+        with transaction.atomic():
+            _event_row(charger, report, progress.session_pk).save(force_insert=True)
+            MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
+            if not (id_tag or status):  # locked: a reconnect may bring another tap on another socket
+                session = Transaction.objects.select_for_update().get(pk=progress.session_pk)
+                binding = _bind_first_id_token(charger, session, [report])
+                id_tag, status = session.id_tag, session.id_tag_status
+    except IntegrityError:  # stored already (resent, or through another socket): the rebuild answers it
+        return None
+    progress.seq_no, progress.id_tag, progress.id_tag_status = report.seq_no, id_tag, status
+    answer = _answer(charger, report, id_tag, status, binding)
+    return EventOutcome(progress.session_pk, answer, samples, progress)
+
+
+def _close_next(charger: Charger, report: EventReport, progress: Progress) -> EventOutcome | None:
+    """The Ended right after the events applied (its Started among them, so nothing before it can still
+    come): stopped and settled once, as a 1.6 StopTransaction, the events written behind already
+    stored by the socket's flush. An Ended without a register reading of its own is stopped at the
+    highest one stored: the rebuild reads those back (None)."""
+    samples = samples_of(charger, report.evse_id, report.meter_values, progress.session_pk)
+    readings = _register_wh(samples, END) or _register_wh(samples)
+    if not readings:
+        return None
+    session = Transaction(pk=progress.session_pk, charger=charger)
+    try:
+        with transaction.atomic():
+            _event_row(charger, report, session.pk).save(force_insert=True)
+            MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
+            if session.stop(
+                meter_stop=max(int(max(readings)), progress.meter_start),
+                stopped_at=report.timestamp,
+                reason=report.stopped_reason or "Local",  # 2.0.1: stoppedReason left out means Local
+                id_tag=normalise_id_tag(report.id_token) if report.id_token else "",
+                data=None,
+            ):
+                billing_services.settle_transaction(transaction=session)
+    except IntegrityError:  # stored already (resent, or through another socket): the rebuild answers it
+        return None
+    answer = _answer(charger, report, progress.id_tag, progress.id_tag_status, None)
+    return EventOutcome(session.pk, answer, samples)
+
+
+# Rebuilt from every stored event: out of order, replays, an Updated before its Started --------------
 
 
 def _session_of(charger: Charger, transaction_id: str) -> Transaction | None:
@@ -119,20 +334,20 @@ def _session_of(charger: Charger, transaction_id: str) -> Transaction | None:
 
 
 def _apply(charger: Charger, transaction_id: str, new: TransactionEvent):
-    """(session, the authorization of an idToken bound now) once `new` joined the stored events."""
+    """(session, the authorization of an idToken bound now, the stored events) once `new` joined them."""
     events = list(
         TransactionEvent.objects.filter(charger=charger, transaction_id=transaction_id).order_by("seq_no")
     )
     opening = _first(events, Type.STARTED) or _first(events, Type.UPDATED)
     if opening is None:
         _keep_unknown_end(charger, _first(events, Type.ENDED))
-        return None, None
+        return None, None, events
     session, fresh = _built_or_corrected(charger, transaction_id, opening, events, new)
     binding = _bind_first_id_token(charger, session, events)
     _link(charger, session, fresh)
     if (ending := _first(events, Type.ENDED)) is not None and session.is_active:
         _end(charger, session, ending, events)
-    return session, binding
+    return session, binding, events
 
 
 def _built_or_corrected(charger, transaction_id, opening, events, new) -> tuple[Transaction, list]:
@@ -166,7 +381,7 @@ def _first(events: list[TransactionEvent], event_type: str) -> TransactionEvent 
 def _build(charger: Charger, transaction_id: str, opening: TransactionEvent, events) -> Transaction:
     """The session of a transaction first heard of: from its Started, or its first Updated."""
     evse_id = next((event.evse_id for event in events if event.evse_id is not None), 0)
-    return Transaction.objects.create(
+    session = Transaction.objects.create(
         charger=charger,
         charger_transaction_id=transaction_id,
         connector_id=evse_id,
@@ -175,6 +390,8 @@ def _build(charger: Charger, transaction_id: str, opening: TransactionEvent, eve
         id_tag="",
         id_tag_status="",  # until an idToken is known: no card is charging on it
     )
+    ChargerDay.objects.forget_from(charger_id=charger.pk, moment=session.started_at)  # a late start's days
+    return session
 
 
 def _start_time(opening: TransactionEvent, events) -> datetime:
@@ -196,6 +413,7 @@ def _correct_start(charger: Charger, session: Transaction, opening: TransactionE
         return
     session.started_at, session.meter_start = started_at, meter_start
     session.save(update_fields=["started_at", "meter_start"])
+    ChargerDay.objects.forget_from(charger_id=charger.pk, moment=started_at)
 
 
 def _bind_first_id_token(charger: Charger, session: Transaction, events) -> Authorization | None:
@@ -262,15 +480,16 @@ def _keep_unknown_end(charger: Charger, ending: TransactionEvent) -> None:
     )
 
 
-def _answer(charger: Charger, report: EventReport, session, binding) -> Authorization | None:
+def _answer(charger: Charger, report: EventReport, id_tag: str, status: str, binding) -> Authorization | None:
     """idTokenInfo for an event with an idToken: the decision just made on it, the session's earlier
-    one, or, for another token (a stop's), the decision of a 1.6 stop's idTag."""
+    one (its idTag and status), or, for another token (a stop's), the decision of a 1.6 stop's idTag."""
     if report.id_token is None:
         return None
-    if binding is not None and normalise_id_tag(report.id_token) == session.id_tag:
+    token = normalise_id_tag(report.id_token)
+    if binding is not None and token == id_tag:
         return binding
-    if session is not None and session.id_tag and normalise_id_tag(report.id_token) == session.id_tag:
-        return Authorization(session.id_tag_status)
+    if id_tag and token == id_tag:
+        return Authorization(status)
     return services.authorize(charger=charger, id_tag=report.id_token, for_stop=True)
 
 
@@ -278,7 +497,7 @@ def _answer(charger: Charger, report: EventReport, session, binding) -> Authoriz
 
 
 def samples_of(
-    charger: Charger, evse_id: int | None, meter_values: list | None, session=None
+    charger: Charger, evse_id: int | None, meter_values: list | None, session_pk: int | None = None
 ) -> list[MeterValue]:
     """2.0.1 MeterValue[] (snake_case keys) as rows: the EVSE is the connector, kilo units scaled by
     unitOfMeasure's multiplier into numeric_value; the value as sent is kept as text."""
@@ -286,17 +505,17 @@ def samples_of(
     for meter_value in meter_values or []:
         timestamp = parse_timestamp(meter_value["timestamp"])
         for sampled in meter_value["sampled_value"]:
-            rows.append(_sample_row(charger, evse_id or 0, session, timestamp, sampled))
+            rows.append(_sample_row(charger, evse_id or 0, session_pk, timestamp, sampled))
     return rows
 
 
-def _sample_row(charger, connector_id, session, timestamp, sampled: dict) -> MeterValue:
+def _sample_row(charger, connector_id, session_pk, timestamp, sampled: dict) -> MeterValue:
     unit = sampled.get("unit_of_measure") or {}
     number = MeterValue.parse_number(str(sampled["value"]))
     return MeterValue(
         charger=charger,
         connector_id=connector_id,
-        transaction=session,
+        transaction_id=session_pk,
         timestamp=timestamp,
         value=str(sampled["value"]),
         numeric_value=None

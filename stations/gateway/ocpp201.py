@@ -14,25 +14,32 @@ from ocpp.v201.enums import Action
 
 from billing import budget
 from billing import tasks as payment_tasks
-from stations import services, transaction_events
+from stations import security, services, transaction_events
 from stations.gateway import bounds, live, writebehind
 from stations.gateway.orm_pool import in_pool
 from stations.models import StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
 from stations.payloads import id_token_info
-from stations.transaction_events import EventReport
+from stations.transaction_events import EventReport, Progress
+
+# Open transactions a socket follows incrementally, at most: a charger has a session per EVSE, and one
+# it never ended (rebooted meanwhile) must not grow the socket's memory without bound.
+MAX_FOLLOWED_TRANSACTIONS = 16
 
 
 class ChargePoint201:
     """The CSMS side of one OCPP 2.0.1 connection: a handler `@on` each charger action.
 
     Like stations.gateway.ocpp16.ChargePoint16, not the library's ChargePoint: dispatch runs these.
+    `followed` holds the Progress of the open transactions this socket applied in seqNo order (made at
+    its first TransactionEvent: an idle socket pays nothing); the socket handles one frame at a time.
     """
 
-    __slots__ = ("charger",)
+    __slots__ = ("charger", "followed")
 
     def __init__(self, charger):
         self.charger = charger
+        self.followed: dict[str, Progress] | None = None
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charging_station, reason, **_):
@@ -84,15 +91,44 @@ class ChargePoint201:
         self, event_type, timestamp, trigger_reason, seq_no, transaction_info, **optional
     ):
         report = _event_report(event_type, timestamp, trigger_reason, seq_no, transaction_info, optional)
+        progress = (self.followed or {}).get(report.transaction_id)
+        if progress is not None and progress.takes_behind(report):
+            return self._written_behind(report, progress)
+        if progress is not None or event_type != "Started":
+            # What this socket wrote behind is stored before the session is closed or read back.
+            await writebehind.flush()
         outcome = await in_pool(transaction_events.record_transaction_event)(
-            charger=self.charger, report=report
+            charger=self.charger, report=report, progress=progress
         )
+        self._follow(report.transaction_id, outcome.progress)
+        if outcome.write_behind:
+            writebehind.add_meter_values(outcome.samples)
         live.session_changed(self.charger.pk)
-        if outcome.session is not None and event_type == "Updated":
-            _watch_budget(outcome.session.pk, outcome.samples)
+        if outcome.session_pk is not None and event_type == "Updated":
+            _watch_budget(outcome.session_pk, outcome.samples)
         if outcome.authorization is None:
             return call_result.TransactionEvent()
         return call_result.TransactionEvent(id_token_info=id_token_info(outcome.authorization))
+
+    def _written_behind(self, report: EventReport, progress: Progress):
+        """The next Updated of a session followed here: answered at once, as a 1.6 MeterValues is."""
+        row, samples = transaction_events.written_behind(
+            charger=self.charger, report=report, progress=progress
+        )
+        writebehind.add_transaction_event(row)
+        writebehind.add_meter_values(samples)
+        _watch_budget(progress.session_pk, samples)
+        live.changed(self.charger.pk)
+        return call_result.TransactionEvent()
+
+    def _follow(self, transaction_id: str, progress: Progress | None) -> None:
+        followed = self.followed if self.followed is not None else {}
+        followed.pop(transaction_id, None)  # re-inserted last: the oldest is first to go
+        if progress is not None:
+            followed[transaction_id] = progress
+            if len(followed) > MAX_FOLLOWED_TRANSACTIONS:
+                del followed[next(iter(followed))]
+        self.followed = followed or None
 
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id, meter_value, **_):
@@ -133,9 +169,12 @@ class ChargePoint201:
         return call_result.FirmwareStatusNotification()
 
     @on(Action.log_status_notification)
-    async def on_log_status_notification(self, status, **_):
-        # A 2.0.1 GetLog's progress, where 1.6 keeps a GetDiagnostics' one.
-        await in_pool(services.record_diagnostics_status)(charger=self.charger, status=status)
+    async def on_log_status_notification(self, status, request_id=None, **_):
+        # A GetLog's progress, followed by its requestId as 1.6's security extension's; also the charger's
+        # diagnostics status, where 1.6 keeps a GetDiagnostics' one.
+        await in_pool(security.record_request_progress)(
+            charger=self.charger, notification="LogStatusNotification", status=status, request_id=request_id
+        )
         return call_result.LogStatusNotification()
 
     @on(Action.data_transfer)

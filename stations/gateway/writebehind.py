@@ -3,11 +3,13 @@
 Under Channels every ORM call of a process runs on one thread, so one INSERT
 per frame caps the whole server. Meter values and the message log are
 collected here and written in one transaction every OCPP_WRITE_BEHIND_MS.
-Connector statuses (history and latest), heartbeat times and the record of
-each WebSocket handshake go the same way.
+Connector statuses (history and latest), heartbeat times, the record of
+each WebSocket handshake and OCPP 2.0.1 TransactionEvent Updated rows (the
+2.0.1 MeterValues: stations.transaction_events.written_behind) go the same way.
 Nothing that decides money or a reply goes through here: Start/Stop-
-Transaction are committed before they are answered, and a StopTransaction
-flushes the buffer first so the session's meter values are all stored.
+Transaction and a 2.0.1 Started or Ended are committed before they are
+answered, and a stop flushes the buffer first so the session's meter values
+(and events) are all stored.
 """
 
 import asyncio
@@ -28,6 +30,7 @@ from stations.models import (
     RefusedRecord,
     StatusNotification,
     Transaction,
+    TransactionEvent,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ _pending_samples: list[MeterValue] = []
 _pending_statuses: list[StatusNotification] = []
 _pending_heartbeats: dict[int, object] = {}  # charger pk -> time of its latest heartbeat
 _pending_seen: dict[int, object] = {}  # charger pk -> time a frame of it was last seen
+_pending_events: list[TransactionEvent] = []  # 2.0.1 Updated events of known sessions
 _flusher: asyncio.Task | None = None
 _registered_for_shutdown = False
 _flush_lock: asyncio.Lock | None = None
@@ -63,6 +67,11 @@ def add_connection_attempt(attempt: ConnectionAttempt) -> None:
 
 def add_meter_values(samples: list[MeterValue]) -> None:
     _pending_samples.extend(samples)
+    _ensure_flusher()
+
+
+def add_transaction_event(event: TransactionEvent) -> None:
+    _pending_events.append(event)
     _ensure_flusher()
 
 
@@ -109,10 +118,11 @@ def _all_pending() -> tuple:
         _pending_statuses,
         _pending_heartbeats,
         _pending_seen,
+        _pending_events,
     )
 
 
-def _take_pending() -> tuple[list, list, list, list, dict, dict]:
+def _take_pending() -> tuple[list, list, list, list, dict, dict, list]:
     pending = _all_pending()
     batch = tuple(part.copy() for part in pending)
     for part in pending:
@@ -133,7 +143,7 @@ def _put_back(batch: tuple) -> None:
 
 def _trim_to_limit() -> None:
     # The log goes first and meter values last: they are what sessions are priced from.
-    parts = (_pending_logs, _pending_attempts, _pending_statuses, _pending_samples)
+    parts = (_pending_logs, _pending_attempts, _pending_statuses, _pending_events, _pending_samples)
     for part in parts:
         excess = sum(len(each) for each in parts) - MAX_PENDING_ROWS
         if excess <= 0:
@@ -194,6 +204,7 @@ def _write(
     statuses: list,
     heartbeats: dict,
     seen: dict,
+    events: list[TransactionEvent] = (),
 ) -> None:
     """Write a batch in one transaction; if the database refuses a row, write the rest without it.
 
@@ -203,7 +214,7 @@ def _write(
     is kept as a RefusedRecord with its error. A lost connection is no bad row:
     it is raised, and flush() keeps the batch for the next try.
     """
-    parts = _parts(logs, attempts, samples, statuses, heartbeats, seen)
+    parts = _parts(logs, attempts, samples, statuses, heartbeats, seen, events)
     try:
         with transaction.atomic():
             for _kind, rows, write in parts:
@@ -215,7 +226,7 @@ def _write(
             _write_surviving(kind, rows, write)
 
 
-def _parts(logs, attempts, samples, statuses, heartbeats, seen) -> list[tuple[str, list, object]]:
+def _parts(logs, attempts, samples, statuses, heartbeats, seen, events) -> list[tuple[str, list, object]]:
     # A heartbeat is also a sign of life; a charger only seen keeps its last heartbeat (None).
     times = [(pk, at, at) for pk, at in heartbeats.items()]
     times += [(pk, None, at) for pk, at in seen.items() if pk not in heartbeats]
@@ -223,6 +234,12 @@ def _parts(logs, attempts, samples, statuses, heartbeats, seen) -> list[tuple[st
         ("message log", logs, lambda rows: append_values(MessageLog, LOG_FIELDS, rows)),
         ("connection attempt", attempts, lambda rows: append_rows(ConnectionAttempt, rows)),
         ("meter value", samples, _write_samples),
+        # A replayed event (the same charger, transactionId and seqNo) is a no-op, as a replayed sample.
+        (
+            "transaction event",
+            events,
+            lambda rows: append_rows(TransactionEvent, rows, ignore_conflicts=True),
+        ),
         ("status notification", statuses, _write_statuses),
         (
             "charger times",
