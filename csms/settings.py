@@ -358,6 +358,9 @@ OCPP_WRITE_BEHIND_MS = envint("OCPP_WRITE_BEHIND_MS", "200", minimum=1)
 OCPP_LAST_SEEN_RESOLUTION = envint("OCPP_LAST_SEEN_RESOLUTION", "30", minimum=0)
 # Threads (each with its own database connection) doing the ORM work of OCPP traffic, per process.
 OCPP_ORM_THREADS = envint("OCPP_ORM_THREADS", "8", minimum=1)
+# Threads of their own for what a charger waits on (handshakes, boots, authorizations, session starts and
+# stops), so it never queues behind the write-behind's batches; 0: they share OCPP_ORM_THREADS.
+OCPP_SESSION_ORM_THREADS = envint("OCPP_SESSION_ORM_THREADS", "4", minimum=0)
 # Commands to chargers (stations.commands): how long the process holding the socket
 # has to acknowledge (none: nobody holds it, "offline"), and how long the charger has to answer.
 OCPP_COMMAND_ACK_SECONDS = envfloat("OCPP_COMMAND_ACK_SECONDS", "2", minimum=0.1)

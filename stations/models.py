@@ -532,22 +532,25 @@ class Transaction(models.Model):
             return None
         return self.meter_stop - self.meter_start
 
-    @transaction.atomic
     def stop(self, *, meter_stop: int, stopped_at, reason: str, id_tag: str, data) -> bool:
         """Record the stop once; returns False when it was already stopped.
 
         Guards the replayed-StopTransaction race: the conditional UPDATE lets
-        exactly one of two concurrent stops through.
+        exactly one of two concurrent stops through. One statement, so no
+        savepoint; the stop's fields are set on this instance, not read back
+        (a round trip each, on the path a charger waits on).
         """
-        updated = Transaction.objects.filter(pk=self.pk, stopped_at__isnull=True).update(
-            meter_stop=meter_stop,
-            stopped_at=stopped_at,
-            stop_reason=reason,
-            stop_id_tag=id_tag,
-            transaction_data=data,
-        )
+        stop = {
+            "meter_stop": meter_stop,
+            "stopped_at": stopped_at,
+            "stop_reason": reason,
+            "stop_id_tag": id_tag,
+            "transaction_data": data,
+        }
+        updated = Transaction.objects.filter(pk=self.pk, stopped_at__isnull=True).update(**stop)
         if updated:
-            self.refresh_from_db()
+            for field, value in stop.items():
+                setattr(self, field, value)
         return bool(updated)
 
     @property

@@ -12,7 +12,7 @@ from csms.proxies import CLIENT_CERTIFICATE_NAME
 from stations import services
 from stations.gateway import command_runner, live, mailbox, writebehind
 from stations.gateway.connection import ChargerConnection
-from stations.gateway.orm_pool import in_pool
+from stations.gateway.orm_pool import in_pool, in_session_lane
 
 
 def basic_auth(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
@@ -64,7 +64,7 @@ class OCPPConsumer(AsyncWebsocketConsumer):
         address = await mailbox.address()
         # On the ORM pool: the password hash takes milliseconds (and releases the GIL).
         username, password = basic_auth(self.scope["headers"])
-        admission = await in_pool(services.admit_charger)(
+        admission = await in_session_lane(services.admit_charger)(
             charge_point_id=charge_point_id,
             username=username,
             password=password,

@@ -18,8 +18,8 @@ from ocpp.v16.enums import Action
 from billing import budget
 from billing import tasks as payment_tasks
 from stations import certificates, security, services, transaction_events
-from stations.gateway import bounds, live, writebehind
-from stations.gateway.orm_pool import in_pool
+from stations.gateway import bounds, live, stop_flush, writebehind
+from stations.gateway.orm_pool import in_pool, in_session_lane
 from stations.models import ENERGY_REGISTER, Charger, MeterValue, StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
 from stations.payloads import id_tag_info
@@ -74,7 +74,7 @@ class ChargePoint16:
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor, charge_point_model, **optional):
         text = {key: bounds.text(value) for key, value in optional.items()}
-        status = await in_pool(services.record_boot)(
+        status = await in_session_lane(services.record_boot)(
             charger=self.charger,
             vendor=bounds.text(charge_point_vendor),
             model=bounds.text(charge_point_model),
@@ -115,12 +115,14 @@ class ChargePoint16:
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag):
-        authorization = await in_pool(services.authorize)(charger=self.charger, id_tag=bounds.id_tag(id_tag))
+        authorization = await in_session_lane(services.authorize)(
+            charger=self.charger, id_tag=bounds.id_tag(id_tag)
+        )
         return call_result.Authorize(id_tag_info=id_tag_info(authorization))
 
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, reservation_id=None):
-        session, authorization = await in_pool(services.start_transaction)(
+        session, authorization = await in_session_lane(services.start_transaction)(
             charger=self.charger,
             connector_id=bounds.connector_id(connector_id),
             id_tag=bounds.id_tag(id_tag),
@@ -150,8 +152,10 @@ class ChargePoint16:
             "meter_stop": bounds.int64(meter_stop, "meterStop"),
             "id_tag": _usable_id_tag(optional.get("id_tag")),
         }
-        await writebehind.flush()  # the session's earlier meter values are stored before it is closed
-        authorization = await in_pool(services.stop_transaction)(
+        # The session's earlier meter values are stored before it is closed: the next flush, shared with
+        # the stops that arrive meanwhile.
+        await stop_flush.flush_for_stop()
+        authorization = await in_session_lane(services.stop_transaction)(
             charger=self.charger,
             reason=optional.get("reason", "Local"),
             samples=samples,

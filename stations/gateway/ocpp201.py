@@ -15,8 +15,8 @@ from ocpp.v201.enums import Action
 from billing import budget
 from billing import tasks as payment_tasks
 from stations import security, services, transaction_events
-from stations.gateway import bounds, live, writebehind
-from stations.gateway.orm_pool import in_pool
+from stations.gateway import bounds, live, stop_flush, writebehind
+from stations.gateway.orm_pool import in_pool, in_session_lane
 from stations.models import StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
 from stations.payloads import id_token_info
@@ -45,7 +45,7 @@ class ChargePoint201:
     async def on_boot_notification(self, charging_station, reason, **_):
         text = {key: bounds.text(value) for key, value in charging_station.items() if isinstance(value, str)}
         modem = charging_station.get("modem") or {}
-        status = await in_pool(services.record_boot)(
+        status = await in_session_lane(services.record_boot)(
             charger=self.charger,
             vendor=text["vendor_name"],
             model=text["model"],
@@ -81,7 +81,7 @@ class ChargePoint201:
 
     @on(Action.authorize)
     async def on_authorize(self, id_token, **_):
-        authorization = await in_pool(services.authorize)(
+        authorization = await in_session_lane(services.authorize)(
             charger=self.charger, id_tag=bounds.id_tag(id_token["id_token"], "idToken")
         )
         return call_result.Authorize(id_token_info=id_token_info(authorization))
@@ -95,9 +95,10 @@ class ChargePoint201:
         if progress is not None and progress.takes_behind(report):
             return self._written_behind(report, progress)
         if progress is not None or event_type != "Started":
-            # What this socket wrote behind is stored before the session is closed or read back.
-            await writebehind.flush()
-        outcome = await in_pool(transaction_events.record_transaction_event)(
+            # What this socket wrote behind is stored before the session is closed or read back; the
+            # flush is shared with the stops arriving meanwhile (gateway/stop_flush.py).
+            await stop_flush.flush_for_stop()
+        outcome = await in_session_lane(transaction_events.record_transaction_event)(
             charger=self.charger, report=report, progress=progress
         )
         self._follow(report.transaction_id, outcome.progress)

@@ -6,6 +6,11 @@ with a site's chargers starting sessions at once, a BootNotification waited
 a second behind other chargers' authorizations. OCPP work runs on this pool
 instead, one database connection per thread. A charger's own frames still
 run one after another: its consumer handles one frame at a time.
+
+Two lanes: what a charger waits on (handshakes, boots, authorizations,
+session starts and stops: `in_session_lane`) has threads of its own, so it
+never queues behind the write-behind's batches and the dashboard's queries
+(`in_pool`).
 """
 
 import functools
@@ -18,11 +23,23 @@ from django.conf import settings
 from django.db import connections
 
 _pool = ThreadPoolExecutor(max_workers=settings.OCPP_ORM_THREADS, thread_name_prefix="ocpp-orm")
+_session_lane = (
+    ThreadPoolExecutor(max_workers=settings.OCPP_SESSION_ORM_THREADS, thread_name_prefix="ocpp-orm-session")
+    if settings.OCPP_SESSION_ORM_THREADS
+    else _pool
+)
 
 
 def in_pool(function):
     """`function` as an awaitable run on the pool, keeping its thread's connection while it works."""
     return sync_to_async(_closing_broken_connections(function), thread_sensitive=False, executor=_pool)
+
+
+def in_session_lane(function):
+    """As in_pool, on the lane of what a charger waits on (handshake, boot, Authorize, Start, Stop)."""
+    return sync_to_async(
+        _closing_broken_connections(function), thread_sensitive=False, executor=_session_lane
+    )
 
 
 def _closing_broken_connections(function):
@@ -59,12 +76,15 @@ def close_connections(timeout: float = 5.0) -> None:
     Each thread closes only its own connection, so one task per thread is
     needed: a barrier holds each task until every thread has taken one.
     """
-    workers = settings.OCPP_ORM_THREADS
-    barrier = threading.Barrier(workers, timeout=timeout)
+    lanes = [(_pool, settings.OCPP_ORM_THREADS)]
+    if _session_lane is not _pool:
+        lanes.append((_session_lane, settings.OCPP_SESSION_ORM_THREADS))
+    for executor, workers in lanes:
+        barrier = threading.Barrier(workers, timeout=timeout)
 
-    def close_own_connection():
-        barrier.wait()
-        connections.close_all()
+        def close_own_connection(barrier=barrier):
+            barrier.wait()
+            connections.close_all()
 
-    for done in [_pool.submit(close_own_connection) for _ in range(workers)]:
-        done.result(timeout=timeout)
+        for done in [executor.submit(close_own_connection) for _ in range(workers)]:
+            done.result(timeout=timeout)

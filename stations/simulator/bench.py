@@ -42,6 +42,12 @@ class Scenario:
     settle: float = 30.0  # seconds between the end of the ramp-up and the window
     measure_ramp: bool = False
     protocol: str = PROTOCOL_16  # the fleet's OCPP version
+    # Seconds; the tail's are short, so that sessions start and stop inside its window.
+    session_duration: tuple[float, float] = (3600, 7200)
+    idle_gap: tuple[float, float] | None = None  # seconds between sessions; None: up to one meter interval
+    servers: int | None = None  # server processes per target; None: --servers (one per core)
+    # Actions whose latencies are kept from the ramp: a steady window has no BootNotification.
+    ramp_actions: tuple[str, ...] = ()
 
     @property
     def meter_action(self) -> str:
@@ -54,8 +60,17 @@ class Scenario:
         start (spread over one meter interval, see fleet()), then `settle` seconds."""
         if self.measure_ramp:
             return 0.0
-        first_starts = self.meter_interval if self.charging_share else 0.0
+        first_starts = self.between_sessions[1] if self.charging_share else 0.0
         return self.chargers / self.ramp_up + first_starts + self.settle
+
+    @property
+    def between_sessions(self) -> tuple[float, float]:
+        """A site's sessions did not all begin in the same two seconds: the first start is spread
+        over one meter interval (or the idle gap given), or every MeterValues of the fleet falls in
+        the seconds of its ramp. The storm keeps them together: it is the burst."""
+        if self.idle_gap is not None:
+            return self.idle_gap
+        return (0, 2 if self.measure_ramp else self.meter_interval)
 
     def fleet(self, urls: list[str], *, id_prefix: str) -> FleetOptions:
         return FleetOptions(
@@ -69,11 +84,8 @@ class Scenario:
             heartbeat_interval=self.heartbeat,
             meter_interval=self.meter_interval,
             charging_share=self.charging_share,
-            # A site's sessions did not all begin in the same two seconds: spread the first start
-            # over one meter interval, or every MeterValues of the fleet falls in the seconds of
-            # its ramp. The storm keeps them together: it is the burst.
-            session_duration=(3600, 7200),
-            idle_gap=(0, 2 if self.measure_ramp else self.meter_interval),
+            session_duration=self.session_duration,
+            idle_gap=self.between_sessions,
             id_tag_per_connector=True,
             duration=self.window_starts_at
             + self.window
@@ -120,6 +132,24 @@ def scenarios(quick: bool) -> dict[str, list[Scenario]]:
         # Holding connections, not taking them in: the storm is the burst. At the fleet's
         # 1,000/s the handshakes of this 2-core machine time out and retry before any is held.
         "idle": [steady("idle", idle_fleet, 300, 60, 0.0, window)],
+        # Issue 18's two loads against one server process: every charger charging with its own card,
+        # sessions of 20-50 s so Authorize, Start and Stop fall in the window beside the meter values.
+        "tail": [
+            steady(
+                f"tail HB {heartbeat}s MV {meter}s",
+                100 if quick else 1000,
+                heartbeat,
+                meter,
+                1.0,
+                10 if quick else 60,
+                connectors=1,
+                session_duration=(3, 6) if quick else (20, 50),
+                idle_gap=(0, 2) if quick else (0, 10),
+                servers=1,
+                ramp_actions=("BootNotification",),
+            )
+            for heartbeat, meter in ((5, 2), (2, 1))
+        ],
         # Not part of the default run: half an hour of the steady mix, for memory drift.
         "soak": [steady("soak", fleet, 300 // scale, 60 / scale, 0.4, 60 if quick else 1800)],
     }
@@ -302,6 +332,11 @@ class RunResult:
     def percentiles(self) -> dict[str, dict[str, float]]:
         return self.report.latency_percentiles()
 
+    @property
+    def steady_p99(self) -> float | None:
+        """p99 of every CALL answered in the window, whatever its action."""
+        return latency_summary(self.report.stats.all_calls)["p99"]
+
     def p99(self, action: str | None = None) -> float | None:
         """p99 of `action`, by default of the scenario's meter values (MeterValues, or 2.0.1's Updated)."""
         return self.percentiles.get(action or self.scenario.meter_action, {}).get("p99")
@@ -323,7 +358,7 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
             window.update(
                 at=elapsed, calls=stats.total_calls(), cpu=servers.cpu_seconds(), fleet=time.process_time()
             )
-            stats.latencies.clear()  # latency figures are of the window only
+            stats.restart_latencies(keep=scenario.ramp_actions)  # latency figures are of the window only
             window["lag"] = asyncio.create_task(_sample_loop_lag(lag))
         if not accepted and stats.chargers_accepted >= scenario.chargers:
             accepted.update(at=time.monotonic() - started, cpu=servers.cpu_seconds())
@@ -438,6 +473,42 @@ def _summary_row(result: RunResult, reference: RunResult | None) -> str:
         f"| {cores:.2f} ({cores / per_k:.3f}) | {rss_mb:.0f} ({rss_mb / per_k:.0f}) | {result.fleet_cores:.2f} "
         f"| {ms(result.fleet_lag.get('p99'))} | {accepted} | {rows} |"
     )
+
+
+TAIL_ACTIONS = (
+    ("Boot", "BootNotification"),
+    ("Authorize", "Authorize"),
+    ("StartTx", "StartTransaction"),
+    ("StopTx", "StopTransaction"),
+    ("Heartbeat", "Heartbeat"),
+    ("MeterValues", "MeterValues"),
+)
+
+
+def tail_table(pairs: list[tuple[RunResult | None, RunResult]]) -> list[str]:
+    """Issue 18's table: each action's p50 / p95 / p99 (ms) per load and target, and every CALL's p99."""
+    lines = [
+        "| load | target | CALLs/s | "
+        + " | ".join(label for label, _action in TAIL_ACTIONS)
+        + " | all, steady p99 (×ref) |",
+        "|---|---|---|" + "---|" * (len(TAIL_ACTIONS) + 1),
+    ]
+    for reference, csms in pairs:
+        for result in (reference, csms) if reference else (csms,):
+            steady = ratio(result.steady_p99, reference and reference.steady_p99)
+            cells = " | ".join(_p50_p95_p99(result, action) for _label, action in TAIL_ACTIONS)
+            lines.append(
+                f"| {result.scenario.name} | {result.target} | {result.calls_per_second:.0f} | {cells} "
+                f"| {ms(result.steady_p99)} ({steady}) |"
+            )
+    return lines + ["", "Cells: p50 / p95 / p99 ms; Boot over the ramp, the rest over the window."]
+
+
+def _p50_p95_p99(result: RunResult, action: str) -> str:
+    figures = result.percentiles.get(action)
+    if not figures:
+        return "-"
+    return " / ".join(ms(figures[key]) for key in ("p50", "p95", "p99"))
 
 
 def latency_table(results: list[RunResult]) -> list[str]:

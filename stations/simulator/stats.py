@@ -88,6 +88,9 @@ class FleetStats:
     invalid_results: Counter = field(default_factory=Counter)  # action -> schema-invalid CALLRESULTs
     timeouts: Counter = field(default_factory=Counter)  # action -> no answer in time
     latencies: dict[str, LatencyReservoir] = field(default_factory=dict)  # action -> seconds
+    # Every CALL's latency in one reservoir: the overall p99 (per-action reservoirs are each capped,
+    # so their union over-weights the rare actions).
+    all_calls: LatencyReservoir = field(init=False)
     disconnects: int = 0
     reconnects: int = 0
     replayed: Counter = field(default_factory=Counter)  # action -> messages replayed
@@ -103,12 +106,21 @@ class FleetStats:
     def __post_init__(self) -> None:
         self._reservoir_rng = random.Random(self.seed)
         self._last_progress = (self.started_at, 0)
+        self.all_calls = LatencyReservoir(rng=random.Random(self.seed))
+
+    def restart_latencies(self, keep: tuple[str, ...] = ()) -> None:
+        """Forget the latencies so far (a measured window begins), but those of the actions in ``keep``."""
+        kept = {action: self.latencies[action] for action in keep if action in self.latencies}
+        self.latencies.clear()
+        self.latencies.update(kept)
+        self.all_calls = LatencyReservoir(rng=random.Random(self.seed))
 
     def record_latency(self, action: str, seconds: float) -> None:
         reservoir = self.latencies.get(action)
         if reservoir is None:
             reservoir = self.latencies[action] = LatencyReservoir(rng=self._reservoir_rng)
         reservoir.add(seconds)
+        self.all_calls.add(seconds)
 
     def connection_opened(self) -> None:
         self.connected += 1

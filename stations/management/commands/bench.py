@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from stations.simulator import bench
 
-SCENARIOS = ("steady", "aggressive", "aggressive-201", "knee", "storm", "idle")  # the default run
+SCENARIOS = ("steady", "aggressive", "aggressive-201", "knee", "storm", "idle", "tail")  # the default run
 EXTRA_SCENARIOS = ("soak",)  # 30 minutes of the steady mix: memory drift
 KNEE_LIMIT_S, KNEE_GOOD_S = 1.0, 0.2  # stop stepping past p99 1 s; report the last step under 200 ms
 
@@ -56,10 +56,18 @@ class Command(BaseCommand):
         self._say(f"Preparing {database_url} and {redis_url} ...")
         bench.prepare_database(database_url, max(s.chargers for steps in plan.values() for s in steps))
         redis.Redis.from_url(redis_url).flushdb()
-        start_csms = partial(bench.start_csms, servers, port, database_url, redis_url, log_dir)
-        start_reference = None if csms_only else partial(bench.start_reference, servers, port + 50, log_dir)
+        start_csms = partial(
+            bench.start_csms, first_port=port, database_url=database_url, redis_url=redis_url
+        )
+        start_reference = None if csms_only else partial(bench.start_reference, first_port=port + 50)
         pairs = [
-            pair for steps in plan.values() for pair in self._run_steps(steps, start_reference, start_csms)
+            pair
+            for steps in plan.values()
+            for pair in self._run_steps(
+                steps,
+                start_reference and partial(start_reference, steps[0].servers or servers, log_dir=log_dir),
+                partial(start_csms, steps[0].servers or servers, log_dir=log_dir),
+            )
         ]
         self._print_report(pairs, quick, servers)
 
@@ -94,15 +102,21 @@ class Command(BaseCommand):
 
     def _print_report(self, pairs, quick, servers):
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        tail = [p for p in pairs if p[1].scenario.name.startswith("tail")]
         lines = [
-            f"## Benchmark {stamp}{' (--quick)' if quick else ''}: {servers} processes per target, "
-            f"{os.cpu_count()} cores",
+            f"## Benchmark {stamp}{' (--quick)' if quick else ''}: {servers} processes per target"
+            f"{' (the tail scenario: 1)' if tail else ''}, {os.cpu_count()} cores",
             "",
             *bench.summary_table(pairs),
             "",
         ]
         lines += self._knee_lines([p for p in pairs if p[1].scenario.name.startswith("knee")])
         lines += [line for p in pairs if p[1].scenario.name == "idle" for line in bench.idle_lines(*p)]
+        lines += (
+            ["Latency per action, one server process (issue 18):", "", *bench.tail_table(tail), ""]
+            if tail
+            else []
+        )
         lines += [
             line
             for p in pairs

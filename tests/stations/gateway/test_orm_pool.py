@@ -1,4 +1,5 @@
-"""The ORM pool keeps its connections between frames and recovers when the database drops them."""
+"""The ORM pool keeps its connections between frames and recovers when the database drops them; what a
+charger waits on has a lane of its own."""
 
 import asyncio
 import threading
@@ -9,7 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from stations.gateway.orm_pool import close_connections, in_pool
+from stations.gateway.orm_pool import close_connections, in_pool, in_session_lane
 
 
 def backend_pid() -> int:
@@ -69,6 +70,23 @@ def test_it_reconnects_after_the_database_drops_its_connections(postgresql_only)
 
     assert any(isinstance(outcome, DatabaseError) for outcome in first_calls)
     assert pids_of_every_pool_thread().isdisjoint(pool_pids)  # ...and every thread's next call works
+
+
+def test_it_answers_what_a_charger_waits_on_while_every_bulk_thread_is_busy():
+    # A write-behind batch, the dashboard's queries: the bulk lane is taken, each call stuck on a slow statement.
+    release = threading.Event()
+
+    async def a_boot_meanwhile():
+        bulk = [asyncio.ensure_future(in_pool(release.wait)(30)) for _ in range(settings.OCPP_ORM_THREADS)]
+        try:
+            # The guard only keeps a broken lane from hanging the test: sharing the pool, it waits 30 s.
+            answer = await asyncio.wait_for(in_session_lane(lambda: "Accepted")(), timeout=10)
+            return answer, sum(task.done() for task in bulk)
+        finally:
+            release.set()
+            await asyncio.gather(*bulk)
+
+    assert asyncio.run(a_boot_meanwhile()) == ("Accepted", 0)  # answered while all the bulk calls still ran
 
 
 def test_it_appends_rows_exactly_as_given_whatever_they_contain(transactional_db):
