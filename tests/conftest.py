@@ -91,6 +91,9 @@ def server_env(**overrides) -> dict:
         "DEBUG": "False",
         "OCPP_ORM_THREADS": "4",
         "LOG_LEVEL": "INFO",
+        # Every server of a pytest worker shares its database: one sweeping payments would start, or give
+        # back, another test's payment. A test that needs the sweep asks for it (PAYMENT_SWEEP_SECONDS).
+        "PAYMENT_SWEEP_SECONDS": "0",
     }  # some tests read the server's INFO lines
     env.pop("REDIS_URL", None)  # one process: the in-memory channel layer; cross-process tests opt in
     env.update(overrides)
