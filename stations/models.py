@@ -612,10 +612,11 @@ class ChargerDayQuerySet(models.QuerySet):
     def forget_from(self, *, charger_id: int, moment: datetime) -> int:
         """A session recorded late, starting at `moment`: the charger's stored days from it on are worked
         out again (stations.reports). No query for a session that starts today, as nearly all do."""
-        local_now = timezone.now().astimezone(ZoneInfo(settings.TIME_ZONE))
-        if moment >= local_now.replace(hour=0, minute=0, second=0, microsecond=0):
+        zone = ZoneInfo(settings.TIME_ZONE)
+        day = moment.astimezone(zone).date()
+        if day >= timezone.now().astimezone(zone).date():
             return 0
-        return self.filter(charger_id=charger_id, ends_at__gt=moment).delete()[0]
+        return self.filter(charger_id=charger_id, day__gte=day).delete()[0]
 
     def forget_late_sessions(self, *, charger_ids: list[int], recorded_after: datetime) -> int:
         """What a job storing days missed: sessions of these chargers recorded while it worked them out."""
@@ -637,8 +638,6 @@ class ChargerDay(models.Model):
     charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="+")
     zone = models.CharField(max_length=64)
     day = models.DateField()
-    starts_at = models.DateTimeField()  # the day's local midnight, and the next one: UTC instants
-    ends_at = models.DateTimeField()
     working_seconds = models.FloatField()
     charging_seconds = models.FloatField()
     energy_wh = models.FloatField()

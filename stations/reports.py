@@ -623,12 +623,10 @@ def _charger_days(window: _Window, plan: dict, now: datetime) -> list[ChargerDay
             charger_id=charger_id,
             zone=settings.TIME_ZONE,
             day=day,
-            starts_at=starts_at,
-            ends_at=ends_at,
             stored_at=now,
             **figures[charger_id, index],
         )
         for charger_id, (first, last) in plan.items()
-        for index, (day, starts_at, ends_at) in enumerate(window.days)
+        for index, (day, _starts_at, _ends_at) in enumerate(window.days)
         if first <= day <= last
     ]
