@@ -152,9 +152,8 @@ class ChargePoint16:
             "meter_stop": bounds.int64(meter_stop, "meterStop"),
             "id_tag": _usable_id_tag(optional.get("id_tag")),
         }
-        # The session's earlier meter values are stored before it is closed: the next flush, shared with
-        # the stops that arrive meanwhile.
-        await stop_flush.flush_for_stop()
+        # The session's earlier meter values are stored before it is closed (gateway/stop_flush.py).
+        await stop_flush.flush_for_stop(self.charger.pk)
         authorization = await in_session_lane(services.stop_transaction)(
             charger=self.charger,
             reason=optional.get("reason", "Local"),

@@ -95,9 +95,9 @@ class ChargePoint201:
         if progress is not None and progress.takes_behind(report):
             return self._written_behind(report, progress)
         if progress is not None or event_type != "Started":
-            # What this socket wrote behind is stored before the session is closed or read back; the
-            # flush is shared with the stops arriving meanwhile (gateway/stop_flush.py).
-            await stop_flush.flush_for_stop()
+            # What this socket wrote behind is stored before the session is closed or read back
+            # (gateway/stop_flush.py).
+            await stop_flush.flush_for_stop(self.charger.pk)
         outcome = await in_session_lane(transaction_events.record_transaction_event)(
             charger=self.charger, report=report, progress=progress
         )

@@ -1,15 +1,19 @@
-"""The write-behind flush a session stop waits for, shared by every stop that arrives meanwhile.
+"""What a session stop waits for: the batch holding its charger's buffered meter values and events.
 
 A stop is answered only once the session's earlier meter values are committed
-(docs/architecture.md, "Durable before the reply"), so it flushes the
-write-behind first. One flush per stop, one after another under the
-write-behind's lock, let a site's stops queue behind each other's batches: at
-20 stops a second and a flush of 50 ms or more, without end (StopTransaction
-p50 2 s and more in `manage.py bench --scenario tail`). Here a stop joins the
-next flush instead: at most one runs and one waits, and the waiting one serves
-every stop that arrived before it began. It begins only after the stops that
-joined it had their samples buffered (a charger's frames are handled one at a
-time), so each stop's samples are in a batch committed before its answer.
+(docs/architecture.md, "Durable before the reply"). A charger's frames are
+handled one at a time, so when its stop arrives every sample it sent before is
+in a numbered batch of the write-behind (writebehind.batch_of):
+- already committed, as it usually is (the last MeterValues came a flush
+  interval or more before): the stop waits for nothing;
+- being written: it waits for that flush only;
+- still collecting: it joins the next flush, shared by every stop arriving
+  meanwhile.
+
+Before, every stop flushed everything and waited for two flushes of every
+charger's records, one after another under the write-behind's lock: at 20
+stops a second the stops queued for seconds (`manage.py bench --scenario
+tail`, docs/performance.md).
 """
 
 import asyncio
@@ -17,11 +21,21 @@ from collections.abc import Awaitable, Callable
 
 from stations.gateway import writebehind
 
-_running: asyncio.Task | None = None  # the flush under way: its batch may be taken already
-_next: asyncio.Task | None = None  # the flush every stop arriving now joins: it takes its batch later
+_running: asyncio.Task | None = None  # the shared flush under way: its batch may be taken already
+_next: asyncio.Task | None = None  # the shared flush every stop arriving now joins: it takes its batch later
 
 
-async def flush_for_stop(flush: Callable[[], Awaitable[None]] = writebehind.flush) -> None:
+async def flush_for_stop(charger_pk: int) -> None:
+    """Return once the charger's buffered meter values and events are committed (raises a failed flush's error)."""
+    while (batch := writebehind.batch_of(charger_pk)) is not None:
+        writing = writebehind.writing(batch)
+        if writing is None:
+            await shared_flush()
+        else:  # a failed flush put its records back into the collecting batch: the next turn flushes them
+            await asyncio.shield(writing)
+
+
+async def shared_flush(flush: Callable[[], Awaitable[None]] = writebehind.flush) -> None:
     """Return once everything buffered before this call is committed (raises what that flush raised)."""
     global _next
     if _next is None:

@@ -8,8 +8,9 @@ each WebSocket handshake and OCPP 2.0.1 TransactionEvent Updated rows (the
 2.0.1 MeterValues: stations.transaction_events.written_behind) go the same way.
 Nothing that decides money or a reply goes through here: Start/Stop-
 Transaction and a 2.0.1 Started or Ended are committed before they are
-answered, and a stop flushes the buffer first so the session's meter values
-(and events) are all stored.
+answered, and a stop first waits for the batch holding its charger's latest
+meter values (and events) to be committed: batch_of() and writing() below,
+gateway/stop_flush.py.
 """
 
 import asyncio
@@ -53,6 +54,13 @@ _flusher: asyncio.Task | None = None
 _registered_for_shutdown = False
 _flush_lock: asyncio.Lock | None = None
 
+# Batches are numbered: records are added to batch _collecting, flush() takes it and writes it.
+_collecting = 1
+_committed = 0  # every batch up to this one is stored (flushes run one at a time, in order)
+_writing: dict[int, asyncio.Future] = {}  # batch number -> done (True) or failed (False)
+# charger pk -> the batch holding its latest meter values or events; one int per charger ever seen.
+_batch_of_charger: dict[int, int] = {}
+
 
 def log_frame(*values) -> None:
     """One frame of the message log: the values of LOG_FIELDS."""
@@ -66,13 +74,28 @@ def add_connection_attempt(attempt: ConnectionAttempt) -> None:
 
 
 def add_meter_values(samples: list[MeterValue]) -> None:
-    _pending_samples.extend(samples)
-    _ensure_flusher()
+    """One frame's samples: all of one charger."""
+    if samples:
+        _pending_samples.extend(samples)
+        _batch_of_charger[samples[0].charger_id] = _collecting
+        _ensure_flusher()
 
 
 def add_transaction_event(event: TransactionEvent) -> None:
     _pending_events.append(event)
+    _batch_of_charger[event.charger_id] = _collecting
     _ensure_flusher()
+
+
+def batch_of(charger_pk: int) -> int | None:
+    """The batch holding the charger's latest meter values or events, None once it is committed."""
+    batch = _batch_of_charger.get(charger_pk, 0)
+    return batch if batch > _committed else None
+
+
+def writing(batch: int) -> asyncio.Future | None:
+    """The flush writing `batch` (True once committed, False if it failed), None if it is still collecting."""
+    return _writing.get(batch)
 
 
 def add_status(status: StatusNotification) -> None:
@@ -97,13 +120,36 @@ async def flush() -> None:
         _flush_lock = asyncio.Lock()
     async with _flush_lock:
         batch = _take_pending()
-        if not any(batch):
-            return
+        number, done = _start_writing()  # an empty batch too: "committed" then covers all added so far
+        committed = False
         try:
-            await in_pool(_write)(*batch)
+            if any(batch):
+                await in_pool(_write)(*batch)
+            committed = True
         except CONNECTION_ERRORS:
             _put_back(batch)  # nothing of it was committed: the next flush writes it
             raise
+        finally:
+            _finish_writing(number, done, committed=committed)
+
+
+def _start_writing() -> tuple[int, asyncio.Future]:
+    global _collecting
+    number, _collecting = _collecting, _collecting + 1
+    done = _writing[number] = asyncio.get_running_loop().create_future()
+    return number, done
+
+
+def _finish_writing(number: int, done: asyncio.Future, *, committed: bool) -> None:
+    global _committed
+    del _writing[number]
+    if committed:
+        _committed = number
+    else:  # its records went back into the batch collecting now, and so did their chargers
+        for charger_pk, batch in _batch_of_charger.items():
+            if batch == number:
+                _batch_of_charger[charger_pk] = _collecting
+    done.set_result(committed)
 
 
 def _has_pending() -> bool:
