@@ -283,16 +283,19 @@ class _Payer:
     wallet: Account | None  # None: nobody pays (personal or unknown card)
 
 
-def settle_transaction(*, transaction: Transaction) -> SessionCharge | None:
+def settle_transaction(*, transaction: Transaction, just_stopped: bool = False) -> SessionCharge | None:
     """Price a finished session once and take it from the prepaid wallet.
 
     Returns None when it is not finished or was already settled: a replayed
     StopTransaction, or two stops racing, move no money twice (the unique
     SessionCharge per transaction and the unique session charge entry).
+    `just_stopped`: the caller's instance, charger included, is the row as its
+    own transaction.stop() just wrote it, so it is not read back (a query on the
+    path a StopTransaction waits on).
     """
     try:
         with _atomic():
-            return _settle(transaction.pk)
+            return _settle(transaction if just_stopped else _read_back(transaction.pk))
     except IntegrityError:
         if SessionCharge.objects.filter(transaction_id=transaction.pk).exists():
             return None  # the racing twin committed first
@@ -304,8 +307,11 @@ def _atomic():
     return transaction.atomic()
 
 
-def _settle(transaction_id: int) -> SessionCharge | None:
-    session = Transaction.objects.select_related("charger").get(pk=transaction_id)
+def _read_back(transaction_id: int) -> Transaction:
+    return Transaction.objects.select_related("charger").get(pk=transaction_id)
+
+
+def _settle(session: Transaction) -> SessionCharge | None:
     # A QR payment's session (billing.payments), its row locked: no query for an ordinary card's.
     payment = payments.paying_for(session)
     payer = _payer_of(session) if payment is None else _Payer(None, payment.account)
@@ -409,10 +415,12 @@ def meter_readings(session: Transaction) -> list[pricing.Reading]:
     """
     low, high = session.meter_start, max(session.meter_start, session.meter_stop or session.meter_start)
     readings = [pricing.Reading(session.started_at, Decimal(low))]
-    for sample in session.energy_register_samples():
-        wh = sample.numeric_value * (1000 if sample.unit.lower() == "kwh" else 1)
+    # Plain values, not a model instance per sample: a StopTransaction waits on this (docs/performance.md).
+    samples = session.energy_register_samples().values_list("timestamp", "numeric_value", "unit")
+    for timestamp, numeric_value, unit in samples:
+        wh = numeric_value * (1000 if unit.lower() == "kwh" else 1)
         clamped = min(max(wh, readings[-1].wh), Decimal(high))  # a register never runs backwards
-        readings.append(pricing.Reading(sample.timestamp, clamped))
+        readings.append(pricing.Reading(timestamp, clamped))
     readings.append(pricing.Reading(session.stopped_at, Decimal(high)))
     return readings
 
