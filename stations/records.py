@@ -11,7 +11,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from stations.models import MAX_CHARGE_POINT_ID_LENGTH, MAX_ID_TOKEN_LENGTH, Charger, MeterValue, Transaction
+from stations.models import (
+    MAX_CHARGE_POINT_ID_LENGTH,
+    MAX_ID_TOKEN_LENGTH,
+    Charger,
+    MeterValue,
+    Sample,
+    Transaction,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -283,6 +290,12 @@ def _values_of(row) -> dict:
             values["charger"] = (
                 Charger.objects.filter(pk=row.charger_id).values_list("charge_point_id", flat=True).first()
             )
+        return values
+    if isinstance(row, Sample):
+        values = row._asdict()
+        values["charger"] = (
+            Charger.objects.filter(pk=row.charger_id).values_list("charge_point_id", flat=True).first()
+        )
         return values
     if isinstance(row, tuple) and len(row) == len(MessageLog.VALUE_FIELDS):
         return dict(zip(MessageLog.VALUE_FIELDS, row))

@@ -298,9 +298,9 @@ def _close_session(session, samples, meter_stop, timestamp, reason, id_tag, tran
     If settling fails, nothing is committed and the charger's resent
     StopTransaction tries again; a stop that committed is always billed.
     """
-    for sample in samples:
-        sample.transaction, sample.connector_id = session, session.connector_id
-    MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
+    MeterValue.objects.store(
+        [sample._replace(transaction_id=session.pk, connector_id=session.connector_id) for sample in samples]
+    )
     stop_id_tag = normalise_id_tag(id_tag) if id_tag else ""
     if session.stop(
         meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=stop_id_tag, data=transaction_data

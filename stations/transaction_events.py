@@ -44,6 +44,7 @@ from stations.models import (
     ChargerEvent,
     DeviceModelVariable,
     MeterValue,
+    Sample,
     Transaction,
     TransactionEvent,
     UnknownTransactionStop,
@@ -100,14 +101,14 @@ class Progress:
 class EventOutcome:
     session_pk: int | None  # the session the event belongs to, if it has one yet
     authorization: Authorization | None  # the idTokenInfo to answer, when the event carried an idToken
-    samples: list[MeterValue]  # the event's own samples
+    samples: list[Sample]  # the event's own samples
     progress: Progress | None = None  # how the socket goes on with this transaction; None: forget it
     write_behind: bool = False  # the samples are not stored: the socket hands them to the write-behind
 
 
 def written_behind(
     *, charger: Charger, report: EventReport, progress: Progress
-) -> tuple[TransactionEvent, list[MeterValue]]:
+) -> tuple[TransactionEvent, list[Sample]]:
     """An Updated that `progress.takes_behind`: its row and samples, unsaved, for the write-behind.
 
     Nothing is read or written here. A replay of it stays a no-op: the write-behind ignores rows
@@ -244,8 +245,7 @@ def _open(charger: Charger, report: EventReport) -> EventOutcome | None:
                 billing_payments.link_session(session=session)  # a QR payment's session: budget watched
     except (IntegrityError, _NotFirst):
         return None
-    for sample in samples:
-        sample.transaction_id = session.pk
+    samples = [sample._replace(transaction_id=session.pk) for sample in samples]
     progress = _progress_of(session, report.seq_no)
     return EventOutcome(session.pk, authorization, samples, progress, write_behind=True)
 
@@ -286,7 +286,7 @@ def _update_next(charger: Charger, report: EventReport, progress: Progress) -> E
     try:
         with transaction.atomic():
             _event_row(charger, report, progress.session_pk).save(force_insert=True)
-            MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
+            MeterValue.objects.store(samples)
             if not (id_tag or status):  # locked: a reconnect may bring another tap on another socket
                 session = Transaction.objects.select_for_update().get(pk=progress.session_pk)
                 binding = _bind_first_id_token(charger, session, [report])
@@ -311,7 +311,7 @@ def _close_next(charger: Charger, report: EventReport, progress: Progress) -> Ev
     try:
         with transaction.atomic():
             _event_row(charger, report, session.pk).save(force_insert=True)
-            MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
+            MeterValue.objects.store(samples)
             if session.stop(
                 meter_stop=max(int(max(readings)), progress.meter_start),
                 stopped_at=report.timestamp,
@@ -369,9 +369,7 @@ def _link(charger: Charger, session: Transaction, fresh: list[TransactionEvent])
     unlinked = TransactionEvent.objects.filter(charger=charger, transaction_id=session.charger_transaction_id)
     unlinked.filter(session=None).update(session=session)
     samples = [sample for event in fresh for sample in samples_of(charger, event.evse_id, event.meter_values)]
-    for sample in samples:
-        sample.transaction = session
-    MeterValue.objects.bulk_create(samples, ignore_conflicts=True)
+    MeterValue.objects.store([sample._replace(transaction_id=session.pk) for sample in samples])
 
 
 def _first(events: list[TransactionEvent], event_type: str) -> TransactionEvent | None:
@@ -498,7 +496,7 @@ def _answer(charger: Charger, report: EventReport, id_tag: str, status: str, bin
 
 def samples_of(
     charger: Charger, evse_id: int | None, meter_values: list | None, session_pk: int | None = None
-) -> list[MeterValue]:
+) -> list[Sample]:
     """2.0.1 MeterValue[] (snake_case keys) as rows: the EVSE is the connector, kilo units scaled by
     unitOfMeasure's multiplier into numeric_value; the value as sent is kept as text."""
     rows = []
@@ -509,11 +507,11 @@ def samples_of(
     return rows
 
 
-def _sample_row(charger, connector_id, session_pk, timestamp, sampled: dict) -> MeterValue:
+def _sample_row(charger, connector_id, session_pk, timestamp, sampled: dict) -> Sample:
     unit = sampled.get("unit_of_measure") or {}
     number = MeterValue.parse_number(str(sampled["value"]))
-    return MeterValue(
-        charger=charger,
+    return Sample(
+        charger_id=charger.pk,
         connector_id=connector_id,
         transaction_id=session_pk,
         timestamp=timestamp,
@@ -530,7 +528,7 @@ def _sample_row(charger, connector_id, session_pk, timestamp, sampled: dict) -> 
     )
 
 
-def _register_wh(samples: list[MeterValue], context: str | None = None) -> list[Decimal]:
+def _register_wh(samples: list[Sample], context: str | None = None) -> list[Decimal]:
     """The energy register's readings in Wh (of one context, if given)."""
     return [
         sample.numeric_value * (1000 if sample.unit.lower() == "kwh" else 1)
@@ -558,7 +556,7 @@ def _meter_stop(charger: Charger, session: Transaction, ending: TransactionEvent
     return max(int(max(readings, default=session.meter_start)), session.meter_start)
 
 
-def _all_samples(charger: Charger, events) -> list[MeterValue]:
+def _all_samples(charger: Charger, events) -> list[Sample]:
     return [sample for event in events for sample in samples_of(charger, event.evse_id, event.meter_values)]
 
 

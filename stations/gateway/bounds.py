@@ -11,6 +11,8 @@ is checked or made storable here, at the handler that accepts the frame:
 - timestamps are checked by stations.ocpp_time.parse_timestamp.
 """
 
+import json
+
 from ocpp.exceptions import PropertyConstraintViolationError
 
 INT32_MAX = 2**31 - 1  # IntegerField / PositiveIntegerField on PostgreSQL
@@ -66,9 +68,20 @@ def id_tag(value: str, field: str = "idTag") -> str:
 
 
 def storable_json(value):
-    """A JSON value as sent, with its strings (keys too) made storable by `text`."""
+    """A JSON value as sent, with its strings (keys too) made storable by `text`.
+
+    Most values (a 2.0.1 TransactionEvent's meter values, on every frame) hold nothing to clean: one
+    C-speed dump, in which any NUL, surrogate or other non-ASCII character shows as a \\u escape,
+    tells, instead of a walk over every string in Python.
+    """
+    if "\\u" not in json.dumps(value, default=str):
+        return value
+    return _storable_json(value)
+
+
+def _storable_json(value):
     if isinstance(value, dict):
-        return {text(key): storable_json(item) for key, item in value.items()}
+        return {text(key): _storable_json(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [storable_json(item) for item in value]
+        return [_storable_json(item) for item in value]
     return text(value) if isinstance(value, str) else value

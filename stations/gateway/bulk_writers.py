@@ -30,33 +30,41 @@ def append_rows(model, objects: list, *, ignore_conflicts: bool = False) -> None
         [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields] for row in objects
     )
     with connection.cursor() as cursor:
-        target = _staging_table(cursor, table, columns) if ignore_conflicts else table
-        _copy(cursor, target, columns, rows)
-        if ignore_conflicts:
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT DO NOTHING"
-            )
+        _copy_or_skip_conflicts(cursor, table, columns, rows, ignore_conflicts)
 
 
-def append_values(model, field_names: tuple[str, ...], rows: list[tuple]) -> None:
+def _copy_or_skip_conflicts(cursor, table: str, columns: str, rows, ignore_conflicts: bool) -> None:
+    target = _staging_table(cursor, table, columns) if ignore_conflicts else table
+    _copy(cursor, target, columns, rows)
+    if ignore_conflicts:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT DO NOTHING"
+        )
+
+
+def append_values(
+    model, field_names: tuple[str, ...], rows: list[tuple], *, ignore_conflicts: bool = False
+) -> None:
     """Insert rows given as plain values of `field_names`, ready for the database, in one go.
 
     Give every column: under COPY, one left out would get the database's
     default, and Django leaves none there.
 
-    For the hottest record, the message log: with COPY no model instance is
-    ever built; elsewhere they are built here, on the pool's thread.
+    For the hottest records, the message log and meter samples: with COPY no
+    model instance is ever built; elsewhere they are built here, on the pool's
+    thread. `ignore_conflicts` as in append_rows.
     """
     if not rows:
         return
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**dict(zip(field_names, row))) for row in rows], batch_size=500)
+        instances = [model(**dict(zip(field_names, row))) for row in rows]
+        model.objects.bulk_create(instances, batch_size=500, ignore_conflicts=ignore_conflicts)
         return
     fields = [model._meta.get_field(name) for name in field_names]
     table, columns = connection.ops.quote_name(model._meta.db_table), _column_list(connection, fields)
     with connection.cursor() as cursor:
-        _copy(cursor, table, columns, rows)
+        _copy_or_skip_conflicts(cursor, table, columns, rows, ignore_conflicts)
 
 
 def update_by_pk(model, field_names: tuple[str, ...], rows: list[tuple]) -> None:

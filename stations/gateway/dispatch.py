@@ -5,7 +5,7 @@ inspects the handler's signature and turns every key from camelCase to
 snake_case (and back) with regular expressions, on every CALL: a quarter of a
 server's CPU under a fleet's MeterValues. Here the same steps run with the
 handlers the library routed (`@on`), schemas compiled once with
-`fastjsonschema` and key translations remembered.
+`fastjsonschema`, key translations remembered and empty answers not copied.
 
 Only valid payloads take the fast check. One it refuses is checked again by
 the library, so the CALLERROR a charger gets (and its code) is the library's
@@ -41,9 +41,17 @@ async def answer(handler, routes: dict, message: Call, ocpp_version: str) -> str
     except Exception as error:
         logger.exception("%s: error while handling %s", handler.charger.charge_point_id, message.action)
         return message.create_call_error(error).to_json()
-    result = message.create_call_result(camel_case(remove_nones(serialize_as_dict(response))))
+    result = message.create_call_result(_payload(response))
     await validate(result, ocpp_version)
     return result.to_json()
+
+
+def _payload(response) -> dict:
+    """The library's camel_case(remove_nones(serialize_as_dict(response))). Most answers carry nothing
+    (MeterValues, StatusNotification, a 2.0.1 Updated): those skip the library's deep copy of every field."""
+    if all(getattr(response, name) is None for name in response.__dataclass_fields__):
+        return {}
+    return camel_case(remove_nones(serialize_as_dict(response)))
 
 
 async def validate(message: Call | CallResult, ocpp_version: str) -> None:

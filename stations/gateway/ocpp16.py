@@ -20,7 +20,7 @@ from billing import tasks as payment_tasks
 from stations import certificates, security, services, transaction_events
 from stations.gateway import bounds, live, stop_flush, writebehind
 from stations.gateway.orm_pool import in_pool, in_session_lane
-from stations.models import ENERGY_REGISTER, Charger, MeterValue, StatusNotification
+from stations.models import ENERGY_REGISTER, Charger, MeterValue, Sample, StatusNotification
 from stations.ocpp_time import parse_timestamp, utc_iso
 from stations.payloads import id_tag_info
 
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 def meter_samples(
     charger: Charger, connector_id: int, meter_values: list, transaction_id=None
-) -> list[MeterValue]:
+) -> list[Sample]:
     """Flatten OCPP MeterValue[] into rows, with the spec's defaults written out; bounded to the columns."""
     connector_id = bounds.connector_id(connector_id)
     transaction_id = bounds.optional_int32(transaction_id, "transactionId")
@@ -41,9 +41,9 @@ def meter_samples(
     return rows
 
 
-def _sample_row(charger, connector_id, transaction_id, timestamp, sampled: dict) -> MeterValue:
-    return MeterValue(
-        charger=charger,
+def _sample_row(charger, connector_id, transaction_id, timestamp, sampled: dict) -> Sample:
+    return Sample(
+        charger_id=charger.pk,
         connector_id=connector_id,
         transaction_id=transaction_id,
         timestamp=timestamp,

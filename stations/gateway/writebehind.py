@@ -29,6 +29,7 @@ from stations.models import (
     MessageLog,
     MeterValue,
     RefusedRecord,
+    Sample,
     StatusNotification,
     Transaction,
     TransactionEvent,
@@ -45,7 +46,7 @@ MAX_PENDING_ROWS = 200_000
 LOG_FIELDS = MessageLog.VALUE_FIELDS
 _pending_logs: list[tuple] = []
 _pending_attempts: list[ConnectionAttempt] = []
-_pending_samples: list[MeterValue] = []
+_pending_samples: list[Sample] = []
 _pending_statuses: list[StatusNotification] = []
 _pending_heartbeats: dict[int, object] = {}  # charger pk -> time of its latest heartbeat
 _pending_seen: dict[int, object] = {}  # charger pk -> time a frame of it was last seen
@@ -73,7 +74,7 @@ def add_connection_attempt(attempt: ConnectionAttempt) -> None:
     _ensure_flusher()
 
 
-def add_meter_values(samples: list[MeterValue]) -> None:
+def add_meter_values(samples: list[Sample]) -> None:
     """One frame's samples: all of one charger."""
     if samples:
         _pending_samples.extend(samples)
@@ -246,7 +247,7 @@ async def _flush_forever() -> None:
 def _write(
     logs: list[tuple],
     attempts: list[ConnectionAttempt],
-    samples: list[MeterValue],
+    samples: list[Sample],
     statuses: list,
     heartbeats: dict,
     seen: dict,
@@ -313,11 +314,10 @@ def _write_surviving(kind: str, rows: list, write) -> None:
         _write_surviving(kind, rows[middle:], write)
 
 
-def _write_samples(samples: list[MeterValue]) -> None:
-    _drop_unknown_transactions(samples)
+def _write_samples(samples: list[Sample]) -> None:
     # A charger replaying queued MeterValues sends the same samples again:
     # the unique constraint on a sample makes the replay a no-op.
-    append_rows(MeterValue, samples, ignore_conflicts=True)
+    append_values(MeterValue, Sample._fields, _with_known_transactions(samples), ignore_conflicts=True)
 
 
 STATUS_FIELDS = ["status", "error_code", "info", "vendor_id", "vendor_error_code", "status_at"]
@@ -343,10 +343,13 @@ def _write_statuses(statuses: list[StatusNotification]) -> None:
     )
 
 
-def _drop_unknown_transactions(samples: list[MeterValue]) -> None:
-    """Keep a sample whose transactionId we never issued to its charger, but unlinked."""
+def _with_known_transactions(samples: list[Sample]) -> list[Sample]:
+    """A sample whose transactionId we never issued to its charger is kept, but unlinked."""
     claimed = {s.transaction_id for s in samples if s.transaction_id is not None}
     known = set(Transaction.objects.filter(pk__in=claimed).values_list("pk", "charger_id"))
-    for sample in samples:
-        if sample.transaction_id is not None and (sample.transaction_id, sample.charger_id) not in known:
-            sample.transaction_id = None
+    return [
+        sample._replace(transaction_id=None)
+        if sample.transaction_id is not None and (sample.transaction_id, sample.charger_id) not in known
+        else sample
+        for sample in samples
+    ]

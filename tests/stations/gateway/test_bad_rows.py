@@ -18,7 +18,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
 from stations.gateway import writebehind
-from stations.models import MessageLog, MeterValue, RefusedRecord, StatusNotification, Transaction
+from stations.models import MessageLog, MeterValue, RefusedRecord, Sample, StatusNotification, Transaction
 from tests.conftest import own_server
 from tests.factories import register_charger
 from tests.ocpp_client import connected_charger
@@ -129,8 +129,8 @@ def test_it_writes_the_rest_of_a_batch_and_keeps_each_row_the_database_refuses(d
     at = timezone.now()
     log = (("CP-GOOD", "in", 2, "m-1", "Heartbeat", "[2]", at), ("CP-BAD", "in", -1, "m-2", "", "[-1]", at))
     samples = [
-        MeterValue(charger=good, connector_id=1, timestamp=at, value="5", numeric_value=5),
-        MeterValue(charger=bad, connector_id=1, timestamp=at, value="half \ud800", numeric_value=None),
+        Sample(good.pk, 1, None, at, "5", Decimal(5)),
+        Sample(bad.pk, 1, None, at, "half \ud800", None),
     ]
 
     writebehind._write(list(log), [], samples, [], {good.pk: at}, {})
@@ -146,13 +146,7 @@ def test_it_writes_the_rest_of_a_batch_and_keeps_each_row_the_database_refuses(d
 
 def test_it_keeps_a_refused_row_as_text_any_database_can_store(db):
     charger = register_charger("CP-1")
-    hostile = MeterValue(
-        charger=charger,
-        connector_id=1,
-        timestamp="2027-03-01T08:00:00Z",
-        value="nul\u0000 and \udc80",
-        numeric_value=None,
-    )
+    hostile = Sample(charger.pk, 1, None, "2027-03-01T08:00:00Z", "nul\u0000 and \udc80", None)
 
     RefusedRecord.keep(kind="meter value", row=hostile, error=ValueError("refused"))
 
