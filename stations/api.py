@@ -66,6 +66,11 @@ class CommandOutputSerializer(serializers.Serializer):
     payload = OcppPayloadField()
     status = serializers.CharField()
     response = OcppPayloadField(allow_null=True, help_text="The charger's answer; null before it came")
+    reported = OcppPayloadField(
+        allow_null=True,
+        help_text="What the charger reported afterwards by the command's requestId (GetChargingProfiles: each "
+        "ReportChargingProfiles, in the order they came); null when nothing",
+    )
     error_code = serializers.CharField()
     error_description = serializers.CharField()
     outcome = serializers.CharField(source="outcome_text")
@@ -95,9 +100,11 @@ class ChargerCommandsApi(APIView):
     POST {"action": "<OCPP 1.6 action>", "payload": {<fields as OCPP names them>}} answers 201 with
     the stored command whatever the charger said (status accepted / rejected / error / timeout /
     offline), or 400 naming the field before anything is sent. For ReserveNow the CSMS assigns
-    reservationId itself (the id of the Reservation it records); for GetLog and SignedUpdateFirmware,
-    requestId when none is given (the command's id). ChangeConfiguration of AuthorizationKey (the
-    charger's password) is for admins only (403 otherwise); the key is stored nowhere (docs/ocpp.md).
+    reservationId itself (the id of the Reservation it records); for GetLog and SignedUpdateFirmware (and
+    2.0.1's GetBaseReport, UpdateFirmware and GetChargingProfiles), requestId when none is given (the
+    command's id). ChangeConfiguration of AuthorizationKey, or 2.0.1's SetVariables of
+    SecurityCtrlr.BasicAuthPassword (the charger's password), is for admins only (403 otherwise); the key
+    is stored nowhere (docs/ocpp.md).
     """
 
     permission_classes = [CanOperateChargers]

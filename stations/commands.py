@@ -75,6 +75,7 @@ ACTIONS_201 = (
     "SetChargingProfile",
     "ClearChargingProfile",
     "GetCompositeSchedule",
+    "GetChargingProfiles",
     "ClearCache",
     "SendLocalList",
     "GetLocalListVersion",
@@ -119,11 +120,11 @@ def send(
     ).get(pk=charger.pk)  # socket: (process address, connection id)
     version = version or "1.6"  # a charger never connected is taken for a 1.6 one, as before 2.0.1
     payload = _with_assigned_fields(action, remove_nones(payload or {}), version)
-    new_key = _new_key(action, payload, user)  # checked first: a schema error could quote the key
+    new_key = _new_key(action, payload, user)
+    payload, sealed = security.withhold_key(action, payload)  # before the schema: an error could quote it
     check(action, payload, version)
     _check_security_profile(charger, action, payload, user)
     _check_charging_profile(charger, action, payload, version)
-    payload, sealed = security.withhold_key(action, payload)
     command = record(
         charger=charger, action=action, payload=payload, user=user, source=source, new_key=new_key
     )
@@ -156,16 +157,20 @@ def check(action: str, payload: dict, ocpp_version: str = "1.6") -> None:
 
 
 def _new_key(action: str, payload: dict, user) -> str | None:
-    """The charger's new key, when this command changes it (ChangeConfiguration AuthorizationKey):
-    only those who may set a charger's password may, and only to a key OCPP allows."""
+    """The charger's new key, when this command changes it (1.6 ChangeConfiguration AuthorizationKey, 2.0.1
+    SetVariables SecurityCtrlr.BasicAuthPassword): only those who may set a charger's password may, and
+    only to a key OCPP allows, alone in its request (stations.security)."""
     if not security.is_password_change(action, payload):
         return None
     if user is not None and not user.has_perm(CHANGE_CHARGERS):
         raise PermissionDenied(_("Only staff who may change chargers (admins) may change a charger's key."))
-    problem = security.key_problem(payload.get("value"))
-    if problem:
-        raise CommandRefused({"value": problem})
-    return payload["value"]
+    problems = security.password_request_problems(action, payload)
+    key = security.new_key_of(action, payload)
+    if not problems and (problem := security.key_problem(key)):
+        problems = {security.key_field(action, payload): problem}
+    if problems:
+        raise CommandRefused(problems)
+    return key
 
 
 def _check_charging_profile(charger: Charger, action: str, payload: dict, ocpp_version: str) -> None:
@@ -197,9 +202,14 @@ ASSIGNED_IDS = {
     "GetLog": "requestId",
     "SignedUpdateFirmware": "requestId",
 }
-# 2.0.1 asks for a requestId where 1.6 asked for none (the NotifyReports and FirmwareStatusNotifications
-# that follow name it).
-ASSIGNED_IDS_201 = {**ASSIGNED_IDS, "GetBaseReport": "requestId", "UpdateFirmware": "requestId"}
+# 2.0.1 asks for a requestId where 1.6 asked for none (the NotifyReports, FirmwareStatusNotifications and
+# ReportChargingProfiles that follow name it).
+ASSIGNED_IDS_201 = {
+    **ASSIGNED_IDS,
+    "GetBaseReport": "requestId",
+    "UpdateFirmware": "requestId",
+    "GetChargingProfiles": "requestId",
+}
 
 
 def _with_assigned_fields(action: str, payload: dict, ocpp_version: str = "1.6") -> dict:

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from stations import payloads
+from stations import payloads, security
 from stations.models import Charger
 from stations.ocpp_time import utc_iso
 
@@ -484,7 +484,35 @@ class ChargerKeyForm(OperationForm):
     )
 
     def payload(self, charger):
-        return {"key": "AuthorizationKey", "value": self.cleaned_data["key"]}
+        return {"key": security.AUTHORIZATION_KEY, "value": self.cleaned_data["key"]}
+
+
+class ChargerKey201Form(ChargerKeyForm):
+    """The same password for an OCPP 2.0.1 charger: SetVariables of SecurityCtrlr.BasicAuthPassword, taken
+    once the charger answers that variable Accepted (or RebootRequired)."""
+
+    action = "SetVariables"
+    key = forms.CharField(
+        min_length=16,
+        max_length=40,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        label=_("New password"),
+        help_text=_(
+            "16 to 40 characters, sent as SecurityCtrlr.BasicAuthPassword. The charger uses it from its next "
+            "connection; the server takes it only once the charger accepted it, and refuses the old one from "
+            "then on."
+        ),
+    )
+
+    def payload(self, charger):
+        component, variable = security.PASSWORD_VARIABLE
+        password = {"component": {"name": component}, "variable": {"name": variable}}
+        return {"setVariableData": [{**password, "attributeValue": self.cleaned_data["key"]}]}
+
+
+# The Password section's form, per protocol (stations.views).
+KEY_FORMS: dict[str, type[ChargerKeyForm]] = {"1.6": ChargerKeyForm, "2.0.1": ChargerKey201Form}
 
 
 # --- the same operations for an OCPP 2.0.1 charger ----------------------------------------------------
@@ -596,10 +624,6 @@ class GetVariablesForm(GetConfigurationForm):
         return "GetVariables", {"getVariableData": self.cleaned_data["keys"]}
 
 
-# The charger's HTTP Basic password: write-only, sent only by the Password section (1.6) and never stored.
-PASSWORD_VARIABLE = ("securityctrlr", "basicauthpassword")
-
-
 class SetVariableForm(ChangeConfigurationForm):
     action = "SetVariables"
     key = forms.CharField(
@@ -611,10 +635,10 @@ class SetVariableForm(ChangeConfigurationForm):
 
     def clean_key(self):
         reference = variable_reference(self.cleaned_data["key"])
-        names = (reference["component"]["name"].lower(), reference["variable"]["name"].lower())
-        if names == PASSWORD_VARIABLE:
+        # The charger's password is write-only and never shown: only the Password section (admins) sends it.
+        if security.names_password_variable(reference["component"]["name"], reference["variable"]["name"]):
             raise forms.ValidationError(
-                _("The charger's password is not changed here: the command and its history would show it.")
+                _("The charger's password is not changed here: admins change it in the Password section.")
             )
         return reference
 
@@ -703,6 +727,35 @@ class CompositeSchedule201Form(CompositeScheduleForm):
         return {"evseId": self.cleaned_data["connector"], "duration": self.cleaned_data["duration"]}
 
 
+class ChargingProfiles201Form(OperationForm):
+    """2.0.1 only: the profiles the charger has installed, reported in ReportChargingProfiles after its
+    answer and kept on the command (stations.security.record_reported_profiles)."""
+
+    action, title, button = "GetChargingProfiles", _("Read the charging profiles"), _("Read")
+    PURPOSES = [
+        "ChargingStationMaxProfile",
+        "TxDefaultProfile",
+        "TxProfile",
+        "ChargingStationExternalConstraints",
+    ]
+    connector = forms.IntegerField(
+        min_value=0,
+        required=False,
+        label=_("Connector"),
+        help_text=_("Optional: 0 for the whole charger; empty: every connector"),
+    )
+    purpose = forms.ChoiceField(
+        choices=[("", _("Any")), *[(purpose, purpose) for purpose in PURPOSES]],
+        required=False,
+        label=_("Purpose"),
+    )
+
+    def payload(self, charger):
+        data = self.cleaned_data
+        criterion = {"chargingProfilePurpose": data["purpose"]} if data["purpose"] else {}
+        return {"evseId": data["connector"], "chargingProfile": criterion}  # requestId: the command's id
+
+
 class SendLocalList201Form(SendLocalListForm):
     def payload(self, charger):
         return payloads.local_list_payload_201(charger=charger)
@@ -746,14 +799,15 @@ OPERATIONS: dict[str, type[OperationForm]] = {
     "signed-update-firmware": SignedUpdateFirmwareForm,
 }
 
-# The charger page's sections: each operation in exactly one, in this order (tests hold it to that).
+# The charger page's sections: each operation (of either protocol) in exactly one, in this order (tests hold
+# it to that).
 OPERATION_GROUPS: list[tuple[str, object, list[str]]] = [
     (
         "session",
         _("Sessions and reservations"),
         ["remote-start", "remote-stop", "unlock", "reserve", "cancel-reservation"],
     ),
-    ("power", _("Power"), ["limit", "clear-limit", "composite-schedule"]),
+    ("power", _("Power"), ["limit", "clear-limit", "composite-schedule", "charging-profiles"]),
     ("availability", _("Availability and reset"), ["availability", "reset"]),
     (
         "configuration",
@@ -774,7 +828,8 @@ OPERATION_GROUPS: list[tuple[str, object, list[str]]] = [
 ]
 
 
-# A 2.0.1 charger's operations, by the same slugs; 1.6's form where both send the same. Not offered there:
+# A 2.0.1 charger's operations, by the same slugs; 1.6's form where both send the same, and charging-profiles,
+# which 1.6 has not (GetChargingProfiles). Not offered there:
 # get-diagnostics (2.0.1's is GetLog, offered), signed-update-firmware (2.0.1's UpdateFirmware takes the
 # signature), the 1.6 security extension's certificates (2.0.1's are not sent yet) and extended-trigger
 # (2.0.1's TriggerMessage has its messages).
@@ -784,6 +839,7 @@ OPERATIONS_201: dict[str, type[OperationForm]] = {
     "limit": PowerLimit201Form,
     "clear-limit": ClearLimit201Form,
     "composite-schedule": CompositeSchedule201Form,
+    "charging-profiles": ChargingProfiles201Form,
     "reset": Reset201Form,
     "unlock": Unlock201Form,
     "availability": Availability201Form,

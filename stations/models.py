@@ -722,6 +722,9 @@ class Command(models.Model):
     # status it reported (LogStatusNotification, SignedFirmwareStatusNotification), and when.
     progress = models.CharField(max_length=32, blank=True)
     progress_at = models.DateTimeField(null=True, blank=True)
+    # What the charger reported for it afterwards, by its requestId (2.0.1 GetChargingProfiles: each
+    # ReportChargingProfiles, camelCase, in the order they came).
+    reported = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -835,6 +838,16 @@ class ReservationQuerySet(models.QuerySet):
                 status__in=[Reservation.Status.ACTIVE, Reservation.Status.EXPIRED],
                 expires_at__gt=at,
             ).update(status=Reservation.Status.USED, updated_at=timezone.now())
+        )
+
+    def end(self, *, charger: Charger, reservation_id: int, status: str) -> bool:
+        """The charger says it ended this reservation (OCPP 2.0.1 ReservationStatusUpdate): an open one of
+        this charger takes `status` (expired, cancelled). A conditional UPDATE: a report racing a start,
+        a cancel or the expiry task changes it at most once, and never undoes a use."""
+        return bool(
+            self.filter(pk=reservation_id, charger=charger, status__in=Reservation.OPEN).update(
+                status=status, updated_at=timezone.now()
+            )
         )
 
 

@@ -18,8 +18,9 @@ from stations.models import Charger, ChargerConfigurationKey, Command, PasswordC
 
 # Answers whose `status` means the charger took the command on (RebootRequired:
 # takes effect after a reboot; Scheduled: after the running transaction; 2.0.1's AcceptedCanceled:
-# taken, in place of the firmware update or log upload it was busy with).
-ACCEPTING_ANSWERS = {"Accepted", "RebootRequired", "Unlocked", "Scheduled", "AcceptedCanceled"}
+# taken, in place of the firmware update or log upload it was busy with; NoProfiles: a GetChargingProfiles
+# answered, with nothing to report).
+ACCEPTING_ANSWERS = {"Accepted", "RebootRequired", "Unlocked", "Scheduled", "AcceptedCanceled", "NoProfiles"}
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,12 @@ def describe(command: Command) -> str:
 
 
 def status_of_answer(response: dict) -> str:
-    """accepted/rejected from the answer's `status`; answers without one (GetConfiguration…) are accepted."""
+    """accepted/rejected from the answer's `status`; 2.0.1's SetVariables answers per variable: rejected
+    when it took none. Other answers without a status (GetConfiguration…) are accepted."""
     status = response.get("status") if isinstance(response, dict) else None
+    if status is None and isinstance(response, dict) and response.get("setVariableResult"):
+        taken = [r for r in response["setVariableResult"] if r["attributeStatus"] in ACCEPTING_ANSWERS]
+        return Command.Status.ACCEPTED if taken else Command.Status.REJECTED
     if status is None or status in ACCEPTING_ANSWERS:
         return Command.Status.ACCEPTED
     return Command.Status.REJECTED
@@ -129,8 +134,9 @@ def _after_change_configuration(command: Command) -> None:
 
 
 def _after_password_change(command: Command) -> None:
-    """The new key is the charger's password once it accepted it (RebootRequired too: it has the key);
-    otherwise the old one stays. The key is write-only in OCPP: never kept as a configuration value."""
+    """The new key is the charger's password once it accepted it (RebootRequired too: it has the key; in
+    2.0.1 the password variable's attributeStatus, `status_of_answer`); otherwise the old one stays. The
+    key is write-only in OCPP: never kept as a configuration value nor in the device model."""
     change = PasswordChange.objects.filter(command=command).select_related("command").first()
     if change is None:
         return
@@ -166,7 +172,10 @@ def _after_get_variables(command: Command) -> None:
 
 
 def _after_set_variables(command: Command) -> None:
-    """OCPP 2.0.1: the values the charger took (now, or after a reboot), into its device model."""
+    """OCPP 2.0.1: the values the charger took (now, or after a reboot), into its device model; the
+    charger's password (alone in its request) becomes its password, and is kept nowhere."""
+    if security.is_password_change(command.action, command.payload):
+        return _after_password_change(command)
     if command.status != Command.Status.ACCEPTED:
         return
     taken = {

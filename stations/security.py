@@ -1,9 +1,10 @@
 """The OCPP 1.6 Security Whitepaper (edition 3), central-system side; the CA is stations.certificates.
 
-- A charger's new HTTP Basic password goes out as ChangeConfiguration `AuthorizationKey`. The key is
-  never stored nor logged: the command keeps REDACTED in its place, a PasswordChange keeps its hash
-  until the charger answers, and the key itself crosses to the process holding the socket sealed
-  with the site's SECRET_KEY (the channel layer may be a Redis that writes snapshots to disk).
+- A charger's new HTTP Basic password goes out as ChangeConfiguration `AuthorizationKey` (1.6), or as
+  SetVariables of `SecurityCtrlr.BasicAuthPassword` (2.0.1). The key is never stored nor logged: the
+  command keeps REDACTED in its place, a PasswordChange keeps its hash until the charger answers, and
+  the key itself crosses to the process holding the socket sealed with the site's SECRET_KEY (the
+  channel layer may be a Redis that writes snapshots to disk).
 - Security events the whitepaper calls critical are raised on the dashboard for ALERT_HOURS.
 - GetLog and SignedUpdateFirmware are followed by their requestId: each Log/SignedFirmwareStatusNotification
   is the request's latest progress, and the charger's latest diagnostics / firmware status.
@@ -11,6 +12,7 @@
 
 import base64
 import hashlib
+import logging
 from datetime import timedelta
 
 from cryptography.fernet import Fernet
@@ -20,6 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from stations.models import Charger, ChargerEvent, Command
+
+logger = logging.getLogger(__name__)
 
 AUTHORIZATION_KEY = "AuthorizationKey"
 # OCPP 2.0.1 BasicAuthPassword, which the 1.6 whitepaper's AuthorizationKey (at least 16) became: 16 to 40.
@@ -47,15 +51,73 @@ FOLLOWED_REQUESTS = {
 }
 
 
-# --- the charger's password (AuthorizationKey) ----------------------------------------------------
+# --- the charger's password (1.6 AuthorizationKey, 2.0.1 SecurityCtrlr.BasicAuthPassword) ----------------
+
+# OCPP 2.0.1's device model variable of the charger's password, spelled as the spec names it.
+PASSWORD_VARIABLE = ("SecurityCtrlr", "BasicAuthPassword")
 
 
 def is_password_change(action: str, payload: dict) -> bool:
-    """Configuration keys are case-insensitive in OCPP 1.6 (CiString50)."""
-    key = payload.get("key") if isinstance(payload, dict) else None
-    return (
-        action == "ChangeConfiguration" and isinstance(key, str) and key.lower() == AUTHORIZATION_KEY.lower()
-    )
+    """The command carries a charger's new key: never stored nor logged in clear."""
+    return key_field(action, payload) is not None
+
+
+def key_field(action: str, payload: dict) -> str | None:
+    """Where the command carries the key, as a payload path ("value", "setVariableData.0.attributeValue").
+
+    1.6's configuration keys are case-insensitive (CiString50). 2.0.1's names are case-sensitive, but an
+    entry naming the password variable in any case is taken for one here, so that its value is never
+    kept in clear; `password_request_problems` then refuses what the spec's names do not spell.
+    """
+    if not isinstance(payload, dict):
+        return None
+    key = payload.get("key")
+    if action == "ChangeConfiguration" and isinstance(key, str) and key.lower() == AUTHORIZATION_KEY.lower():
+        return "value"
+    entries = payload.get("setVariableData")
+    if action == "SetVariables" and isinstance(entries, list):
+        found = next((i for i, entry in enumerate(entries) if _names_password(entry)), None)
+        return None if found is None else f"setVariableData.{found}.attributeValue"
+    return None
+
+
+def names_password_variable(component: str, variable: str) -> bool:
+    """Component.Variable is 2.0.1's password variable, in any case (what staff type, stations.forms)."""
+    return (component.lower(), variable.lower()) == tuple(name.lower() for name in PASSWORD_VARIABLE)
+
+
+def _names_password(entry) -> bool:
+    names = [_name_of(entry, part) for part in ("component", "variable")]
+    return all(isinstance(name, str) for name in names) and names_password_variable(*names)
+
+
+def _name_of(entry, part: str):
+    named = entry.get(part) if isinstance(entry, dict) else None
+    return named.get("name") if isinstance(named, dict) else None
+
+
+def password_request_problems(action: str, payload: dict) -> dict[str, str]:
+    """What keeps a 2.0.1 password change from being sent, by payload path: the password goes alone (its
+    answer is the change's outcome), named as the spec names it (a charger knows no other spelling)."""
+    if action != "SetVariables":
+        return {}
+    entries = payload["setVariableData"]
+    if len(entries) != 1:
+        return {"setVariableData": _("the charger's password is set alone, in a SetVariables of its own")}
+    if (_name_of(entries[0], "component"), _name_of(entries[0], "variable")) != PASSWORD_VARIABLE:
+        return {
+            "setVariableData.0": _("OCPP 2.0.1 names the charger's password %(name)s, in this case")
+            % {"name": ".".join(PASSWORD_VARIABLE)}
+        }
+    return {}
+
+
+def new_key_of(action: str, payload: dict):
+    """The key a password change carries (the value at `key_field`); None when it carries none."""
+    try:
+        return _at(payload, key_field(action, payload))
+    except (KeyError, IndexError, TypeError):
+        return None
 
 
 def key_problem(key) -> str | None:
@@ -72,15 +134,36 @@ def key_problem(key) -> str | None:
 
 
 def withhold_key(action: str, payload: dict) -> tuple[dict, dict]:
-    """(the payload to store and log, the fields withheld from it, sealed) of a command."""
-    if not is_password_change(action, payload):
+    """(the payload to store and log, the fields withheld from it, sealed, by payload path) of a command."""
+    field = key_field(action, payload)
+    if field is None:
         return payload, {}
-    return {**payload, "value": REDACTED}, {"value": seal(payload["value"])}
+    return _replaced(payload, field, REDACTED), {field: seal(_at(payload, field))}
 
 
 def restore_key(payload: dict, sealed: dict) -> dict:
     """The payload as the charger must get it: the withheld fields unsealed into it."""
-    return {**payload, **{name: unseal(value) for name, value in sealed.items()}}
+    for field, value in sealed.items():
+        payload = _replaced(payload, field, unseal(value))
+    return payload
+
+
+def _steps(field: str) -> list:
+    return [int(step) if step.isdigit() else step for step in field.split(".")]
+
+
+def _at(payload, field: str):
+    for step in _steps(field):
+        payload = payload[step]
+    return payload
+
+
+def _replaced(payload, field: str, value):
+    """A copy of `payload` with `value` at the path `field`; the original (maybe stored) is left as it is."""
+    step, *rest = _steps(field)
+    copy = list(payload) if isinstance(payload, list) else dict(payload)
+    copy[step] = _replaced(payload[step], ".".join(map(str, rest)), value) if rest else value
+    return copy
 
 
 def _fernet() -> Fernet:
@@ -173,9 +256,28 @@ def record_request_progress(*, charger: Charger, notification: str, status: str,
     )
     if request_id is None:
         return
+    Command.objects.filter(pk=_request(charger, action, request_id)).update(progress=status, progress_at=now)
+
+
+def _request(charger: Charger, action: str, request_id: int) -> int | None:
+    """The pk of the latest of the charger's `action` commands that sent this requestId."""
     requests = Command.objects.filter(charger_id=charger.pk, action=action, payload__requestId=request_id)
-    request = requests.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
-    Command.objects.filter(pk=request).update(progress=status, progress_at=now)
+    return requests.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
+
+
+@transaction.atomic
+def record_reported_profiles(*, charger: Charger, request_id: int, report: dict) -> bool:
+    """A 2.0.1 ReportChargingProfiles (camelCase): kept as the outcome of the GetChargingProfiles that sent
+    its requestId, after the reports that came before it (`Command.reported`); shown with the command's
+    answer. A report no request of this charger asked for is dropped (False)."""
+    request = _request(charger, "GetChargingProfiles", request_id)
+    if request is None:
+        logger.warning("charger %s reported charging profiles for unknown request %s", charger, request_id)
+        return False
+    locked = Command.objects.select_for_update().filter(pk=request)  # two sockets of a reconnect: in turn
+    reported = locked.values_list("reported", flat=True).get()
+    locked.update(reported=[*(reported or []), report])
+    return True
 
 
 def followed_requests(charger: Charger, limit: int = 20):

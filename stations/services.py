@@ -319,6 +319,26 @@ def _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason,
     )
 
 
+# A 2.0.1 ReservationStatusUpdate's reservationUpdateStatus -> the state 1.6's flows give that reservation.
+RESERVATION_ENDINGS = {"Expired": Reservation.Status.EXPIRED, "Removed": Reservation.Status.CANCELLED}
+
+
+def record_reservation_update(*, charger: Charger, reservation_id: int, update_status: str) -> None:
+    """The charger ended a reservation itself (OCPP 2.0.1 ReservationStatusUpdate): an open one of this
+    charger becomes expired or cancelled; one used, cancelled or expired already stays so. An id this
+    charger never had is only logged: nothing is kept for it."""
+    ending = RESERVATION_ENDINGS[update_status]
+    if Reservation.objects.end(charger=charger, reservation_id=reservation_id, status=ending):
+        return
+    if not Reservation.objects.filter(pk=reservation_id, charger=charger).exists():
+        logger.warning(
+            "charger %s reported %s for unknown reservation %s",
+            charger.charge_point_id,
+            update_status,
+            reservation_id,
+        )
+
+
 def record_data_transfer(*, charger: Charger, vendor_id: str, message_id: str, data: str) -> None:
     DataTransferMessage.objects.create(charger=charger, vendor_id=vendor_id, message_id=message_id, data=data)
 

@@ -44,6 +44,7 @@ from stations.models import (
     ChargerEvent,
     DeviceModelVariable,
     MeterValue,
+    Reservation,
     Sample,
     Transaction,
     TransactionEvent,
@@ -74,6 +75,7 @@ class EventReport:
     charging_state: str = ""
     stopped_reason: str = ""
     remote_start_id: int | None = None
+    reservation_id: int | None = None  # the reservation this transaction ends, on the event that uses it
     meter_values: list | None = None  # as sent, keys in snake_case
 
 
@@ -93,7 +95,10 @@ class Progress:
     def takes_behind(self, report: EventReport) -> bool:
         """The next Updated, without an idToken: its answer depends on nothing durable."""
         return (
-            report.event_type == Type.UPDATED and report.seq_no == self.seq_no + 1 and report.id_token is None
+            report.event_type == Type.UPDATED
+            and report.seq_no == self.seq_no + 1
+            and report.id_token is None
+            and report.reservation_id is None  # a reservation is used before the answer, as in 1.6
         )
 
 
@@ -139,6 +144,7 @@ def _rebuild(charger: Charger, report: EventReport, progress: Progress | None) -
         stored = _store(charger, report)
         if stored:
             session, binding, events = _apply(charger, report.transaction_id, stored)
+            _reserve(charger, session, report)
             progress = _progress_after(session, events)
         else:  # a replay: the events stored already made the session what it is (and `progress` stays)
             session, binding = _session_of(charger, report.transaction_id), None
@@ -147,6 +153,17 @@ def _rebuild(charger: Charger, report: EventReport, progress: Progress | None) -
     id_tag, status = (session.id_tag, session.id_tag_status) if session else ("", "")
     answer = _answer(charger, report, id_tag, status, binding)
     return EventOutcome(session and session.pk, answer, samples, progress)
+
+
+def _reserve(charger: Charger, session: Transaction | None, report: EventReport) -> None:
+    """A reservationId on an event the rebuild stored (a Started after its Updated ones, or the Updated of
+    the card that used it): the session names it, as a 1.6 session does, and the reservation is used.
+    The session's first one counts; an event without a session yet (an Ended alone) names none."""
+    if session is None or report.reservation_id is None or session.reservation_id is not None:
+        return
+    session.reservation_id = report.reservation_id
+    session.save(update_fields=["reservation_id"])
+    _use_reservation(charger, report)
 
 
 def _progress_after(session: Transaction | None, events: list[TransactionEvent]) -> Progress | None:
@@ -213,6 +230,8 @@ def _apply_next(charger: Charger, report: EventReport, progress: Progress | None
     """
     if progress is None and report.event_type == Type.STARTED:
         return _open(charger, report)
+    if report.reservation_id is not None:  # rare after the Started: the rebuild names the reservation
+        return None
     if progress is None or report.seq_no != progress.seq_no + 1:
         return None
     if report.event_type == Type.ENDED:
@@ -262,9 +281,19 @@ def _started_session(charger, report, samples, authorization: Authorization | No
         started_at=report.timestamp,
         id_tag=normalise_id_tag(report.id_token) if authorization else "",
         id_tag_status=authorization.status if authorization else "",
+        reservation_id=report.reservation_id,
     )
     ChargerDay.objects.forget_from(charger_id=charger.pk, moment=session.started_at)  # a late start's days
+    _use_reservation(charger, report)
     return session
+
+
+def _use_reservation(charger: Charger, report: EventReport) -> None:
+    """The reservation the event names is used, as a 1.6 StartTransaction's reservationId is, at the
+    event's time (services.start_transaction): once, by the conditional UPDATE of Reservation.objects.use.
+    Only the event's first storing gets here, so a replay uses nothing."""
+    if report.reservation_id is not None:
+        Reservation.objects.use(charger=charger, reservation_id=report.reservation_id, at=report.timestamp)
 
 
 def _store_first(charger: Charger, report: EventReport, session: Transaction) -> None:

@@ -24,7 +24,7 @@ from billing.money import quantize_money
 from billing.services import site_currency
 from stations import commands, outcomes, reports, security
 from stations import dashboard as dashboard_page
-from stations.forms import OPERATION_FORMS, OPERATION_GROUPS, ChargerKeyForm, operation_forms, protocol_of
+from stations.forms import KEY_FORMS, OPERATION_FORMS, OPERATION_GROUPS, operation_forms, protocol_of
 from stations.models import ENERGY_REGISTER, POWER_IMPORT, Charger, Command, Transaction
 
 OUTCOME_LEVELS = {Command.Status.ACCEPTED: messages.SUCCESS, Command.Status.REJECTED: messages.WARNING}
@@ -96,9 +96,10 @@ KEY_PREFIX = "charger-key"
 @require_POST
 @access.staff_page(access.CHANGE_CHARGERS)
 def charger_change_key(request, charge_point_id):
-    """The charger's new password, sent as ChangeConfiguration AuthorizationKey (stations.security)."""
+    """The charger's new password, sent as 1.6's ChangeConfiguration AuthorizationKey or 2.0.1's SetVariables
+    SecurityCtrlr.BasicAuthPassword (stations.security)."""
     charger = get_object_or_404(Charger, charge_point_id=charge_point_id)
-    form = ChargerKeyForm(request.POST, prefix=KEY_PREFIX)
+    form = KEY_FORMS[protocol_of(charger)](request.POST, prefix=KEY_PREFIX)
     if not form.is_valid():
         context = {**_detail_context(request, charger), "key_form": form}
         return render(request, "stations/charger_detail.html", context, status=400)
@@ -160,10 +161,9 @@ def _detail_context(request, charger: Charger, invalid=None) -> dict:
         "history": charger.commands.select_related("requested_by")[:50],
         "operation_groups": _operation_groups(forms, invalid[0] if invalid else None),
         "can_operate": request.user.has_perm(access.OPERATE_CHARGERS),
-        # The Password section sends 1.6's AuthorizationKey; 2.0.1's BasicAuthPassword is not sent yet.
-        "can_change_key": request.user.has_perm(access.CHANGE_CHARGERS) and protocol_of(charger) == "1.6",
+        "can_change_key": request.user.has_perm(access.CHANGE_CHARGERS),
         "protocol": protocol_of(charger),
-        "key_form": ChargerKeyForm(prefix=KEY_PREFIX),
+        "key_form": KEY_FORMS[protocol_of(charger)](prefix=KEY_PREFIX),
         "security_events": security.security_events_of(charger),
         "followed_requests": security.followed_requests(charger),
         **_charger_figures(request, charger),

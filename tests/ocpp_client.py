@@ -286,6 +286,7 @@ class AnsweringCharger201(AnsweringCharger):
         "SetChargingProfile": {"status": "Accepted"},
         "ClearChargingProfile": {"status": "Accepted"},
         "GetCompositeSchedule": {"status": "Accepted"},
+        "GetChargingProfiles": {"status": "NoProfiles"},
         "ClearCache": {"status": "Accepted"},
         "SendLocalList": {"status": "Accepted"},
         "GetLocalListVersion": {"versionNumber": 3},

@@ -8,6 +8,7 @@ the 1.6 domain is in docs/ocpp.md; in short, an EVSE is what 1.6 calls a connect
 import json
 
 from django.utils import timezone
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import create_route_map, on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
@@ -178,6 +179,26 @@ class ChargePoint201:
         )
         return call_result.LogStatusNotification()
 
+    @on(Action.reservation_status_update)
+    async def on_reservation_status_update(self, reservation_id, reservation_update_status, **_):
+        # The charger ended a reservation itself (expired, or removed): kept as 1.6's expired / cancelled.
+        await in_pool(services.record_reservation_update)(
+            charger=self.charger,
+            reservation_id=bounds.int32(reservation_id, "reservationId"),
+            update_status=reservation_update_status,
+        )
+        return call_result.ReservationStatusUpdate()
+
+    @on(Action.report_charging_profiles)
+    async def on_report_charging_profiles(self, request_id, evse_id, **report):
+        # A GetChargingProfiles' answer, in parts: each kept on that request's command, as the charger sent it.
+        await in_pool(security.record_reported_profiles)(
+            charger=self.charger,
+            request_id=request_id,
+            report=snake_to_camel_case(bounds.storable_json({"evse_id": evse_id, **report})),
+        )
+        return call_result.ReportChargingProfiles()
+
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id, message_id="", data=None, **_):
         await in_pool(services.record_data_transfer)(
@@ -215,6 +236,7 @@ def _event_report(event_type, timestamp, trigger_reason, seq_no, transaction_inf
         charging_state=transaction_info.get("charging_state", ""),
         stopped_reason=transaction_info.get("stopped_reason", ""),
         remote_start_id=bounds.optional_int32(transaction_info.get("remote_start_id"), "remoteStartId"),
+        reservation_id=bounds.optional_int32(optional.get("reservation_id"), "reservationId"),
         meter_values=_checked_meter_values(optional.get("meter_value")),
     )
 

@@ -20,6 +20,7 @@ from ocpp.v201.enums import (
     ClearCacheStatusEnumType,
     DataTransferStatusEnumType,
     GenericStatusEnumType,
+    GetChargingProfileStatusEnumType,
     GetVariableStatusEnumType,
     LogStatusEnumType,
     OperationalStatusEnumType,
@@ -226,6 +227,26 @@ class SimChargePoint201(CallTiming, ChargePoint):
             status=GenericStatusEnumType.accepted,
             schedule={**schedule, "evse_id": evse_id, "schedule_start": utc_iso()},
         )
+
+    @on(Action.get_charging_profiles)
+    def on_get_charging_profiles(self, request_id, charging_profile, evse_id=None, **_):
+        if self._reported_profiles(request_id, charging_profile, evse_id):
+            return call_result.GetChargingProfiles(status=GetChargingProfileStatusEnumType.accepted)
+        return call_result.GetChargingProfiles(status=GetChargingProfileStatusEnumType.no_profiles)
+
+    @after(Action.get_charging_profiles)
+    def after_get_charging_profiles(self, request_id, charging_profile, evse_id=None, **_):
+        reports = self._reported_profiles(request_id, charging_profile, evse_id)
+        self.reactions.spawn(self._send_in_turn(reports))
+
+    async def _send_in_turn(self, requests: list) -> None:
+        for request in requests:  # in order: each but the last says tbc (more to come)
+            await self.reactions.send(request)
+
+    def _reported_profiles(self, request_id, criterion: dict[str, Any], evse_id: int | None) -> list:
+        limits = self.reactions.charging_limits(evse_id)
+        purpose = criterion.get("charging_profile_purpose")
+        return messages201.reported_profiles(request_id, limits, purpose)
 
     # -- local list / reservations --
 

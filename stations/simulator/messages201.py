@@ -14,6 +14,10 @@ from typing import Any
 from ocpp.v16.enums import ChargePointStatus, ConfigurationStatus, Reason
 from ocpp.v201 import call
 from ocpp.v201.enums import (
+    ChargingLimitSourceEnumType,
+    ChargingProfileKindEnumType,
+    ChargingProfilePurposeEnumType,
+    ChargingRateUnitEnumType,
     ChargingStateEnumType,
     ConnectorStatusEnumType,
     IdTokenEnumType,
@@ -254,3 +258,47 @@ def _attribute(key: str, setting: tuple[str, bool] | None) -> dict[str, str]:
     value, readonly = setting
     mutability = MutabilityEnumType.read_only if readonly else MutabilityEnumType.read_write
     return {"value": value, "mutability": mutability}
+
+
+def reported_profiles(
+    request_id: int, limits: dict[int, float], purpose: str | None
+) -> list[call.ReportChargingProfiles]:
+    """ReportChargingProfiles of the limits set (watts by EVSE, 0: the station), as the profiles that set
+    them; `purpose`: only those of it. The simulator keeps no profile ids: each is named by its EVSE."""
+    profiles = {
+        evse_id: _limit_profile(evse_id, watts)
+        for evse_id, watts in sorted(limits.items())
+        if purpose in (None, _purpose_of(evse_id))
+    }
+    return [
+        call.ReportChargingProfiles(
+            request_id=request_id,
+            charging_limit_source=ChargingLimitSourceEnumType.cso,
+            charging_profile=[profile],
+            evse_id=evse_id,
+            tbc=number < len(profiles) - 1,
+        )
+        for number, (evse_id, profile) in enumerate(profiles.items())
+    ]
+
+
+def _purpose_of(evse_id: int) -> str:
+    if evse_id == 0:
+        return ChargingProfilePurposeEnumType.charging_station_max_profile
+    return ChargingProfilePurposeEnumType.tx_default_profile
+
+
+def _limit_profile(evse_id: int, watts: float) -> dict[str, Any]:
+    return {
+        "id": evse_id + 1,
+        "stack_level": 0,
+        "charging_profile_purpose": _purpose_of(evse_id),
+        "charging_profile_kind": ChargingProfileKindEnumType.relative,
+        "charging_schedule": [
+            {
+                "id": 1,
+                "charging_rate_unit": ChargingRateUnitEnumType.watts,
+                "charging_schedule_period": [{"start_period": 0, "limit": round(watts, 1)}],
+            }
+        ],
+    }

@@ -23,7 +23,11 @@ from typing import Any, Protocol
 from ocpp.v16 import call
 from ocpp.v16.enums import AuthorizationStatus, MessageTrigger, ReadingContext, Reason
 from ocpp.v201 import call as call201
-from ocpp.v201.enums import AuthorizationStatusEnumType, MessageTriggerEnumType
+from ocpp.v201.enums import (
+    AuthorizationStatusEnumType,
+    MessageTriggerEnumType,
+    ReservationUpdateStatusEnumType,
+)
 
 from stations.ocpp_time import utc_iso
 from stations.simulator import messages201
@@ -67,6 +71,7 @@ class ChargerProtocol(Protocol):
     def meter_values(self, connector_id: int, sample: MeterSample, session: Session | None) -> Any: ...
     def firmware_status(self, status: str, request_id: int | None) -> Any: ...
     def log_status(self, status: str, request_id: int | None) -> Any: ...
+    def reservation_expired(self, reservation_id: int) -> Any | None: ...
 
 
 class Ocpp16:
@@ -149,6 +154,9 @@ class Ocpp16:
     def log_status(self, status: str, request_id: int | None) -> call.DiagnosticsStatusNotification:
         return call.DiagnosticsStatusNotification(status=status)
 
+    def reservation_expired(self, reservation_id: int) -> None:
+        return None  # a 1.6 charger just lets it go
+
 
 class Ocpp201:
     """OCPP 2.0.1: the charger names its transactions and numbers their events (seqNo); an EVSE is a
@@ -224,6 +232,11 @@ class Ocpp201:
 
     def log_status(self, status: str, request_id: int | None) -> call201.LogStatusNotification:
         return call201.LogStatusNotification(status=status, request_id=request_id)
+
+    def reservation_expired(self, reservation_id: int) -> call201.ReservationStatusUpdate:
+        return call201.ReservationStatusUpdate(
+            reservation_id=reservation_id, reservation_update_status=ReservationUpdateStatusEnumType.expired
+        )
 
 
 OCPP16, OCPP201 = Ocpp16(), Ocpp201()

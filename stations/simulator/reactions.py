@@ -262,6 +262,15 @@ class CommandReactions:
             state.limit_w = None
         return ClearChargingProfileStatus.accepted if had_limits else ClearChargingProfileStatus.unknown
 
+    def charging_limits(self, connector_id: int | None) -> dict[int, float]:
+        """The limits set (watts) by connector, 0 for the whole charger; of one connector, or all (None)."""
+        limits = {0: self.state.limit_w} | {c.connector_id: c.limit_w for c in self.state.connectors}
+        return {
+            number: limit
+            for number, limit in limits.items()
+            if limit is not None and connector_id in (None, number)
+        }
+
     def composite_schedule(self, connector_id: int, duration: int, unit: str | None) -> dict[str, Any] | None:
         state, connector = self.state, self.connector(connector_id)
         if connector_id != 0 and connector is None:
@@ -307,6 +316,9 @@ class CommandReactions:
         if connector.reservation is reservation:
             connector.reservation = None
             await self.refresh_idle_statuses()
+            # 2.0.1 tells the CSMS (ReservationStatusUpdate); 1.6 has no such message (None: not sent).
+            expired = self.uplink.protocol.reservation_expired(reservation.reservation_id)
+            await self.uplink.call_if_online(expired, require_accepted=False)
 
     # ---- TriggerMessage -------------------------------------------------
 

@@ -104,6 +104,11 @@ EVERY_201_OPERATION = {
         "GetCompositeSchedule",
         {"evseId": 1, "duration": 600},
     ),
+    "charging-profiles": (
+        {"connector": "1", "purpose": "TxDefaultProfile"},
+        "GetChargingProfiles",
+        {"requestId": ANY, "evseId": 1, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}},
+    ),
     "reset": ({"type": "Immediate"}, "Reset", {"type": "Immediate"}),
     "unlock": ({"connector": "2", "plug": "1"}, "UnlockConnector", {"evseId": 2, "connectorId": 1}),
     "availability": (
@@ -215,7 +220,7 @@ def test_it_offers_a_201_charger_only_its_protocols_operations(db, operator, adm
     for slug in OPERATIONS_201:
         assert f'id="operate-{slug}"' in html, slug
     assert 'id="operations-security"' not in html  # a section left empty is not shown
-    assert 'id="operate-password"' not in html and 'id="operate-password"' in html16
+    assert 'id="operate-password"' in html and 'id="operate-password"' in html16  # each its protocol's
     assert 'name="unlock-plug"' in section_of(html, "session") and 'name="unlock-plug"' not in html16
     assert 'value="OnIdle"' in section_of(html, "availability") and 'value="Soft"' not in html
 

@@ -6,7 +6,7 @@ import re
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from stations.forms import OPERATION_GROUPS, OPERATIONS
+from stations.forms import OPERATION_GROUPS, OPERATIONS, OPERATIONS_201
 from stations.models import Command, Connector, Reservation
 from tests.factories import register_charger
 from tests.ocpp_client import AnsweringCharger, connected_charger, orm
@@ -224,11 +224,12 @@ def test_it_puts_every_operation_in_exactly_one_closed_section(db, operator):
     html = browser(operator).get("/chargers/CP-1/").content.decode()
 
     grouped = [slug for _key, _title, slugs in OPERATION_GROUPS for slug in slugs]
-    assert sorted(grouped) == sorted(OPERATIONS) == sorted(EVERY_OPERATION)
+    assert sorted(grouped) == sorted(OPERATIONS.keys() | OPERATIONS_201.keys())  # 2.0.1's own ones too
+    assert sorted(OPERATIONS) == sorted(EVERY_OPERATION)
     for key, _title, slugs in OPERATION_GROUPS:
         section = section_of(html, key)
         assert " open" not in section.split(">", 1)[0], key  # closed until someone opens it
-        for slug in slugs:
+        for slug in [slug for slug in slugs if slug in OPERATIONS]:  # a 1.6 charger's
             assert f'id="operate-{slug}"' in section, slug
             assert f'action="/chargers/CP-1/operate/{slug}/"' in section, slug
             assert [f for f in EVERY_OPERATION[slug] if f'name="{slug}-{f}"' not in section] == [], slug
