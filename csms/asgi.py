@@ -2,6 +2,7 @@
 
 import gc
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -29,6 +30,13 @@ dashboard_socket = path(
 # What import and set-up made lives as long as the process: out of the collector's sight, so its full passes,
 # which stop every socket of the process, skip it (118,000 objects, ~80 ms a pass; docs/performance.md, "The tail").
 gc.freeze()
+
+# The interpreter passes between the event loop and the ORM threads at most every switch interval: a
+# thread whose query returned waits that long for the event loop to let go, and the event loop as long
+# for a thread building its next statement, once per round trip. The 5 ms default put tens of ms on
+# every StopTransaction (14 round trips) and on the frames queued behind it; 1 ms halved issue 18's
+# tail at ~700 CALLs/s (docs/performance.md, "Round 2"). Below that, switching costs more than it saves.
+sys.setswitchinterval(0.001)
 
 # The periodic jobs (csms.scheduler) start with the first request or socket this process serves.
 application = with_scheduler(
