@@ -492,18 +492,14 @@ class ChargerKey201Form(ChargerKeyForm):
     once the charger answers that variable Accepted (or RebootRequired)."""
 
     action = "SetVariables"
-    key = forms.CharField(
-        min_length=16,
-        max_length=40,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False),
-        label=_("New password"),
-        help_text=_(
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["key"].help_text = _(
             "16 to 40 characters, sent as SecurityCtrlr.BasicAuthPassword. The charger uses it from its next "
             "connection; the server takes it only once the charger accepted it, and refuses the old one from "
             "then on."
-        ),
-    )
+        )
 
     def payload(self, charger):
         component, variable = security.PASSWORD_VARIABLE
