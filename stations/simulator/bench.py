@@ -354,14 +354,15 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
         rss_peak = max(rss_peak, rss)
         if not timeline or elapsed - timeline[-1][0] >= 10:
             timeline.append((elapsed, rss))
-        if not window["at"] and scenario.window_starts_at and elapsed >= scenario.window_starts_at:
+        if not accepted and stats.chargers_accepted >= scenario.chargers:
+            accepted.update(at=time.monotonic() - started, cpu=servers.cpu_seconds())
+        opens_at = scenario.window_starts_at + arrival_delay(scenario, accepted.get("at"), elapsed)
+        if not window["at"] and scenario.window_starts_at and elapsed >= opens_at:
             window.update(
                 at=elapsed, calls=stats.total_calls(), cpu=servers.cpu_seconds(), fleet=time.process_time()
             )
             stats.restart_latencies(keep=scenario.ramp_actions)  # latency figures are of the window only
             window["lag"] = asyncio.create_task(_sample_loop_lag(lag))
-        if not accepted and stats.chargers_accepted >= scenario.chargers:
-            accepted.update(at=time.monotonic() - started, cpu=servers.cpu_seconds())
 
     try:
         report = await run_fleet(options, on_progress=on_progress)
@@ -387,6 +388,16 @@ async def run_scenario(scenario: Scenario, servers: Servers) -> RunResult:
         fleet_cores=(time.process_time() - window["fleet"]) / measured,
         fleet_lag=latency_summary(lag),
     )
+
+
+def arrival_delay(scenario: Scenario, accepted_at: float | None, elapsed: float) -> float:
+    """How much later than its nominal ramp the fleet was all accepted, in seconds: the window opens that
+    much later, so that a server slower to accept is measured settled too, with the ramp's first session
+    starts out of its window (they follow each charger's own connection). Not all accepted yet: as late
+    as now. At most half the window, which is shortened by as much (the fleet's run has a fixed length)."""
+    nominal = scenario.chargers / scenario.ramp_up
+    arrived = accepted_at if accepted_at is not None else elapsed
+    return min(max(0.0, arrived - nominal), scenario.window / 2)
 
 
 async def _sample_loop_lag(lag: LatencyReservoir, period: float = 0.01) -> None:

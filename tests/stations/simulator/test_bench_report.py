@@ -110,3 +110,15 @@ def test_it_compares_a_201_fleets_updated_events_where_1_6_has_meter_values():
     assert "| 80 (0.80) | 20 (1.00) |" in rows[3]
     assert rows[-1] == "In the 2.0.1 rows, MeterValues is TransactionEvent Updated: what 2.0.1 sends instead."
     assert scenario_201.fleet(["ws://x/ocpp/"], id_prefix="BENCH").protocol == "ocpp2.0.1"
+
+
+def test_it_opens_the_window_as_much_later_as_the_fleet_was_all_accepted_late():
+    # 1,000 chargers at 250 a second: all in after 4 s, nominally.
+    scenario = bench.Scenario("aggressive", 1000, 60, 30, 1.0, window=120, ramp_up=250)
+
+    on_time = bench.arrival_delay(scenario, accepted_at=3.5, elapsed=50)
+    late = bench.arrival_delay(scenario, accepted_at=21.0, elapsed=50)
+    still_arriving = bench.arrival_delay(scenario, accepted_at=None, elapsed=30)
+    never = bench.arrival_delay(scenario, accepted_at=None, elapsed=500)
+
+    assert (on_time, late, still_arriving, never) == (0.0, 17.0, 26.0, 60.0)  # at most half the window
