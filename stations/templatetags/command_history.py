@@ -24,6 +24,9 @@ FIELD_LABELS = {
     "parentIdTag": gettext_lazy("Parent idTag"),
     "transactionId": gettext_lazy("Transaction"),
     "reservationId": gettext_lazy("Reservation id"),
+    # A 2.0.1 ReportChargingProfiles: who set the limits it reports, and whether more reports follow.
+    "chargingLimitSource": gettext_lazy("Limit set by"),
+    "tbc": gettext_lazy("More reports follow"),
     "expiryDate": gettext_lazy("Expires"),
     "status": gettext_lazy("Status"),
     "type": pgettext_lazy("kind of reset or availability", "Type"),
@@ -141,7 +144,10 @@ def _joined(prefix: str, label: str) -> str:
 
 
 def _inline(value) -> str:
-    """An object inside a list, on one line: "Key: HeartbeatInterval, Read-only: no, Value: 300"."""
+    """An object inside a list, on one line: "Key: HeartbeatInterval, Read-only: no, Value: 300"; objects
+    nested deeper (a 2.0.1 charging profile's schedule and its periods) in brackets, never as Python."""
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        return "; ".join(f"[{_inline(item)}]" for item in value)
     if not isinstance(value, dict):
         return _text(value)
     return ", ".join(f"{_label(key)}: {_inline(item)}" for key, item in value.items())
