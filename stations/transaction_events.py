@@ -18,18 +18,19 @@ taken in seqNo order, in the same database transaction as the event:
 
 That rebuild reads every stored event of the transaction back, so it is kept for what comes out of
 order (offline replays, a reconnect). The common case is applied incrementally from a `Progress` the
-socket keeps per open transaction: a Started first heard of builds the session from itself alone, an
-Updated that is the next seqNo and carries no idToken is answered from memory and written behind (its
+socket keeps per open transaction: a Started first heard of builds the session from itself alone (its
+row and samples written behind, as a 1.6 start has none), an Updated that is the next seqNo and carries no idToken is answered from memory and written behind (its
 row and samples, as a 1.6 MeterValues: `written_behind`), and the Ended right after closes the session
 without reading the events back (the socket flushed the write-behind first, as for a 1.6 stop).
 """
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing import payments as billing_payments
@@ -108,7 +109,8 @@ class EventOutcome:
     authorization: Authorization | None  # the idTokenInfo to answer, when the event carried an idToken
     samples: list[Sample]  # the event's own samples
     progress: Progress | None = None  # how the socket goes on with this transaction; None: forget it
-    write_behind: bool = False  # the samples are not stored: the socket hands them to the write-behind
+    # The event's row, unsaved: it and the samples are not stored; the socket hands them to the write-behind.
+    row_behind: TransactionEvent | None = None
 
 
 def written_behind(
@@ -243,9 +245,10 @@ def _apply_next(charger: Charger, report: EventReport, progress: Progress | None
 
 def _open(charger: Charger, report: EventReport) -> EventOutcome | None:
     """The session of a Started when nothing else of its transaction is stored, built from it alone:
-    its idToken decided as a 1.6 start's idTag (the decision, the session and the event commit
-    together). Its samples are left to the write-behind, as a 1.6 start sends none: its meter start
-    is taken from them here, and pricing reads only samples strictly after the start."""
+    its idToken decided as a 1.6 start's idTag (the decision and the session commit together). The
+    Started's row and samples are left to the write-behind, as a 1.6 start sends none: the session is
+    what the answer depends on (its meter start is taken from the samples here, and pricing reads only
+    samples strictly after the start), the row only records the frame."""
     samples = samples_of(charger, report.evse_id, report.meter_values)
     try:
         with transaction.atomic():
@@ -255,7 +258,7 @@ def _open(charger: Charger, report: EventReport) -> EventOutcome | None:
                     charger=charger, id_tag=report.id_token, connector_id=report.evse_id or 0
                 )
             session = _started_session(charger, report, samples, authorization)
-            _store_first(charger, report, session)
+            _claim_stored_alone(charger, report, session)
             if (
                 authorization
                 and authorization.accepted
@@ -266,7 +269,8 @@ def _open(charger: Charger, report: EventReport) -> EventOutcome | None:
         return None
     samples = [sample._replace(transaction_id=session.pk) for sample in samples]
     progress = _progress_of(session, report.seq_no)
-    return EventOutcome(session.pk, authorization, samples, progress, write_behind=True)
+    row = _event_row(charger, report, session.pk)
+    return EventOutcome(session.pk, authorization, samples, progress, row_behind=row)
 
 
 def _started_session(charger, report, samples, authorization: Authorization | None) -> Transaction:
@@ -296,15 +300,25 @@ def _use_reservation(charger: Charger, report: EventReport) -> None:
         Reservation.objects.use(charger=charger, reservation_id=report.reservation_id, at=report.timestamp)
 
 
-def _store_first(charger: Charger, report: EventReport, session: Transaction) -> None:
-    """The Started's row; an event stored alone before it (an Ended, kept for staff) is of this
-    session too, and then the rebuild takes over (_NotFirst)."""
-    _event_row(charger, report, session.pk).save(force_insert=True)
-    alone = TransactionEvent.objects.filter(
-        charger=charger, transaction_id=report.transaction_id, session=None
+def _claim_stored_alone(charger: Charger, report: EventReport, session: Transaction) -> None:
+    """An event of this transaction stored before its Started (an Ended kept alone for staff) is of this
+    session too, and then the rebuild takes over (_NotFirst). One statement, its SQL built once per
+    process: every 2.0.1 session start asks it, and the ORM's update() cost more than the round trip."""
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(), [session.pk, charger.pk, report.transaction_id])
+        if cursor.rowcount:
+            raise _NotFirst
+
+
+@functools.cache
+def _claim_sql() -> str:
+    def column(name: str) -> str:
+        return connection.ops.quote_name(TransactionEvent._meta.get_field(name).column)
+
+    return (
+        f"UPDATE {connection.ops.quote_name(TransactionEvent._meta.db_table)} SET {column('session')} = %s"
+        f" WHERE {column('charger')} = %s AND {column('transaction_id')} = %s AND {column('session')} IS NULL"
     )
-    if alone.update(session=session):
-        raise _NotFirst
 
 
 def _update_next(charger: Charger, report: EventReport, progress: Progress) -> EventOutcome | None:

@@ -103,7 +103,8 @@ class ChargePoint201:
             charger=self.charger, report=report, progress=progress
         )
         self._follow(report.transaction_id, outcome.progress)
-        if outcome.write_behind:
+        if outcome.row_behind is not None:
+            writebehind.add_transaction_event(outcome.row_behind)
             writebehind.add_meter_values(outcome.samples)
         live.session_changed(self.charger.pk)
         if outcome.session_pk is not None and event_type == "Updated":

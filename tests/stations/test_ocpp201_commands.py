@@ -11,7 +11,7 @@ from ocpp.v201 import call
 from stations import commands
 from stations.models import Command, TransactionEvent
 from tests.factories import register_charger
-from tests.ocpp_client import AnsweringCharger201, connected_charger, orm
+from tests.ocpp_client import AnsweringCharger201, connected_charger, orm, wait_until
 
 EVSE_1 = {"id": 1, "connectorId": 1}
 HEARTBEAT_INTERVAL = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
@@ -142,7 +142,9 @@ def test_it_names_a_remote_start_so_that_the_session_it_starts_is_linked_to_it(r
     command, remote_start_id = with_charger(remote_csms, steps)
 
     assert remote_start_id == command.pk
-    assert TransactionEvent.objects.get(remote_start_id=command.pk).session.charger_transaction_id == "tx-1"
+    # The Started's row is written behind, a moment after its answer.
+    linked = wait_until(lambda: TransactionEvent.objects.filter(remote_start_id=command.pk).first())
+    assert linked.session.charger_transaction_id == "tx-1"
 
 
 @pytest.mark.parametrize(

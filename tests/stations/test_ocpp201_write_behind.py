@@ -1,8 +1,9 @@
 """OCPP 2.0.1 TransactionEvents in seqNo order cost what their 1.6 counterparts cost.
 
 An Updated that is the next event of a session and carries no idToken is answered at once and
-written behind, as a 1.6 MeterValues; Started and Ended are committed before they are answered, and
-an Ended flushes the write-behind first, so the price is made from every sample. The server here
+written behind, as a 1.6 MeterValues; a Started's session is committed before its answer and its row
+written behind, as a 1.6 StartTransaction stores no sample; an Ended is committed before its answer and
+flushes the write-behind first, so the price is made from every sample. The server here
 writes its batches only every ten minutes: within a test, nothing but a flush of its own stores what
 was written behind. Out of order, sent again or over a new socket, events still count once.
 """
@@ -74,12 +75,14 @@ def test_it_answers_an_updated_before_storing_it_and_prices_its_sample_at_the_en
             # 10 kWh before the peak window opens, 2 kWh inside it: only this sample says so.
             await cp.send(updated(seq_no=1, wh=11_000, at=PEAK_BEGINS))
             stored_before_the_ended = await orm(stored_seq_nos)
+            open_before_the_ended = await orm(Transaction.objects.filter(stopped_at=None).count)
             await cp.send(ended_at(seq_no=2))
-            return stored_before_the_ended
+            return stored_before_the_ended, open_before_the_ended
 
-    stored_before_the_ended = asyncio.run(scenario())
+    stored_before_the_ended, open_before_the_ended = asyncio.run(scenario())
 
-    assert stored_before_the_ended == [0]  # the Started committed, the Updated still written behind
+    # The Started's session committed; its row and the Updated still written behind.
+    assert (stored_before_the_ended, open_before_the_ended) == ([], 1)
     session = Transaction.objects.get(charger_transaction_id="tx-1")
     assert list(session.events.values_list("seq_no", flat=True)) == [0, 1, 2]
     assert MeterValue.objects.filter(transaction=session).count() == 3
@@ -210,7 +213,8 @@ def test_it_reads_no_stored_event_back_for_a_session_in_seq_no_order(db):
         report=report("Updated", 1, at_minute(30), 6_000, "Sample.Periodic"),
         progress=opened.progress,
     )
-    writebehind._write([], [], samples, [], {}, {}, [row])  # the batch, as the socket's flush writes it
+    # The batch, as the socket's flush writes it: the Started's row and samples, then the Updated's.
+    writebehind._write([], [], opened.samples + samples, [], {}, {}, [opened.row_behind, row])
 
     with CaptureQueriesContext(connection) as queries:
         closed = record_transaction_event(
