@@ -289,13 +289,18 @@ def settle_transaction(*, transaction: Transaction, just_stopped: bool = False) 
     Returns None when it is not finished or was already settled: a replayed
     StopTransaction, or two stops racing, move no money twice (the unique
     SessionCharge per transaction and the unique session charge entry).
-    `just_stopped`: the caller's instance, charger included, is the row as its
-    own transaction.stop() just wrote it, so it is not read back (a query on the
-    path a StopTransaction waits on).
+    `just_stopped`: the caller's own database transaction has just stopped the
+    session (Transaction.stop, whose conditional UPDATE lets exactly one stop
+    through) and its instance, charger included, is the row as that UPDATE
+    wrote it. No twin can settle it then, so it is settled in the caller's
+    transaction as it stands: nothing read back, no savepoint, no "settled
+    already?" query (four round trips on the path a StopTransaction waits on).
     """
+    if just_stopped:
+        return _settle(transaction, claimed=True)
     try:
         with _atomic():
-            return _settle(transaction if just_stopped else _read_back(transaction.pk))
+            return _settle(_read_back(transaction.pk))
     except IntegrityError:
         if SessionCharge.objects.filter(transaction_id=transaction.pk).exists():
             return None  # the racing twin committed first
@@ -311,13 +316,16 @@ def _read_back(transaction_id: int) -> Transaction:
     return Transaction.objects.select_related("charger").get(pk=transaction_id)
 
 
-def _settle(session: Transaction) -> SessionCharge | None:
+def _settle(session: Transaction, claimed: bool = False) -> SessionCharge | None:
+    """`claimed`: this database transaction stopped the session (settle_transaction's just_stopped)."""
     # A QR payment's session (billing.payments), its row locked: no query for an ordinary card's.
     payment = payments.paying_for(session)
     payer = _payer_of(session) if payment is None else _Payer(None, payment.account)
     if payer.wallet is not None:  # lock before reading what exists: the twin waits here
         payer = _Payer(payer.card, Account.objects.select_for_update().get(pk=payer.wallet.pk))
-    if session.stopped_at is None or SessionCharge.objects.filter(transaction=session).exists():
+    if session.stopped_at is None:
+        return None
+    if not claimed and SessionCharge.objects.filter(transaction=session).exists():
         return None
     tariff = tariff_for(charger=session.charger, connector_id=session.connector_id)
     price = _price(session, tariff, payer)

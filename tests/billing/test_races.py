@@ -6,13 +6,24 @@ IMMEDIATE transactions serialise the writers and the same assertions hold.
 
 import threading
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connections
 
 from billing import pricing, services
 from billing.models import LedgerEntry, SessionCharge
-from tests.billing.builders import balance, charger, default_tariff, driver, finished_session, prepaid_card
+from stations import services as station_services
+from stations.models import Transaction
+from tests.billing.builders import (
+    T0,
+    balance,
+    charger,
+    default_tariff,
+    driver,
+    finished_session,
+    prepaid_card,
+)
 
 
 def run_together(*calls, timeout: float = 30):
@@ -83,6 +94,42 @@ def test_it_moves_money_once_when_two_stops_of_one_session_race(transactional_db
     charges = run_together(*[lambda: services.settle_transaction(transaction=session)] * 3)
 
     assert len([c for c in charges if c is not None]) == 1
+    assert SessionCharge.objects.count() == 1
+    assert LedgerEntry.objects.filter(kind="session_charge").count() == 1
+    assert balance(card) == Decimal("7.00")
+
+
+def test_it_moves_money_once_when_three_stop_transactions_of_one_session_race(transactional_db, monkeypatch):
+    # Each stop settles in its own database transaction without asking "settled already?": the stop's
+    # conditional UPDATE must let exactly one of them through to the money.
+    slow_pricing(monkeypatch)
+    default_tariff(price_per_kwh=Decimal("1.0000"))
+    card = prepaid_card("RACE4", balance="10")
+    station = charger("CP-4")
+    session = Transaction.objects.create(
+        charger=station,
+        connector_id=1,
+        id_tag="RACE4",
+        id_tag_status="Accepted",
+        meter_start=1_000,
+        started_at=T0,
+    )
+
+    def stop():
+        return station_services.stop_transaction(
+            charger=station,
+            transaction_id=session.pk,
+            meter_stop=4_000,
+            timestamp=T0 + timedelta(hours=1),
+            reason="Local",
+            id_tag="RACE4",
+            transaction_data=None,
+            samples=[],
+        )
+
+    answers = run_together(stop, stop, stop)
+
+    assert [answer.status for answer in answers] == ["Accepted"] * 3
     assert SessionCharge.objects.count() == 1
     assert LedgerEntry.objects.filter(kind="session_charge").count() == 1
     assert balance(card) == Decimal("7.00")
