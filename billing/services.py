@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils.translation import gettext as _
 
 from billing import payments, pricing
@@ -26,6 +26,7 @@ from billing.models import (
     TariffPeriod,
 )
 from billing.money import DEFAULT_CURRENCY, check_top_up_amount, quantize_money
+from csms.compiled import CompiledQuery
 from rfid.models import IdTag, normalise_id_tag
 from stations.models import Transaction
 
@@ -47,13 +48,23 @@ class KeyAlreadyUsed(RefusedMovement):
 
 
 def tariff_for(*, charger=None, connector_id: int | None = None) -> Tariff | None:
-    """The connector's tariff, else the charger's, else the site's default."""
+    """The connector's tariff, else the charger's, else the site's default. Every StopTransaction asks
+    (and a prepaid card's start): both queries' SQL is written once per process (csms.compiled)."""
     if charger is not None:
-        assignments = TariffAssignment.objects.filter(charger=charger).select_related("tariff")
-        by_connector = {a.connector_id: a.tariff for a in assignments}
+        by_connector = {tariff.assigned_to: tariff for tariff in _ASSIGNED_TARIFFS.all(charger.pk)}
         if connector_id in by_connector or None in by_connector:
             return by_connector.get(connector_id) or by_connector[None]
-    return Tariff.objects.filter(is_default=True).first()
+    return _DEFAULT_TARIFF.first()
+
+
+def _assigned_tariffs(charger_pk: int):
+    """The charger's tariffs, each with the connector it is assigned to (`assigned_to`, None: all)."""
+    assigned = Tariff.objects.filter(assignments__charger_id=charger_pk)
+    return assigned.annotate(assigned_to=F("assignments__connector_id")).order_by()
+
+
+_ASSIGNED_TARIFFS = CompiledQuery(_assigned_tariffs, -1)
+_DEFAULT_TARIFF = CompiledQuery(lambda: Tariff.objects.filter(is_default=True).order_by())  # one at most
 
 
 def site_currency() -> str:
@@ -346,15 +357,20 @@ def _settle(session: Transaction, claimed: bool = False) -> SessionCharge | None
 
 
 def _payer_of(session: Transaction) -> _Payer:
-    card = IdTag.objects.filter(id_tag=normalise_id_tag(session.id_tag)).first()
+    card = _CARD.first(normalise_id_tag(session.id_tag))
     if card is None or not card.is_prepaid:
         return _Payer(card, None)
     return _Payer(card, wallet_for_card(card))
 
 
+# A StopTransaction's settlement reads the session's card: its SQL written once (csms.compiled).
+_CARD = CompiledQuery(lambda id_tag: IdTag.objects.filter(id_tag=id_tag).order_by(), "(probe idTag)")
+
+
 def _price(session: Transaction, tariff: Tariff | None, payer: _Payer) -> pricing.Price:
     if tariff is None:  # nothing configured: recorded at zero so staff can see it and set a tariff
-        currency = payer.wallet.currency if payer.wallet else site_currency()
+        # tariff_for found no default tariff either, so the site's currency is the configured one.
+        currency = payer.wallet.currency if payer.wallet else DEFAULT_CURRENCY
         tariff = Tariff(name="no tariff configured", currency=currency)
         periods = []
     else:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing import payments as billing_payments
 from billing import services as billing_services
 from billing.models import SessionCharge
+from csms.compiled import CompiledQuery
 from csms.throttle import FailureWindow, Spacing
 from rfid import services as rfid_services
 from rfid.models import IdTag, normalise_id_tag
@@ -288,7 +289,7 @@ def stop_transaction(
     samples: list[MeterValue],
 ) -> Authorization | None:
     """Record a session stop; a repeated stop changes nothing, an unknown one is kept for staff."""
-    session = Transaction.objects.filter(pk=transaction_id, charger=charger).first()
+    session = _SESSION_OF_CHARGER.first(transaction_id, charger.pk)
     charge = None
     if session is None:
         _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, transaction_data)
@@ -298,6 +299,12 @@ def stop_transaction(
     if not id_tag:
         return None
     return authorize(charger=charger, id_tag=id_tag, for_stop=True, card_read=_card_settled(charge, id_tag))
+
+
+# Every StopTransaction reads its session first: its SQL written once (csms.compiled).
+_SESSION_OF_CHARGER = CompiledQuery(
+    lambda pk, charger_pk: Transaction.objects.filter(pk=pk, charger_id=charger_pk).order_by(), -1, -2
+)
 
 
 def _card_settled(charge: SessionCharge | None, id_tag: str) -> IdTag | None:
