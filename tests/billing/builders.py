@@ -7,6 +7,7 @@ from billing import services as billing_services
 from billing.models import Tariff, TariffPeriod
 from rfid import services as rfid_services
 from rfid.models import IdTag
+from stations import services as station_services
 from stations.models import Charger, MeterValue, Transaction
 from tests.factories import register_charger
 from tests.personas import clerk, driver, operator, outsider  # noqa: F401  (the cast, for these tests)
@@ -56,9 +57,9 @@ def charger(charge_point_id="CP-1") -> Charger:
     )
 
 
-def finished_session(id_tag, wh=10_000, started_at=T0, minutes=60, meter_start=1_000, on=None) -> Transaction:
-    """A session that ran `minutes` and metered `wh`, stopped as a charger would stop it."""
-    session = Transaction.objects.create(
+def open_session(id_tag, started_at=T0, meter_start=1_000, on=None) -> Transaction:
+    """A session a charger started with the card, accepted, still charging."""
+    return Transaction.objects.create(
         charger=on or charger(),
         connector_id=1,
         id_tag=id_tag,
@@ -66,6 +67,11 @@ def finished_session(id_tag, wh=10_000, started_at=T0, minutes=60, meter_start=1
         meter_start=meter_start,
         started_at=started_at,
     )
+
+
+def finished_session(id_tag, wh=10_000, started_at=T0, minutes=60, meter_start=1_000, on=None) -> Transaction:
+    """A session that ran `minutes` and metered `wh`, stopped as a charger would stop it."""
+    session = open_session(id_tag, started_at=started_at, meter_start=meter_start, on=on)
     session.stop(
         meter_stop=meter_start + wh,
         stopped_at=started_at + timedelta(minutes=minutes),
@@ -74,6 +80,20 @@ def finished_session(id_tag, wh=10_000, started_at=T0, minutes=60, meter_start=1
         data=None,
     )
     return session
+
+
+def stop_transaction(session: Transaction, wh: int, minutes=60):
+    """The charger's StopTransaction of `session` with its own card, as the gateway hands it over."""
+    return station_services.stop_transaction(
+        charger=session.charger,
+        transaction_id=session.pk,
+        meter_stop=session.meter_start + wh,
+        timestamp=session.started_at + timedelta(minutes=minutes),
+        reason="Local",
+        id_tag=session.id_tag,
+        transaction_data=None,
+        samples=[],
+    )
 
 
 def register_sample(session: Transaction, at: datetime, value, unit="Wh") -> MeterValue:

@@ -6,23 +6,21 @@ IMMEDIATE transactions serialise the writers and the same assertions hold.
 
 import threading
 import time
-from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connections
 
 from billing import pricing, services
 from billing.models import LedgerEntry, SessionCharge
-from stations import services as station_services
-from stations.models import Transaction
 from tests.billing.builders import (
-    T0,
     balance,
     charger,
     default_tariff,
     driver,
     finished_session,
+    open_session,
     prepaid_card,
+    stop_transaction,
 )
 
 
@@ -105,27 +103,10 @@ def test_it_moves_money_once_when_three_stop_transactions_of_one_session_race(tr
     slow_pricing(monkeypatch)
     default_tariff(price_per_kwh=Decimal("1.0000"))
     card = prepaid_card("RACE4", balance="10")
-    station = charger("CP-4")
-    session = Transaction.objects.create(
-        charger=station,
-        connector_id=1,
-        id_tag="RACE4",
-        id_tag_status="Accepted",
-        meter_start=1_000,
-        started_at=T0,
-    )
+    session = open_session("RACE4", on=charger("CP-4"))
 
     def stop():
-        return station_services.stop_transaction(
-            charger=station,
-            transaction_id=session.pk,
-            meter_stop=4_000,
-            timestamp=T0 + timedelta(hours=1),
-            reason="Local",
-            id_tag="RACE4",
-            transaction_data=None,
-            samples=[],
-        )
+        return stop_transaction(session, wh=3_000)
 
     answers = run_together(stop, stop, stop)
 
