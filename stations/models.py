@@ -741,7 +741,11 @@ class Command(models.Model):
 
     @property
     def reboot_required(self) -> bool:
-        return self.answer_status == "RebootRequired"
+        """1.6 answers RebootRequired as its status; 2.0.1's SetVariables per variable, in its results."""
+        if self.answer_status == "RebootRequired":
+            return True
+        results = self.response.get("setVariableResult") if isinstance(self.response, dict) else None
+        return any(result.get("attributeStatus") == "RebootRequired" for result in results or ())
 
     @property
     def outcome_text(self) -> str:

@@ -122,7 +122,8 @@ def test_it_takes_a_password_the_201_charger_takes_at_its_reboot_from_the_page(r
 
     page = live(remote_csms, steps)
 
-    assert "Change the charger&#x27;s password: accepted" in page.content.decode()
+    # As a 1.6 charger's RebootRequired: the operator learns the key takes effect at the next reboot.
+    assert "Change the charger&#x27;s password: accepted — reboot required" in page.content.decode()
     assert 'id="operate-password"' in page.content.decode()
     assert Charger.objects.get().check_password(NEW_KEY)
 
