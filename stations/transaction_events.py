@@ -19,9 +19,10 @@ taken in seqNo order, in the same database transaction as the event:
 That rebuild reads every stored event of the transaction back, so it is kept for what comes out of
 order (offline replays, a reconnect). The common case is applied incrementally from a `Progress` the
 socket keeps per open transaction: a Started first heard of builds the session from itself alone (its
-row and samples written behind, as a 1.6 start has none), an Updated that is the next seqNo and carries no idToken is answered from memory and written behind (its
-row and samples, as a 1.6 MeterValues: `written_behind`), and the Ended right after closes the session
-without reading the events back (the socket flushed the write-behind first, as for a 1.6 stop).
+row and samples written behind, as a 1.6 start has none), an Updated that is the next seqNo and
+carries no idToken is answered from memory and written behind (its row and samples, as a 1.6
+MeterValues: `written_behind`), and the Ended right after closes the session without reading the
+events back (the socket flushed the write-behind first, as for a 1.6 stop).
 """
 
 import functools
@@ -303,7 +304,8 @@ def _use_reservation(charger: Charger, report: EventReport) -> None:
 def _claim_stored_alone(charger: Charger, report: EventReport, session: Transaction) -> None:
     """An event of this transaction stored before its Started (an Ended kept alone for staff) is of this
     session too, and then the rebuild takes over (_NotFirst). One statement, its SQL built once per
-    process: every 2.0.1 session start asks it, and the ORM's update() cost more than the round trip."""
+    process: every 2.0.1 session start asks it, and the ORM's update() cost more than the round trip.
+    Written out here because csms.compiled sends SELECTs only (through raw())."""
     with connection.cursor() as cursor:
         cursor.execute(_claim_sql(), [session.pk, charger.pk, report.transaction_id])
         if cursor.rowcount:
