@@ -102,6 +102,8 @@ async def connected_charger(
         try:
             yield charger
         finally:
+            if isinstance(charger, AnsweringCharger):
+                await charger.finish_answering()
             serving.cancel()
 
 
@@ -213,6 +215,13 @@ class AnsweringCharger(TestCharger):
         self.held: dict[str, asyncio.Event] = {}  # answered once the test sets the event
         self._answering: set[asyncio.Task] = set()  # asyncio keeps only weak references to tasks
         self.in_flight = self.most_in_flight = 0
+        self._being_answered = 0  # answers past their delay or hold whose frame is not yet sent
+
+    async def finish_answering(self, timeout: float = 5.0):
+        """Waits until every answer under way is on the wire, so a scenario that ends as soon as a call
+        arrived does not close the socket while its answer is still being validated in the
+        library's executor thread (the CSMS would then never see the charger's answer)."""
+        await eventually(lambda: self._being_answered == 0, timeout=timeout)
 
     async def route_message(self, raw_msg):
         message = unpack(raw_msg)
@@ -241,11 +250,18 @@ class AnsweringCharger(TestCharger):
         if message.action in self.silent:
             return
         self.in_flight -= 1
+        self._being_answered += 1
+        try:
+            await self._send(await self._answer_frame(message))
+        finally:
+            self._being_answered -= 1
+
+    async def _answer_frame(self, message) -> str:
         if message.action in self.call_errors:
-            return await self._send(message.create_call_error(self.call_errors[message.action]).to_json())
+            return message.create_call_error(self.call_errors[message.action]).to_json()
         result = message.create_call_result(self.answers[message.action])
         await validate_payload(result, self._ocpp_version)
-        await self._send(result.to_json())
+        return result.to_json()
 
     def calls_of(self, action: str) -> list[dict]:
         return [payload for received_action, payload in self.received if received_action == action]
