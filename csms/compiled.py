@@ -13,11 +13,18 @@ Only for querysets whose SQL does not change with the values: each probe a plain
 compiled parameters hold once (no `__in` lists, no None, which the ORM writes as IS NULL), and nothing
 that `raw()` cannot follow (select_related, prefetch_related, values()). The rows come from the default
 database, as the querysets here do.
+
+`raw()` sends SELECTs only. `CompiledUpdate` is the same idea for the conditional UPDATEs a charger
+waits on (its handshake's mark, its boot, a session's stop): an UPDATE of one table, its SQL written
+from the model's columns once per process, each call's values prepared by their fields as the ORM
+prepares them, and what it returns (RETURNING) converted as the ORM converts a column.
 """
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
 
-from django.db.models import Model, QuerySet
+from django.db import connection
+from django.db.models import Field, Model, QuerySet
 
 
 class CompiledQuery:
@@ -51,3 +58,76 @@ class CompiledQuery:
             raise ValueError(f"each probe must stand once among the parameters: {params!r}")
         self._compiled = (queryset.model, sql, tuple(params), places)
         return self._compiled
+
+
+# A condition of CompiledUpdate's WHERE: "field" (= the call's value), "field__lt" (< the call's value),
+# "field__isnull" (IS NULL, no value).
+_OPERATORS = {"": "= %s", "lt": "< %s", "isnull": "IS NULL"}
+
+
+class CompiledUpdate:
+    """`UPDATE model SET <set> WHERE <where> [RETURNING <returning>]`, written once per process.
+
+    `run(**values)` takes one value per field of `set` and per valued condition of `where`, by name
+    (a condition's lookup included: `created_at__lt=…`), and answers the number of rows updated, or
+    with `returning`, the first updated row's values as a tuple (None if no row was updated). As
+    `queryset.filter(**where).update(**set)`, no signals, no save(): the rows are updated in place.
+    """
+
+    def __init__(self, model: type[Model], *, set: Iterable[str], where: Iterable[str], returning=()):
+        self.model, self._set, self._where, self._returning = (
+            model,
+            tuple(set),
+            tuple(where),
+            tuple(returning),
+        )
+        self._valued = self._set + tuple(name for name in self._where if not name.endswith("__isnull"))
+
+    def run(self, **values):
+        if values.keys() != set(self._valued):
+            raise TypeError(f"{sorted(values)} are not the values of {sorted(self._valued)}")
+        params = [self._prepared(name, values[name]) for name in self._valued]
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql, params)
+            if not self._returning:
+                return cursor.rowcount
+            row = cursor.fetchone()
+        return row and tuple(convert(value) for convert, value in zip(self._converters, row, strict=True))
+
+    def _field(self, name: str) -> Field:
+        name = name.partition("__")[0]
+        return self.model._meta.pk if name == "pk" else self.model._meta.get_field(name)
+
+    def _prepared(self, name: str, value):
+        # The preparation the ORM gives a value saved (SET) or compared (WHERE) on this field: a
+        # datetime as text on SQLite, JSON adapted, a foreign key as its target's value.
+        return self._field(name).get_db_prep_save(value, connection)
+
+    @functools.cached_property
+    def _sql(self) -> str:
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(self._field(name).column)} = %s" for name in self._set)
+        conditions = " AND ".join(
+            f"{quote(self._field(name).column)} {_OPERATORS[name.partition('__')[2]]}" for name in self._where
+        )
+        sql = f"UPDATE {quote(self.model._meta.db_table)} SET {assignments} WHERE {conditions}"
+        if self._returning:
+            if not connection.features.can_return_rows_from_bulk_insert:  # RETURNING: PostgreSQL, SQLite 3.35
+                raise ValueError(f"{connection.vendor} cannot return the updated row")
+            sql += " RETURNING " + ", ".join(quote(self._field(name).column) for name in self._returning)
+        return sql
+
+    @functools.cached_property
+    def _converters(self) -> list[Callable]:
+        return [self._converter(self._field(name)) for name in self._returning]
+
+    def _converter(self, field: Field) -> Callable:
+        column = field.get_col(self.model._meta.db_table)
+        steps = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+
+        def convert(value):
+            for step in steps:
+                value = step(value, column, connection)
+            return value
+
+        return convert

@@ -1,3 +1,4 @@
+import functools
 import hashlib
 import hmac
 import logging
@@ -14,6 +15,8 @@ from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from csms.compiled import CompiledUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -279,8 +282,10 @@ class Charger(models.Model):
     def mark_connected(
         self, *, connection_id: str, channel_name: str, ocpp_version: str, remote_address: str
     ) -> None:
+        """This socket is the charger's live one (every handshake: its UPDATE's SQL written once)."""
         now = timezone.now()
-        Charger.objects.filter(pk=self.pk).update(
+        _MARK_CONNECTED.run(
+            pk=self.pk,
             is_connected=True,
             connection_id=connection_id,
             channel_name=channel_name,
@@ -288,6 +293,20 @@ class Charger(models.Model):
             last_seen_at=now,
             ocpp_version=ocpp_version,
             remote_address=remote_address,
+        )
+
+    def note_boot(self, *, at: datetime, **identity: str) -> None:
+        """Store what a BootNotification says about the charger, and read its approval back.
+
+        One statement (UPDATE … RETURNING): staff approving or rejecting the charger while it boots is
+        answered by the row as this UPDATE left it, not as the handshake read it.
+        """
+        for field, value in identity.items():
+            setattr(self, field, value or "")
+        self.last_boot_at = self.last_seen_at = at
+        values = {field: getattr(self, field) for field in identity}
+        (self.approval,) = _boot_update(tuple(identity)).run(
+            pk=self.pk, last_boot_at=at, last_seen_at=at, **values
         )
 
     def mark_disconnected(self, *, connection_id: str) -> bool:
@@ -314,6 +333,29 @@ class Charger(models.Model):
                 pk=self.pk, connection_id=connection_id, is_connected=True, last_seen_at__lt=heard_since
             ).update(is_connected=False, channel_name="", disconnected_at=timezone.now())
         )
+
+
+_MARK_CONNECTED = CompiledUpdate(
+    Charger,
+    set=(
+        "is_connected",
+        "connection_id",
+        "channel_name",
+        "connected_since",
+        "last_seen_at",
+        "ocpp_version",
+        "remote_address",
+    ),
+    where=("pk",),
+)
+
+
+@functools.cache
+def _boot_update(identity: tuple[str, ...]) -> CompiledUpdate:
+    """One per set of fields a protocol's BootNotification fills (1.6's and 2.0.1's)."""
+    return CompiledUpdate(
+        Charger, set=(*identity, "last_boot_at", "last_seen_at"), where=("pk",), returning=("approval",)
+    )
 
 
 class ServerProcess(models.Model):
@@ -537,9 +579,9 @@ class Transaction(models.Model):
         """Record the stop once; returns False when it was already stopped.
 
         Guards the replayed-StopTransaction race: the conditional UPDATE lets
-        exactly one of two concurrent stops through. One statement, so no
-        savepoint; the stop's fields are set on this instance, not read back
-        (a round trip each, on the path a charger waits on).
+        exactly one of two concurrent stops through. One statement, its SQL
+        written once, so no savepoint; the stop's fields are set on this
+        instance, not read back (a round trip each, on the path a charger waits on).
         """
         stop = {
             "meter_stop": meter_stop,
@@ -548,11 +590,19 @@ class Transaction(models.Model):
             "stop_id_tag": id_tag,
             "transaction_data": data,
         }
-        updated = Transaction.objects.filter(pk=self.pk, stopped_at__isnull=True).update(**stop)
+        updated = _STOP.run(pk=self.pk, **stop)
         if updated:
             for field, value in stop.items():
                 setattr(self, field, value)
         return bool(updated)
+
+    @staticmethod
+    def flag_opened_before(*, charger_id: int, before: datetime, reason: str) -> int:
+        """TransactionQuerySet.flag of the charger's sessions opened before `before` (its boot): the same
+        conditional UPDATE on open, unflagged sessions, its SQL written once (every boot runs it)."""
+        return _FLAG_OPENED_BEFORE.run(
+            charger=charger_id, created_at__lt=before, flagged_at=before, flag_reason=reason
+        )
 
     @property
     def needs_attention(self) -> bool:
@@ -568,6 +618,18 @@ class Transaction(models.Model):
             timestamp__gt=self.started_at,
             timestamp__lt=self.stopped_at,
         ).order_by("timestamp", "id")
+
+
+_STOP = CompiledUpdate(
+    Transaction,
+    set=("meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"),
+    where=("pk", "stopped_at__isnull"),
+)
+_FLAG_OPENED_BEFORE = CompiledUpdate(
+    Transaction,
+    set=("flagged_at", "flag_reason"),
+    where=("charger", "created_at__lt", "stopped_at__isnull", "flagged_at__isnull"),
+)
 
 
 class Sample(NamedTuple):

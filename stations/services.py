@@ -124,7 +124,7 @@ def _decide_admission(
     if not is_valid_charge_point_id(charge_point_id):  # no charger has such an id: not even a lookup
         _note_failure(charge_point_id, remote_address)
         return Admission(None, Outcome.UNKNOWN)
-    charger = Charger.objects.filter(charge_point_id=charge_point_id).first()
+    charger = _CHARGER_OF_ID.first(charge_point_id)
     if _throttled(charge_point_id, remote_address, charger):
         return Admission(None, Outcome.THROTTLED)
     if charger is None:
@@ -140,6 +140,12 @@ def _decide_admission(
     if charger.approval == Charger.Approval.PENDING:
         return Admission(charger, Outcome.PENDING)
     return Admission(charger, Outcome.ACCEPTED)
+
+
+# Every handshake reads its charger first: its SQL written once (csms.compiled).
+_CHARGER_OF_ID = CompiledQuery(
+    lambda charge_point_id: Charger.objects.filter(charge_point_id=charge_point_id).order_by(), "(probe)"
+)
 
 
 def _credentials_match(charger: Charger, username: str | None, password: str | None) -> bool:
@@ -201,13 +207,10 @@ def record_boot(*, charger: Charger, **identity: str) -> str:
     kept one, comes after the boot): its open sessions are flagged at once, not at the next run of
     housekeeping.flag_open_sessions, so their cards are free again (rfid.services) and staff see them.
     """
-    for field, value in identity.items():
-        setattr(charger, field, value or "")
-    charger.last_boot_at = charger.last_seen_at = timezone.now()
-    charger.save(update_fields=[*identity, "last_boot_at", "last_seen_at"])
-    charger.refresh_from_db(fields=["approval"])
-    Transaction.objects.filter(charger=charger, created_at__lt=charger.last_boot_at).flag(
-        reason=Transaction.Flag.CHARGER_REBOOTED, at=charger.last_boot_at
+    booted_at = timezone.now()
+    charger.note_boot(at=booted_at, **identity)
+    Transaction.flag_opened_before(
+        charger_id=charger.pk, before=booted_at, reason=Transaction.Flag.CHARGER_REBOOTED
     )
     return "Accepted" if charger.is_approved else "Pending"
 

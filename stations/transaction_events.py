@@ -25,17 +25,17 @@ MeterValues: `written_behind`), and the Ended right after closes the session wit
 events back (the socket flushed the write-behind first, as for a 1.6 stop).
 """
 
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import payments as billing_payments
 from billing import services as billing_services
+from csms.compiled import CompiledUpdate
 from rfid.models import normalise_id_tag
 from rfid.services import Authorization
 from stations import services
@@ -303,24 +303,15 @@ def _use_reservation(charger: Charger, report: EventReport) -> None:
 
 def _claim_stored_alone(charger: Charger, report: EventReport, session: Transaction) -> None:
     """An event of this transaction stored before its Started (an Ended kept alone for staff) is of this
-    session too, and then the rebuild takes over (_NotFirst). One statement, its SQL built once per
-    process: every 2.0.1 session start asks it, and the ORM's update() cost more than the round trip.
-    Written out here because csms.compiled sends SELECTs only (through raw())."""
-    with connection.cursor() as cursor:
-        cursor.execute(_claim_sql(), [session.pk, charger.pk, report.transaction_id])
-        if cursor.rowcount:
-            raise _NotFirst
+    session too, and then the rebuild takes over (_NotFirst). One statement, its SQL written once per
+    process: every 2.0.1 session start asks it, and the ORM's update() cost more than the round trip."""
+    if _CLAIM_STORED_ALONE.run(charger=charger.pk, transaction_id=report.transaction_id, session=session.pk):
+        raise _NotFirst
 
 
-@functools.cache
-def _claim_sql() -> str:
-    def column(name: str) -> str:
-        return connection.ops.quote_name(TransactionEvent._meta.get_field(name).column)
-
-    return (
-        f"UPDATE {connection.ops.quote_name(TransactionEvent._meta.db_table)} SET {column('session')} = %s"
-        f" WHERE {column('charger')} = %s AND {column('transaction_id')} = %s AND {column('session')} IS NULL"
-    )
+_CLAIM_STORED_ALONE = CompiledUpdate(
+    TransactionEvent, set=("session",), where=("charger", "transaction_id", "session__isnull")
+)
 
 
 def _update_next(charger: Charger, report: EventReport, progress: Progress) -> EventOutcome | None:

@@ -1,14 +1,16 @@
-"""A query whose SQL the ORM writes once per process answers every call as its queryset would."""
+"""Queries and UPDATEs whose SQL is written once per process act on every call as the ORM would."""
+
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.test.utils import CaptureQueriesContext
 
-from csms.compiled import CompiledQuery
+from csms.compiled import CompiledQuery, CompiledUpdate
 from rfid.models import IdTag
-from stations.models import Transaction
-from tests.billing.builders import T0, charger, driver, personal_card, prepaid_card
+from stations.models import Charger, Transaction
+from tests.billing.builders import T0, charger, driver, open_session, personal_card, prepaid_card
 
 
 def cards_charging_or_not(id_tag: str):
@@ -51,3 +53,98 @@ def test_it_refuses_a_probe_the_parameters_hold_more_than_once(db):
 
     with pytest.raises(ValueError, match="each probe must stand once"):
         twice.first("DANA-HOME")
+
+
+STOP = CompiledUpdate(
+    Transaction,
+    set=("meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"),
+    where=("pk", "stopped_at__isnull"),
+)
+
+
+def test_it_updates_a_row_as_the_querysets_update_would(db):
+    by_orm, compiled = open_session("DANA-CAR"), open_session("DANA-CAR", started_at=T0 + timedelta(hours=2))
+    stop = {
+        "meter_stop": 21_000,
+        "stopped_at": T0 + timedelta(hours=3),
+        "stop_reason": "EVDisconnected",
+        "stop_id_tag": "DANA-CAR",
+        "transaction_data": [{"timestamp": "2027-03-01T11:00:00Z", "sampledValue": [{"value": "21000"}]}],
+    }
+
+    assert Transaction.objects.filter(pk=by_orm.pk, stopped_at__isnull=True).update(**stop) == 1
+    assert STOP.run(pk=compiled.pk, **stop) == 1
+
+    columns = list(stop)
+    assert Transaction.objects.filter(pk=compiled.pk).values(*columns).get() == {**stop}
+    assert Transaction.objects.filter(pk=by_orm.pk).values(*columns).get() == {**stop}
+
+
+def test_it_updates_only_the_rows_all_its_conditions_hold_for(db, time_machine):
+    time_machine.move_to(T0)
+    open_before = open_session("DANA-CAR")
+    stopped_before = open_session("DANA-HOME", started_at=T0 - timedelta(hours=1))
+    STOP.run(
+        pk=stopped_before.pk,
+        meter_stop=2_000,
+        stopped_at=T0,
+        stop_reason="Local",
+        stop_id_tag="",
+        transaction_data=None,
+    )
+    elsewhere = open_session("DANA-CAR", on=charger("CP-2"))
+    time_machine.move_to(T0 + timedelta(minutes=5))
+    open_after = open_session("DANA-CAR", started_at=T0 + timedelta(minutes=5))
+    boot = T0 + timedelta(minutes=1)
+
+    flagged = Transaction.flag_opened_before(charger_id=charger().pk, before=boot, reason="charger_rebooted")
+    again = Transaction.flag_opened_before(charger_id=charger().pk, before=boot, reason="charger_rebooted")
+
+    assert (flagged, again) == (1, 0)
+    flags = dict(Transaction.objects.values_list("pk", "flagged_at"))
+    assert flags == {open_before.pk: boot, stopped_before.pk: None, elsewhere.pk: None, open_after.pk: None}
+
+
+def test_it_returns_the_updated_rows_values_converted_as_the_orm_reads_them(db):
+    charger("CP-1")
+    Charger.objects.filter(charge_point_id="CP-1").update(approval=Charger.Approval.PENDING)
+    booting = Charger.objects.get(charge_point_id="CP-1")
+    Charger.objects.filter(pk=booting.pk).update(approval=Charger.Approval.ACCEPTED)  # staff, meanwhile
+    returning = CompiledUpdate(
+        Charger, set=("vendor",), where=("pk",), returning=("approval", "last_boot_at")
+    )
+
+    assert returning.run(pk=booting.pk, vendor="Vendo") == (Charger.Approval.ACCEPTED, None)
+    assert returning.run(pk=-1, vendor="Vendo") is None
+
+    booting.note_boot(at=T0, vendor="Vendo", model="V1")
+    assert booting.approval == Charger.Approval.ACCEPTED
+    assert Charger.objects.values_list("vendor", "model", "last_boot_at").get(pk=booting.pk) == (
+        "Vendo",
+        "V1",
+        T0,
+    )
+
+
+def test_it_sends_the_update_it_wrote_once(db):
+    session = open_session("DANA-CAR")
+
+    with CaptureQueriesContext(connection) as queries:
+        for meter_stop in (2_000, 3_000):
+            STOP.run(
+                pk=session.pk,
+                meter_stop=meter_stop,
+                stopped_at=T0,
+                stop_reason="",
+                stop_id_tag="",
+                transaction_data=None,
+            )
+
+    first, second = (query["sql"] for query in queries)
+    assert first.replace("2000", "?") == second.replace("3000", "?")
+    assert Transaction.objects.get(pk=session.pk).meter_stop == 2_000  # the second found it stopped
+
+
+def test_it_refuses_values_that_are_not_its_fields(db):
+    with pytest.raises(TypeError, match="are not the values of"):
+        STOP.run(pk=1, meter_stop=2_000)
