@@ -26,7 +26,7 @@ from billing.models import (
     TariffPeriod,
 )
 from billing.money import DEFAULT_CURRENCY, check_top_up_amount, quantize_money
-from csms.compiled import CompiledQuery
+from csms.compiled import CompiledInsert, CompiledQuery
 from rfid.models import IdTag, normalise_id_tag
 from stations.models import Transaction
 
@@ -401,8 +401,9 @@ def _record_charge(session, tariff, payer: _Payer, price: pricing.Price) -> Sess
 
 
 def create_charge(*, session, tariff, price: pricing.Price, charged, uncollected, **payer) -> SessionCharge:
-    """The one SessionCharge row of a session, from its price; `payer` names the card and/or account."""
-    return SessionCharge.objects.create(
+    """The one SessionCharge row of a session, from its price; `payer` names the card and/or account.
+    Its INSERT is written once (csms.compiled): every StopTransaction waits on it."""
+    charge = SessionCharge(
         transaction=session,
         tariff=tariff,
         currency=price.currency,
@@ -417,6 +418,10 @@ def create_charge(*, session, tariff, price: pricing.Price, charged, uncollected
         breakdown=price_lines(price),
         **payer,
     )
+    return _INSERT_CHARGE.insert(charge)
+
+
+_INSERT_CHARGE = CompiledInsert(SessionCharge)
 
 
 def price_lines(price: pricing.Price) -> list[dict]:
@@ -440,8 +445,7 @@ def meter_readings(session: Transaction) -> list[pricing.Reading]:
     low, high = session.meter_start, max(session.meter_start, session.meter_stop or session.meter_start)
     readings = [pricing.Reading(session.started_at, Decimal(low))]
     # Plain values, not a model instance per sample: a StopTransaction waits on this (docs/performance.md).
-    samples = session.energy_register_samples().values_list("timestamp", "numeric_value", "unit")
-    for timestamp, numeric_value, unit in samples:
+    for timestamp, numeric_value, unit in session.energy_register_samples():
         wh = numeric_value * (1000 if unit.lower() == "kwh" else 1)
         clamped = min(max(wh, readings[-1].wh), Decimal(high))  # a register never runs backwards
         readings.append(pricing.Reading(timestamp, clamped))

@@ -11,8 +11,9 @@ the queryset would.
 
 Only for querysets whose SQL does not change with the values: each probe a plain value that the
 compiled parameters hold once (no `__in` lists, no None, which the ORM writes as IS NULL), and nothing
-that `raw()` cannot follow (select_related, prefetch_related, values()). The rows come from the default
-database, as the querysets here do.
+that `raw()` cannot follow (select_related, prefetch_related) in `first()` and `all()`; a
+`values_list()` queryset is read with `rows()`. The rows come from the default database, as the
+querysets here do.
 
 `raw()` sends SELECTs only. `CompiledUpdate` is the same idea for the conditional UPDATEs a charger
 waits on (its handshake's mark, its boot, a session's stop): an UPDATE of one table, its SQL written
@@ -22,9 +23,18 @@ prepares them, and what it returns (RETURNING) converted as the ORM converts a c
 
 import functools
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import Field, Model, QuerySet
+
+
+class _Compiled(NamedTuple):
+    model: type[Model]
+    sql: str
+    params: tuple
+    places: list[int]  # where each probe stands among the params
+    converters: list[tuple[int, list, object]]  # (column, its converters, its expression), as the ORM's
 
 
 class CompiledQuery:
@@ -32,31 +42,47 @@ class CompiledQuery:
 
     def __init__(self, build: Callable[..., QuerySet], *probes):
         self._build, self._probes = build, probes
-        self._compiled: tuple[type[Model], str, tuple, list[int]] | None = None
+        self._compiled: _Compiled | None = None
 
     def first(self, *values) -> Model | None:
         """The first row, as `build(*values).first()` without its ORDER BY: a query of one row at most."""
         return next(iter(self.all(*values)), None)
 
     def all(self, *values):
-        model, sql, params = self._sql(values)
-        return model.objects.raw(sql, params)
+        compiled = self._compiled or self._compile()
+        return compiled.model.objects.raw(compiled.sql, self._params(compiled, values))
 
-    def _sql(self, values: tuple) -> tuple[type[Model], str, list]:
-        # Two threads compiling at once build the same thing: the last one kept is as good.
-        model, sql, compiled_params, places = self._compiled or self._compile()
-        params = list(compiled_params)
-        for place, value in zip(places, values, strict=True):
+    def rows(self, *values) -> list[tuple]:
+        """The rows of a `values_list()` queryset as tuples, each column converted as the ORM converts it
+        (a datetime or a decimal read back from SQLite, say)."""
+        compiled = self._compiled or self._compile()
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, self._params(compiled, values))
+            rows = [list(row) for row in cursor.fetchall()]
+        for row in rows:
+            for column, converters, expression in compiled.converters:
+                for convert in converters:
+                    row[column] = convert(row[column], expression, connection)
+        return [tuple(row) for row in rows]
+
+    @staticmethod
+    def _params(compiled: _Compiled, values: tuple) -> list:
+        params = list(compiled.params)
+        for place, value in zip(compiled.places, values, strict=True):
             params[place] = value
-        return model, sql, params
+        return params
 
-    def _compile(self) -> tuple[type[Model], str, tuple, list[int]]:
+    def _compile(self) -> _Compiled:
+        # Two threads compiling at once build the same thing: the last one kept is as good.
         queryset = self._build(*self._probes)
-        sql, params = queryset.query.sql_with_params()
+        compiler = queryset.query.get_compiler(queryset.db)
+        sql, params = compiler.as_sql()
         places = [params.index(probe) for probe in self._probes]
         if len(set(places)) != len(places) or any(params.count(probe) != 1 for probe in self._probes):
             raise ValueError(f"each probe must stand once among the parameters: {params!r}")
-        self._compiled = (queryset.model, sql, tuple(params), places)
+        selected = [expression for expression, _sql, _alias in compiler.select]
+        converters = [(column, *found) for column, found in compiler.get_converters(selected).items()]
+        self._compiled = _Compiled(queryset.model, sql, tuple(params), places, converters)
         return self._compiled
 
 
@@ -131,3 +157,39 @@ class CompiledUpdate:
             return value
 
         return convert
+
+
+class CompiledInsert:
+    """`instance.save(force_insert=True)` of one new row of `model`, its INSERT written once per process.
+
+    As Model.save prepares an insert: each field's pre_save (an auto_now_add time set on the instance),
+    its value prepared for the database; the primary key comes back with RETURNING and is set on the
+    instance. No save() override and no signals run: only for models that have neither.
+    """
+
+    def __init__(self, model: type[Model]):
+        self.model = model
+
+    def insert(self, instance: Model) -> Model:
+        params = [
+            field.get_db_prep_save(field.pre_save(instance, True), connection) for field in self._fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql, params)
+            (instance.pk,) = cursor.fetchone()
+        instance._state.adding, instance._state.db = False, connection.alias
+        return instance
+
+    @functools.cached_property
+    def _fields(self) -> list[Field]:
+        return [field for field in self.model._meta.concrete_fields if not field.primary_key]
+
+    @functools.cached_property
+    def _sql(self) -> str:
+        if not connection.features.can_return_columns_from_insert:  # PostgreSQL, SQLite 3.35
+            raise ValueError(f"{connection.vendor} cannot return the inserted row's key")
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in self._fields)
+        values = ", ".join(["%s"] * len(self._fields))
+        key = quote(self.model._meta.pk.column)
+        return f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES ({values}) RETURNING {key}"

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from csms.compiled import CompiledUpdate
+from csms.compiled import CompiledQuery, CompiledUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -609,15 +609,11 @@ class Transaction(models.Model):
         """Flagged and still open: what the dashboard counts and the session page shows."""
         return self.flagged_at is not None and self.stopped_at is None
 
-    def energy_register_samples(self):
-        """The session's numeric Wh-register samples strictly inside it, in order: what pricing reads."""
-        return self.meter_values.filter(
-            measurand=ENERGY_REGISTER,
-            phase="",
-            numeric_value__isnull=False,
-            timestamp__gt=self.started_at,
-            timestamp__lt=self.stopped_at,
-        ).order_by("timestamp", "id")
+    def energy_register_samples(self) -> list[tuple[datetime, Decimal, str]]:
+        """The session's numeric Wh-register samples strictly inside it, in order, as (timestamp, value,
+        unit): what pricing reads, as a StopTransaction waits on it. Its SQL is written once and takes the
+        session alone; the few samples outside the session are left out here, not in SQL."""
+        return [row for row in _ENERGY_REGISTER.rows(self.pk) if self.started_at < row[0] < self.stopped_at]
 
 
 _STOP = CompiledUpdate(
@@ -699,6 +695,18 @@ class MeterValue(models.Model):
             return None
         # numeric_value holds 18 digits before the point: a larger reading is kept as text only.
         return number if number.is_finite() and abs(number) < MeterValue.NUMERIC_LIMIT else None
+
+
+_ENERGY_REGISTER = CompiledQuery(
+    lambda session_pk: (
+        MeterValue.objects.filter(
+            transaction_id=session_pk, measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False
+        )
+        .order_by("timestamp", "id")
+        .values_list("timestamp", "numeric_value", "unit")
+    ),
+    -1,
+)
 
 
 class ChargerDayQuerySet(models.QuerySet):

@@ -1,16 +1,26 @@
 """Queries and UPDATEs whose SQL is written once per process act on every call as the ORM would."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.test.utils import CaptureQueriesContext
 
-from csms.compiled import CompiledQuery, CompiledUpdate
+from billing.models import SessionCharge
+from csms.compiled import CompiledInsert, CompiledQuery, CompiledUpdate
 from rfid.models import IdTag
-from stations.models import Charger, Transaction
-from tests.billing.builders import T0, charger, driver, open_session, personal_card, prepaid_card
+from stations.models import Charger, MeterValue, Transaction
+from tests.billing.builders import (
+    T0,
+    charger,
+    driver,
+    open_session,
+    personal_card,
+    prepaid_card,
+    register_sample,
+)
 
 
 def cards_charging_or_not(id_tag: str):
@@ -53,6 +63,25 @@ def test_it_refuses_a_probe_the_parameters_hold_more_than_once(db):
 
     with pytest.raises(ValueError, match="each probe must stand once"):
         twice.first("DANA-HOME")
+
+
+def register_of(session_pk):
+    return MeterValue.objects.filter(transaction_id=session_pk).order_by("timestamp", "id")
+
+
+def test_it_reads_a_values_list_as_the_queryset_would_with_its_columns_converted(db):
+    session, other = open_session("DANA-CAR"), open_session("DANA-HOME", on=charger("CP-2"))
+    for minutes, wh in ((10, "1500.5"), (20, "2750.125"), (5, "1200")):
+        register_sample(session, T0 + timedelta(minutes=minutes), wh)
+    register_sample(other, T0 + timedelta(minutes=10), "99")
+    compiled = CompiledQuery(lambda pk: register_of(pk).values_list("timestamp", "numeric_value", "unit"), -1)
+
+    rows = compiled.rows(session.pk)
+
+    assert rows == list(register_of(session.pk).values_list("timestamp", "numeric_value", "unit"))
+    assert rows[0] == (T0 + timedelta(minutes=5), Decimal("1200"), "Wh")
+    assert [type(value) for value in rows[1]] == [datetime, Decimal, str]
+    assert compiled.rows(other.pk) == [(T0 + timedelta(minutes=10), Decimal("99"), "Wh")]
 
 
 STOP = CompiledUpdate(
@@ -148,3 +177,52 @@ def test_it_sends_the_update_it_wrote_once(db):
 def test_it_refuses_values_that_are_not_its_fields(db):
     with pytest.raises(TypeError, match="are not the values of"):
         STOP.run(pk=1, meter_stop=2_000)
+
+
+def a_charge(session, card) -> SessionCharge:
+    return SessionCharge(
+        transaction=session,
+        card=card,
+        currency="CNY",
+        energy_wh=Decimal("12000.125"),
+        charging_seconds=3_600,
+        idle_seconds=60,
+        net=Decimal("18.00"),
+        tax=Decimal("0.00"),
+        total=Decimal("18.00"),
+        charged=Decimal("10.00"),
+        uncollected=Decimal("8.00"),
+        breakdown=[{"label": "Energy", "amount": "18.00"}],
+    )
+
+
+def test_it_inserts_a_row_as_save_would_with_its_key_and_creation_time(db, time_machine):
+    time_machine.move_to(T0, tick=False)
+    card = prepaid_card("DANA-CAR", owner=driver())
+    saved, inserted = (
+        a_charge(open_session("DANA-CAR"), card),
+        a_charge(open_session("DANA-CAR", on=charger("CP-2")), card),
+    )
+    saved.save()
+
+    assert CompiledInsert(SessionCharge).insert(inserted) is inserted
+
+    assert inserted.pk and inserted.pk != saved.pk and not inserted._state.adding
+    columns = [
+        field.attname
+        for field in SessionCharge._meta.concrete_fields
+        if field.attname not in ("id", "transaction_id")
+    ]
+    stored = SessionCharge.objects.values(*columns)
+    assert stored.get(pk=inserted.pk) == stored.get(pk=saved.pk)
+    assert stored.get(pk=inserted.pk)["created_at"] == T0 == inserted.created_at
+
+
+def test_it_inserts_nothing_when_the_database_refuses_the_row(db):
+    session, card = open_session("DANA-CAR"), prepaid_card("DANA-CAR", owner=driver())
+    CompiledInsert(SessionCharge).insert(a_charge(session, card))
+
+    with pytest.raises(IntegrityError), transaction.atomic():  # a session has one charge
+        CompiledInsert(SessionCharge).insert(a_charge(session, card))
+
+    assert SessionCharge.objects.count() == 1
