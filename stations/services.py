@@ -248,7 +248,7 @@ def start_transaction(
     try:
         with transaction.atomic():
             authorization = authorize(charger=charger, id_tag=id_tag, connector_id=connector_id)
-            started = Transaction.objects.create(
+            started = Transaction.objects.insert(
                 charger=charger,
                 connector_id=connector_id,
                 id_tag=normalise_id_tag(id_tag),

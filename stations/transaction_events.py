@@ -278,7 +278,7 @@ def _started_session(charger, report, samples, authorization: Authorization | No
     """INSERT: a session of this transactionId stored already (a resent Started, an Updated replayed
     first) breaks its unique constraint."""
     readings = _register_wh(samples, BEGIN) or _register_wh(samples)
-    session = Transaction.objects.create(
+    session = Transaction.objects.insert(
         charger=charger,
         charger_transaction_id=report.transaction_id,
         connector_id=report.evse_id or 0,
@@ -415,7 +415,7 @@ def _first(events: list[TransactionEvent], event_type: str) -> TransactionEvent 
 def _build(charger: Charger, transaction_id: str, opening: TransactionEvent, events) -> Transaction:
     """The session of a transaction first heard of: from its Started, or its first Updated."""
     evse_id = next((event.evse_id for event in events if event.evse_id is not None), 0)
-    session = Transaction.objects.create(
+    session = Transaction.objects.insert(
         charger=charger,
         charger_transaction_id=transaction_id,
         connector_id=evse_id,
