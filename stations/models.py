@@ -877,23 +877,6 @@ class PasswordChange(models.Model):
         return bool(changed)
 
 
-class ChargerConfigurationKey(models.Model):
-    """A charger's configuration as its last GetConfiguration (or accepted ChangeConfiguration) told us."""
-
-    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="configuration")
-    key = models.CharField(max_length=50)
-    value = models.TextField(blank=True)  # OCPP 1.6: at most 500 characters; absent means "not set"
-    readonly = models.BooleanField(default=False)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["charger", "key"]
-        constraints = [models.UniqueConstraint(fields=["charger", "key"], name="unique_configuration_key")]
-
-    def __str__(self):
-        return f"{self.charger} {self.key}={self.value}"
-
-
 class ReservationQuerySet(models.QuerySet):
     def expire_overdue(self, *, now=None) -> int:
         """Mark open reservations past their expiry as expired; returns how many."""
@@ -987,6 +970,7 @@ class Reservation(models.Model):
 # they refer to the models above, and re-exported so that `from stations.models import …` finds them.
 from stations.records import (  # noqa: E402, F401
     DEVICE_MODEL_KEY,
+    ChargerConfigurationKey,
     ChargerEvent,
     ConnectionAttempt,
     DataTransferMessage,

@@ -1,7 +1,8 @@
 """What chargers report that is kept as a record for staff, beside the domain's own rows
 (stations.models re-exports every name here, so the rest of the code imports them from there):
-statuses and events as reported, transaction messages that matched nothing, 2.0.1 transaction events
-and device model, data transfers, every handshake and frame, and what the database refused."""
+statuses and events as reported, a charger's configuration keys, transaction messages that matched
+nothing, 2.0.1 transaction events and device model, data transfers, every handshake and frame, and
+what the database refused."""
 
 import json
 import logging
@@ -305,3 +306,20 @@ def _values_of(row) -> dict:
 def storable_text(text: str) -> str:
     """`text` with what no text column takes escaped: unpaired surrogates (UTF-8) and NUL (PostgreSQL)."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+class ChargerConfigurationKey(models.Model):
+    """A charger's configuration as its last GetConfiguration (or accepted ChangeConfiguration) told us."""
+
+    charger = models.ForeignKey(Charger, on_delete=models.CASCADE, related_name="configuration")
+    key = models.CharField(max_length=50)
+    value = models.TextField(blank=True)  # OCPP 1.6: at most 500 characters; absent means "not set"
+    readonly = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["charger", "key"]
+        constraints = [models.UniqueConstraint(fields=["charger", "key"], name="unique_configuration_key")]
+
+    def __str__(self):
+        return f"{self.charger} {self.key}={self.value}"
