@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -101,11 +102,27 @@ def server_env(**overrides) -> dict:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def close_orm_pool_connections(django_db_setup):
+def close_orm_pool_connections(django_db_setup, django_db_blocker):
     """Tests that drive ChargerConnection directly leave connections in the ORM pool's
     threads; PostgreSQL would refuse to drop the test database at the end."""
     yield
     close_connections()
+    with django_db_blocker.unblock():
+        warn_of_sessions_left_open()
+
+
+def warn_of_sessions_left_open():
+    """Another session still on the test database makes its drop fail with a bare "being accessed by
+    other users": name each one (its client, its start, its last statement) to find who left it."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT application_name, client_port, backend_start, state, left(query, 300) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        for session in cursor.fetchall():
+            warnings.warn(f"a session left open on the test database: {session}", stacklevel=1)
 
 
 @pytest.fixture(scope="session", autouse=True)

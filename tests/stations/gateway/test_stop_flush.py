@@ -5,11 +5,11 @@ only after they buffered their samples."""
 import asyncio
 import contextlib
 
-from asgiref.sync import sync_to_async
 from django.db import OperationalError
 
 from stations.gateway import stop_flush, writebehind
 from stations.gateway.ocpp16 import meter_samples
+from stations.gateway.orm_pool import in_pool
 from stations.models import MeterValue
 from tests.factories import register_charger
 
@@ -74,7 +74,9 @@ def test_it_gives_a_failed_flush_to_the_stops_that_waited_for_it_and_flushes_aga
 
 
 async def stored(charger) -> int:
-    return await sync_to_async(MeterValue.objects.filter(charger=charger).count)()
+    # On the ORM pool, whose connections the suite closes at its end: asgiref's own thread would keep
+    # one open, and PostgreSQL would then refuse to drop the test database.
+    return await in_pool(MeterValue.objects.filter(charger=charger).count)()
 
 
 # --- against the real write-behind: a stop waits only for the batch holding its own charger's samples ---
