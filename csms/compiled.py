@@ -15,10 +15,14 @@ that `raw()` cannot follow (select_related, prefetch_related) in `first()` and `
 `values_list()` queryset is read with `rows()`. The rows come from the default database, as the
 querysets here do.
 
-`raw()` sends SELECTs only. `CompiledUpdate` is the same idea for the conditional UPDATEs a charger
-waits on (its handshake's mark, its boot, a session's stop): an UPDATE of one table, its SQL written
-from the model's columns once per process, each call's values prepared by their fields as the ORM
-prepares them, and what it returns (RETURNING) converted as the ORM converts a column.
+`raw()` sends SELECTs only. `CompiledUpdate` and `CompiledInsert` are the same idea for the UPDATEs
+and INSERTs a charger waits on (its handshake's mark, its boot, a session's start and stop, its charge):
+the SQL written from the model's columns once per process, each call's values prepared by their fields
+as the ORM prepares them, and what RETURNING gives back converted as the ORM converts a column.
+
+The converters are looked up once, from the connection of the thread that first ran the statement, and
+then called with each thread's own: Django's converters read settings and the value, never the
+connection they were found on, so sharing them across the ORM pool's threads is safe.
 """
 
 import functools
@@ -101,12 +105,8 @@ class CompiledUpdate:
     """
 
     def __init__(self, model: type[Model], *, set: Iterable[str], where: Iterable[str], returning=()):
-        self.model, self._set, self._where, self._returning = (
-            model,
-            tuple(set),
-            tuple(where),
-            tuple(returning),
-        )
+        self.model = model
+        self._set, self._where, self._returning = tuple(set), tuple(where), tuple(returning)
         self._valued = self._set + tuple(name for name in self._where if not name.endswith("__isnull"))
 
     def run(self, **values):
@@ -168,21 +168,17 @@ class CompiledInsert:
     """
 
     def __init__(self, model: type[Model]):
+        if model.save is not Model.save:
+            raise ValueError(f"{model.__name__} has its own save(), which an INSERT written once would skip")
         self.model = model
+        self._fields = inserted_fields(model)
 
     def insert(self, instance: Model) -> Model:
-        params = [
-            field.get_db_prep_save(field.pre_save(instance, True), connection) for field in self._fields
-        ]
         with connection.cursor() as cursor:
-            cursor.execute(self._sql, params)
+            cursor.execute(self._sql, insert_params(instance, self._fields, connection))
             (instance.pk,) = cursor.fetchone()
         instance._state.adding, instance._state.db = False, connection.alias
         return instance
-
-    @functools.cached_property
-    def _fields(self) -> list[Field]:
-        return [field for field in self.model._meta.concrete_fields if not field.primary_key]
 
     @functools.cached_property
     def _sql(self) -> str:
@@ -193,3 +189,14 @@ class CompiledInsert:
         values = ", ".join(["%s"] * len(self._fields))
         key = quote(self.model._meta.pk.column)
         return f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES ({values}) RETURNING {key}"
+
+
+def inserted_fields(model: type[Model]) -> list[Field]:
+    """The columns an INSERT of a new row names: every concrete field but the key the database makes."""
+    return [field for field in model._meta.concrete_fields if not field.primary_key]
+
+
+def insert_params(instance: Model, fields: list[Field], on_connection) -> list:
+    """The instance's values as Model.save gives them to an INSERT: each field's pre_save (an auto_now_add
+    time set on the instance), then prepared for the database (a datetime as text on SQLite, JSON adapted)."""
+    return [field.get_db_prep_save(field.pre_save(instance, True), on_connection) for field in fields]

@@ -301,11 +301,11 @@ class Charger(models.Model):
         One statement (UPDATE … RETURNING): staff approving or rejecting the charger while it boots is
         answered by the row as this UPDATE left it, not as the handshake read it.
         """
-        for field, value in identity.items():
-            setattr(self, field, value or "")
+        values = {field: value or "" for field, value in identity.items()}
+        for field, value in values.items():
+            setattr(self, field, value)
         self.last_boot_at = self.last_seen_at = at
-        values = {field: getattr(self, field) for field in identity}
-        (self.approval,) = _boot_update(tuple(identity)).run(
+        (self.approval,) = _boot_update(tuple(values)).run(
             pk=self.pk, last_boot_at=at, last_seen_at=at, **values
         )
 
@@ -473,7 +473,8 @@ class TransactionQuerySet(models.QuerySet):
         """Flag these sessions for staff with `reason` (a Transaction.Flag); returns how many.
 
         A conditional UPDATE on open, unflagged sessions: a job on two workers flags each once, and a
-        StopTransaction that committed first leaves its session unflagged.
+        StopTransaction that committed first leaves its session unflagged. A boot's flag is the same
+        UPDATE written once (Transaction.flag_opened_before): a change of the rule goes in both.
         """
         return self.filter(stopped_at__isnull=True, flagged_at__isnull=True).update(
             flagged_at=at, flag_reason=reason

@@ -7,6 +7,8 @@ Elsewhere (SQLite, the embedded default) they fall back to Django's own.
 
 from django.db import connections, router
 
+from csms.compiled import insert_params, inserted_fields
+
 
 def append_rows(model, objects: list, *, ignore_conflicts: bool = False) -> None:
     """Insert new rows in one go: COPY on PostgreSQL, bulk_create elsewhere.
@@ -24,11 +26,9 @@ def append_rows(model, objects: list, *, ignore_conflicts: bool = False) -> None
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objects, batch_size=500, ignore_conflicts=ignore_conflicts)
         return
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    fields = inserted_fields(model)
     table, columns = connection.ops.quote_name(model._meta.db_table), _column_list(connection, fields)
-    rows = (
-        [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields] for row in objects
-    )
+    rows = (insert_params(row, fields, connection) for row in objects)
     with connection.cursor() as cursor:
         _copy_or_skip_conflicts(cursor, table, columns, rows, ignore_conflicts)
 

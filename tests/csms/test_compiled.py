@@ -226,3 +226,8 @@ def test_it_inserts_nothing_when_the_database_refuses_the_row(db):
         CompiledInsert(SessionCharge).insert(a_charge(session, card))
 
     assert SessionCharge.objects.count() == 1
+
+
+def test_it_refuses_to_insert_rows_of_a_model_whose_save_does_more():
+    with pytest.raises(ValueError, match="has its own save"):
+        CompiledInsert(IdTag)  # a card's save() normalises its idTag
