@@ -205,7 +205,9 @@ def test_it_pushes_a_charger_reporting_fast_at_most_once_a_second(csms, operator
             watcher.pushes.clear()
             began = time.monotonic()
             for number in range(1, 21):
-                await cp.send(meter_values(started.transaction_id, wh=1000 + 100 * number, kw=number))
+                # Each reading at its own millisecond: two at the same instant are one sample (a replay).
+                at = timezone.now() + timedelta(milliseconds=number)
+                await cp.send(meter_values(started.transaction_id, wh=1000 + 100 * number, kw=number, at=at))
             sent_in = time.monotonic() - began
             # The last frame's push comes a second after the one before it, plus its render: awaited,
             # not guessed (a busy machine renders slowly), and timed to bound the pushes before it.
@@ -335,8 +337,8 @@ def queries_of(client, path: str) -> int:
     return len(queries)
 
 
-def meter_values(transaction_id: int, *, wh: int, kw: float):
-    stamp = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def meter_values(transaction_id: int, *, wh: int, kw: float, at=None):
+    stamp = (at or timezone.now()).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return call.MeterValues(
         connector_id=1,
         transaction_id=transaction_id,
