@@ -27,7 +27,8 @@ from ocpp.charge_point import remove_nones
 from accounts.access import CHANGE_CHARGERS
 from stations import outcomes, payloads, security
 from stations.gateway import mailbox
-from stations.models import Charger, Command, PasswordChange, Reservation, charger_hasher
+from stations.hashers import charger_hasher
+from stations.models import Charger, Command, PasswordChange, Reservation
 from stations.ocpp_schemas import call_schema_errors
 from stations.outcomes import Outcome
 

@@ -1,4 +1,43 @@
+"""How chargers' passwords are hashed and checked: the hashers, which one a password takes, and the
+process's memory of passwords it has verified (stations.models.Charger.check_password)."""
+
+import hashlib
+import hmac
+
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+CHARGER_HASHER = "pbkdf2_sha256_charger"  # ChargerPasswordHasher, for short passwords
+CHARGER_KEY_HASHER = "pbkdf2_sha256_charger_key"  # ChargerKeyHasher
+CHARGER_KEY_LENGTH = 16  # OCPP 2.0.1 BasicAuthPassword: 16 to 40 characters (1.6 whitepaper: a 20-byte key)
+
+
+def charger_hasher(raw_password: str) -> str:
+    """A key as long as OCPP asks needs no slow hash; a shorter password keeps a slower one."""
+    return CHARGER_KEY_HASHER if len(raw_password) >= CHARGER_KEY_LENGTH else CHARGER_HASHER
+
+
+# Passwords this process has verified against a stored hash. A site's chargers
+# dropping off together (power, network) come back with the same passwords
+# while the server keeps running: each reconnect skips the deliberately slow
+# hash. Keyed by the stored hash, so a new password forgets the old one; only
+# a digest of the presented password is kept, never the password.
+_verified: dict[str, bytes] = {}
+_VERIFIED_LIMIT = 50_000
+
+
+def _presented_digest(encoded: str, raw_password: str) -> bytes:
+    return hashlib.sha256(f"{encoded}\0{raw_password}".encode()).digest()
+
+
+def recently_verified(encoded: str, raw_password: str) -> bool:
+    known = _verified.get(encoded)
+    return known is not None and hmac.compare_digest(known, _presented_digest(encoded, raw_password))
+
+
+def remember_verified(encoded: str, raw_password: str) -> None:
+    if len(_verified) >= _VERIFIED_LIMIT:
+        _verified.clear()
+    _verified[encoded] = _presented_digest(encoded, raw_password)
 
 
 class ChargerPasswordHasher(PBKDF2PasswordHasher):
@@ -11,7 +50,7 @@ class ChargerPasswordHasher(PBKDF2PasswordHasher):
     minimum, which the admin form and `add_charger` warn about.
     """
 
-    algorithm = "pbkdf2_sha256_charger"
+    algorithm = CHARGER_HASHER
     iterations = 20_000
 
 
@@ -25,5 +64,5 @@ class ChargerKeyHasher(PBKDF2PasswordHasher):
     a guess at a key that is long but not random.
     """
 
-    algorithm = "pbkdf2_sha256_charger_key"
+    algorithm = CHARGER_KEY_HASHER
     iterations = 1_000

@@ -1,6 +1,4 @@
 import functools
-import hashlib
-import hmac
 import logging
 from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -17,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from csms.compiled import CompiledInsert, CompiledQuery, CompiledUpdate
+from stations.hashers import charger_hasher, recently_verified, remember_verified
 
 logger = logging.getLogger(__name__)
 
@@ -26,39 +25,6 @@ MAX_CHARGE_POINT_ID_LENGTH = 48
 MAX_ID_TOKEN_LENGTH = 36
 ENERGY_REGISTER = "Energy.Active.Import.Register"  # the measurand of the meter's Wh register
 POWER_IMPORT = "Power.Active.Import"  # the power flowing to the car, W or kW
-
-CHARGER_HASHER = "pbkdf2_sha256_charger"  # stations.hashers.ChargerPasswordHasher, for short passwords
-CHARGER_KEY_HASHER = "pbkdf2_sha256_charger_key"  # stations.hashers.ChargerKeyHasher
-CHARGER_KEY_LENGTH = 16  # OCPP 2.0.1 BasicAuthPassword: 16 to 40 characters (1.6 whitepaper: a 20-byte key)
-
-
-def charger_hasher(raw_password: str) -> str:
-    """A key as long as OCPP asks needs no slow hash; a shorter password keeps a slower one."""
-    return CHARGER_KEY_HASHER if len(raw_password) >= CHARGER_KEY_LENGTH else CHARGER_HASHER
-
-
-# Passwords this process has verified against a stored hash. A site's chargers
-# dropping off together (power, network) come back with the same passwords
-# while the server keeps running: each reconnect skips the deliberately slow
-# hash. Keyed by the stored hash, so a new password forgets the old one; only
-# a digest of the presented password is kept, never the password.
-_verified: dict[str, bytes] = {}
-_VERIFIED_LIMIT = 50_000
-
-
-def _presented_digest(encoded: str, raw_password: str) -> bytes:
-    return hashlib.sha256(f"{encoded}\0{raw_password}".encode()).digest()
-
-
-def _recently_verified(encoded: str, raw_password: str) -> bool:
-    known = _verified.get(encoded)
-    return known is not None and hmac.compare_digest(known, _presented_digest(encoded, raw_password))
-
-
-def _remember_verified(encoded: str, raw_password: str) -> None:
-    if len(_verified) >= _VERIFIED_LIMIT:
-        _verified.clear()
-    _verified[encoded] = _presented_digest(encoded, raw_password)
 
 
 class SiteConfiguration(models.Model):
@@ -267,7 +233,7 @@ class Charger(models.Model):
             return True
         if not raw_password:
             return False
-        if _recently_verified(self.password, raw_password):
+        if recently_verified(self.password, raw_password):
             return True
 
         def upgrade(raw):
@@ -276,7 +242,7 @@ class Charger(models.Model):
 
         verified = check_password(raw_password, self.password, upgrade, charger_hasher(raw_password))
         if verified:
-            _remember_verified(self.password, raw_password)
+            remember_verified(self.password, raw_password)
         return verified
 
     def mark_connected(
