@@ -294,28 +294,25 @@ class _Payer:
     wallet: Account | None  # None: nobody pays (personal or unknown card)
 
 
-def settle_transaction(*, transaction: Transaction, just_stopped: bool = False) -> SessionCharge | None:
+def settle_transaction(*, transaction: Transaction) -> SessionCharge | None:
     """Price a finished session once and take it from the prepaid wallet.
 
     Returns None when it is not finished or was already settled: a replayed
-    StopTransaction, or two stops racing, move no money twice (the unique
-    SessionCharge per transaction and the unique session charge entry).
-    `just_stopped`: the caller's own database transaction has just stopped the
-    session (Transaction.stop, whose conditional UPDATE lets exactly one stop
-    through) and its instance, charger included, is the row as that UPDATE
-    wrote it. No twin can settle it then, so it is settled in the caller's
-    transaction as it stands: nothing read back, no savepoint, no "settled
-    already?" query (four round trips on the path a StopTransaction waits on).
+    StopTransaction, two stops racing, or the stop's own settlement racing the
+    sweep move no money twice (the unique SessionCharge per transaction and the
+    unique session charge entry). The session is read back: only its key is used.
     """
-    if just_stopped:
-        return _settle(transaction, claimed=True)
     try:
         with _atomic():
-            return _settle(_read_back(transaction.pk))
+            session = _read_back(transaction.pk)
+            charge = _settle(session)
+            if session.awaiting_settlement:
+                session.mark_settled()
+            return charge
     except IntegrityError:
         if SessionCharge.objects.filter(transaction_id=transaction.pk).exists():
             return None  # the racing twin committed first
-        raise  # anything else must fail the stop, so that the charger's resent stop bills it
+        raise  # anything else fails this settlement: the sweep tries again (billing.tasks)
 
 
 def _atomic():
@@ -327,8 +324,7 @@ def _read_back(transaction_id: int) -> Transaction:
     return Transaction.objects.select_related("charger").get(pk=transaction_id)
 
 
-def _settle(session: Transaction, claimed: bool = False) -> SessionCharge | None:
-    """`claimed`: this database transaction stopped the session (settle_transaction's just_stopped)."""
+def _settle(session: Transaction) -> SessionCharge | None:
     # A QR payment's session (billing.payments), its row locked: no query for an ordinary card's.
     payment = payments.paying_for(session)
     payer = _payer_of(session) if payment is None else _Payer(None, payment.account)
@@ -336,7 +332,7 @@ def _settle(session: Transaction, claimed: bool = False) -> SessionCharge | None
         payer = _Payer(payer.card, Account.objects.select_for_update().get(pk=payer.wallet.pk))
     if session.stopped_at is None:
         return None
-    if not claimed and SessionCharge.objects.filter(transaction=session).exists():
+    if SessionCharge.objects.filter(transaction=session).exists():
         return None
     tariff = tariff_for(charger=session.charger, connector_id=session.connector_id)
     price = _price(session, tariff, payer)

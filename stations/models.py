@@ -502,6 +502,9 @@ class Transaction(models.Model):
     # look at it; it is never closed or priced for them, since only the charger's stop knows the meter.
     flagged_at = models.DateTimeField(null=True, blank=True)
     flag_reason = models.CharField(max_length=20, choices=Flag.choices, blank=True)
+    # Set by the stop's own UPDATE, cleared as its settlement commits (billing.tasks.settle_soon): a
+    # process killed between the two leaves it set, and the sweep settles what it finds so.
+    awaiting_settlement = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-started_at"]
@@ -524,6 +527,9 @@ class Transaction(models.Model):
             models.Index(fields=["id_tag", "-started_at"], name="transaction_id_tag"),
             models.Index(
                 fields=["id_tag"], condition=models.Q(stopped_at__isnull=True), name="transaction_open_id_tag"
+            ),
+            models.Index(
+                fields=["id"], condition=models.Q(awaiting_settlement=True), name="transaction_unsettled"
             ),
         ]
 
@@ -560,12 +566,18 @@ class Transaction(models.Model):
             "stop_reason": reason,
             "stop_id_tag": id_tag,
             "transaction_data": data,
+            "awaiting_settlement": True,
         }
         updated = _STOP.run(pk=self.pk, **stop)
         if updated:
             for field, value in stop.items():
                 setattr(self, field, value)
         return bool(updated)
+
+    def mark_settled(self) -> None:
+        """Its settlement is in the database transaction that calls this: the sweep passes it by."""
+        _MARK_SETTLED.run(pk=self.pk, awaiting_settlement=False)
+        self.awaiting_settlement = False
 
     @staticmethod
     def flag_opened_before(*, charger_id: int, before: datetime, reason: str) -> int:
@@ -590,9 +602,10 @@ class Transaction(models.Model):
 _INSERT_TRANSACTION = CompiledInsert(Transaction)
 _STOP = CompiledUpdate(
     Transaction,
-    set=("meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"),
+    set=("meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data", "awaiting_settlement"),
     where=("pk", "stopped_at__isnull"),
 )
+_MARK_SETTLED = CompiledUpdate(Transaction, set=("awaiting_settlement",), where=("pk",))
 _FLAG_OPENED_BEFORE = CompiledUpdate(
     Transaction,
     set=("flagged_at", "flag_reason"),

@@ -20,6 +20,7 @@ from tests.billing.builders import (
     peak_window,
     personal_card,
     prepaid_card,
+    settled,
 )
 from tests.conftest import own_server
 from tests.ocpp_client import connected_charger
@@ -57,7 +58,9 @@ def charge_and_stop_twice(csms, id_tag):
             again = await cp.stop_transaction(started.transaction_id, **stop)
         return started, first, again
 
-    return asyncio.run(scenario())
+    answers = asyncio.run(scenario())
+    settled()
+    return answers
 
 
 def test_it_deducts_a_prepaid_session_once_at_the_end(csms):

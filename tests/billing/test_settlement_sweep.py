@@ -1,0 +1,69 @@
+"""A stop that committed is always billed, exactly once, even when its process died before the settlement
+that runs after the stop's answer (billing.tasks.settle_soon): the stop's own UPDATE marks the session
+awaiting its settlement, the settlement clears the mark as it commits, and the sweep settles whatever
+still carries it."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from billing import tasks
+from billing.models import LedgerEntry, SessionCharge
+from stations.models import Transaction
+from tests.billing.builders import (
+    T0,
+    balance,
+    default_tariff,
+    driver,
+    open_session,
+    prepaid_card,
+    stop_transaction,
+)
+
+
+def stopped_by_a_process_that_died(session: Transaction, wh: int) -> None:
+    """The stop's own commit, and nothing after it: the process was killed before settling."""
+    session.stop(
+        meter_stop=session.meter_start + wh,
+        stopped_at=T0 + timedelta(hours=1),
+        reason="Local",
+        id_tag="",
+        data=None,
+    )
+
+
+def test_it_settles_a_stop_whose_process_died_before_its_settlement_once(db):
+    default_tariff(price_per_kwh=Decimal("0.3000"))
+    card = prepaid_card("DANA-1", balance="20.00", owner=driver())
+    session = open_session("DANA-1")
+    stopped_by_a_process_that_died(session, wh=10_000)
+
+    first, second = tasks.sweep()["ends"], tasks.sweep()["ends"]
+
+    assert (first, second) == (1, 0)
+    assert SessionCharge.objects.get(transaction=session).charged == Decimal("3.00")
+    assert LedgerEntry.objects.get(kind="session_charge").amount == Decimal("-3.00")
+    assert balance(card) == Decimal("17.00")
+    assert Transaction.objects.get(pk=session.pk).awaiting_settlement is False
+
+
+def test_it_leaves_a_stop_its_own_settlement_billed_to_it(db):
+    default_tariff(price_per_kwh=Decimal("0.3000"))
+    card = prepaid_card("DANA-1", balance="20.00", owner=driver())
+    session = open_session("DANA-1")
+    stop_transaction(session, wh=10_000)  # no server loop in this process: settled right here
+
+    assert Transaction.objects.get(pk=session.pk).awaiting_settlement is False
+    assert tasks.sweep()["ends"] == 0
+    assert balance(card) == Decimal("17.00")
+
+
+def test_it_never_bills_a_session_stopped_before_stops_were_marked(db):
+    """A site's sessions from before this mark are settled already, or were never to be billed."""
+    default_tariff(price_per_kwh=Decimal("0.3000"))
+    card = prepaid_card("DANA-1", balance="20.00", owner=driver())
+    session = open_session("DANA-1")
+    Transaction.objects.filter(pk=session.pk).update(meter_stop=11_000, stopped_at=T0 + timedelta(hours=1))
+
+    assert tasks.sweep()["ends"] == 0
+    assert not SessionCharge.objects.exists()
+    assert balance(card) == Decimal("20.00")
