@@ -300,15 +300,19 @@ def settle_transaction(*, transaction: Transaction) -> SessionCharge | None:
     Returns None when it is not finished or was already settled: a replayed
     StopTransaction, two stops racing, or the stop's own settlement racing the
     sweep move no money twice (the unique SessionCharge per transaction and the
-    unique session charge entry). The session is read back: only its key is used.
+    unique session charge entry). A session its stop marked awaiting settlement
+    is claimed first (Transaction.claim_settlement: one statement clears the mark
+    and returns the row); any other is read back and asked "settled already?".
+    Only the key of `transaction` is used, and its charger when it is loaded.
     """
     try:
         with _atomic():
-            session = _read_back(transaction.pk)
-            charge = _settle(session)
-            if session.awaiting_settlement:
-                session.mark_settled()
-            return charge
+            claimed = Transaction.claim_settlement(transaction.pk)
+            if claimed is None:
+                return _settle(_read_back(transaction.pk))
+            if Transaction.charger.is_cached(transaction):
+                claimed.charger = transaction.charger
+            return _settle(claimed, claimed=True)
     except IntegrityError:
         if SessionCharge.objects.filter(transaction_id=transaction.pk).exists():
             return None  # the racing twin committed first
@@ -324,7 +328,8 @@ def _read_back(transaction_id: int) -> Transaction:
     return Transaction.objects.select_related("charger").get(pk=transaction_id)
 
 
-def _settle(session: Transaction) -> SessionCharge | None:
+def _settle(session: Transaction, claimed: bool = False) -> SessionCharge | None:
+    """`claimed`: this database transaction took the session's settlement (Transaction.claim_settlement)."""
     # A QR payment's session (billing.payments), its row locked: no query for an ordinary card's.
     payment = payments.paying_for(session)
     payer = _payer_of(session) if payment is None else _Payer(None, payment.account)
@@ -332,7 +337,7 @@ def _settle(session: Transaction) -> SessionCharge | None:
         payer = _Payer(payer.card, Account.objects.select_for_update().get(pk=payer.wallet.pk))
     if session.stopped_at is None:
         return None
-    if SessionCharge.objects.filter(transaction=session).exists():
+    if not claimed and SessionCharge.objects.filter(transaction=session).exists():
         return None
     tariff = tariff_for(charger=session.charger, connector_id=session.connector_id)
     price = _price(session, tariff, payer)

@@ -29,11 +29,15 @@ from billing.gateways import gateway_named
 from billing.gateways.base import GatewayError
 from billing.models import Payment
 from csms import scheduler
+from stations.gateway.orm_pool import closing_broken_connections
 from stations.models import Transaction
 
 logger = logging.getLogger(__name__)
 State = Payment.State
 SWEEP_BATCH = 500  # a sweep is every PAYMENT_SWEEP_SECONDS: what is left waits for the next one
+# A stop's own settlement runs milliseconds after it (settle_soon): the sweep leaves it this long, so
+# that it neither races a settlement in flight nor pays for one.
+SETTLE_GRACE = timedelta(seconds=30)
 
 
 @shared_task
@@ -129,18 +133,18 @@ def _run_job(function, *args) -> None:
         close_old_connections()
 
 
-def settle_soon(session_pk: int) -> None:
+def settle_soon(session: Transaction) -> None:
     """A session has just stopped: price and settle it once that stop commits, beside the charger's
     answer, which depends on the stop being durable and not on the bill (the settlement was half of
     the statements a StopTransaction waited on: docs/performance.md). On the server it is one
     thread's work, in the order the stops came; elsewhere (a management command, a test process)
-    right here. A process killed between the two leaves the session marked awaiting its settlement
-    (Transaction.stop): the sweep settles it, and the unique SessionCharge keeps the two from both
-    moving money."""
+    right here. A process killed between the two leaves the session marked with the time its
+    settlement fell due (Transaction.stop): the sweep settles it, and the settlement's claim
+    (Transaction.claim_settlement) keeps the two from both moving money."""
     if scheduler.server_loop() is None:
-        _settle_stopped(session_pk)
+        _settle_stopped(session)
     else:
-        transaction.on_commit(functools.partial(_settling.submit, _run_job, _settle_stopped, session_pk))
+        transaction.on_commit(functools.partial(_settling.submit, _settle_stopped, session))
 
 
 _settling = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settling")
@@ -152,11 +156,12 @@ def drain_settlements(timeout: float = 10.0) -> None:
     _settling.submit(connections.close_all).result(timeout=timeout)
 
 
-def _settle_stopped(session_pk: int) -> None:
+@closing_broken_connections
+def _settle_stopped(session: Transaction) -> None:
     try:
-        billing_services.settle_transaction(transaction=Transaction(pk=session_pk))
+        billing_services.settle_transaction(transaction=session)
     except Exception:  # the stop is committed: the sweep settles it later, the charger must not hear of it
-        logger.exception("session %s: settling failed, the sweep will try again", session_pk)
+        logger.exception("session %s: settling failed, the sweep will try again", session.pk)
 
 
 def stop_over_budget_soon(payment_id: int) -> None:
@@ -243,8 +248,8 @@ def _sweep_stops(now) -> int:
 def _sweep_ended_sessions(now) -> int:
     """Sessions stopped and never settled: the process that stopped one was killed before its settlement
     ran (settle_soon), or the settlement failed; or a QR payment still says charging after its stop.
-    One being settled right now may be among them: the unique SessionCharge lets one of the two through."""
-    awaiting = Transaction.objects.filter(awaiting_settlement=True)
+    Should one still be in flight, its claim (Transaction.claim_settlement) lets one of the two through."""
+    awaiting = Transaction.objects.filter(settlement_due_at__lt=now - SETTLE_GRACE)
     paid = Transaction.objects.filter(payment__state=State.CHARGING, stopped_at__isnull=False)
     ended = {
         pk for sessions in (awaiting, paid) for pk in sessions.values_list("pk", flat=True)[:SWEEP_BATCH]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.db import models, transaction
+from django.db import DEFAULT_DB_ALIAS, models, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
@@ -502,9 +502,10 @@ class Transaction(models.Model):
     # look at it; it is never closed or priced for them, since only the charger's stop knows the meter.
     flagged_at = models.DateTimeField(null=True, blank=True)
     flag_reason = models.CharField(max_length=20, choices=Flag.choices, blank=True)
-    # Set by the stop's own UPDATE, cleared as its settlement commits (billing.tasks.settle_soon): a
-    # process killed between the two leaves it set, and the sweep settles what it finds so.
-    awaiting_settlement = models.BooleanField(default=False)
+    # When the stop's own UPDATE committed, on the server's clock (a charger's may be wrong); cleared as
+    # its settlement commits (billing.tasks.settle_soon). A process killed between the two leaves it
+    # set, and the sweep settles what has waited too long.
+    settlement_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started_at"]
@@ -529,7 +530,9 @@ class Transaction(models.Model):
                 fields=["id_tag"], condition=models.Q(stopped_at__isnull=True), name="transaction_open_id_tag"
             ),
             models.Index(
-                fields=["id"], condition=models.Q(awaiting_settlement=True), name="transaction_unsettled"
+                fields=["settlement_due_at"],
+                condition=models.Q(settlement_due_at__isnull=False),
+                name="transaction_unsettled",
             ),
         ]
 
@@ -566,7 +569,7 @@ class Transaction(models.Model):
             "stop_reason": reason,
             "stop_id_tag": id_tag,
             "transaction_data": data,
-            "awaiting_settlement": True,
+            "settlement_due_at": timezone.now(),
         }
         updated = _STOP.run(pk=self.pk, **stop)
         if updated:
@@ -574,10 +577,13 @@ class Transaction(models.Model):
                 setattr(self, field, value)
         return bool(updated)
 
-    def mark_settled(self) -> None:
-        """Its settlement is in the database transaction that calls this: the sweep passes it by."""
-        _MARK_SETTLED.run(pk=self.pk, awaiting_settlement=False)
-        self.awaiting_settlement = False
+    @classmethod
+    def claim_settlement(cls, pk: int) -> "Transaction | None":
+        """The session as stored, if this call takes its settlement (billing.services.settle_transaction):
+        one conditional UPDATE clears the mark its stop set and returns the row. Guards the race of the
+        stop's own settlement against the sweep: one of them gets the row, the other None."""
+        row = _CLAIM_SETTLEMENT.run(pk=pk, settlement_due_at=None)
+        return cls.from_db(DEFAULT_DB_ALIAS, _ATTNAMES, row) if row else None
 
     @staticmethod
     def flag_opened_before(*, charger_id: int, before: datetime, reason: str) -> int:
@@ -602,10 +608,16 @@ class Transaction(models.Model):
 _INSERT_TRANSACTION = CompiledInsert(Transaction)
 _STOP = CompiledUpdate(
     Transaction,
-    set=("meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data", "awaiting_settlement"),
+    set=("meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data", "settlement_due_at"),
     where=("pk", "stopped_at__isnull"),
 )
-_MARK_SETTLED = CompiledUpdate(Transaction, set=("awaiting_settlement",), where=("pk",))
+_ATTNAMES = [field.attname for field in Transaction._meta.concrete_fields]
+_CLAIM_SETTLEMENT = CompiledUpdate(
+    Transaction,
+    set=("settlement_due_at",),
+    where=("pk", "settlement_due_at__notnull"),
+    returning=[field.name for field in Transaction._meta.concrete_fields],
+)
 _FLAG_OPENED_BEFORE = CompiledUpdate(
     Transaction,
     set=("flagged_at", "flag_reason"),

@@ -294,6 +294,7 @@ def stop_transaction(
     if session is None:
         _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, transaction_data)
     else:
+        session.charger = charger  # the row it was read with: settling needs no query for it
         _close_session(session, samples, meter_stop, timestamp, reason, id_tag, transaction_data)
     if not id_tag:
         return None
@@ -317,7 +318,7 @@ def _close_session(session, samples, meter_stop, timestamp, reason, id_tag, tran
     if session.stop(
         meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=stop_id_tag, data=transaction_data
     ):
-        billing_tasks.settle_soon(session.pk)
+        billing_tasks.settle_soon(session)
 
 
 def _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, data) -> None:

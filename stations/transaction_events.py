@@ -355,7 +355,7 @@ def _close_next(charger: Charger, report: EventReport, progress: Progress) -> Ev
                 id_tag=normalise_id_tag(report.id_token) if report.id_token else "",
                 data=None,
             ):
-                billing_tasks.settle_soon(session.pk)
+                billing_tasks.settle_soon(session)
     except IntegrityError:  # stored already (resent, or through another socket): the rebuild answers it
         return None
     answer = _answer(charger, report, progress.id_tag, progress.id_tag_status, None)
@@ -494,7 +494,7 @@ def _close(charger: Charger, session: Transaction, ending: TransactionEvent, eve
         id_tag=normalise_id_tag(ending.id_token) if ending.id_token else "",
         data=None,
     ):
-        billing_tasks.settle_soon(session.pk)
+        billing_tasks.settle_soon(session)
 
 
 def _keep_unknown_end(charger: Charger, ending: TransactionEvent) -> None:

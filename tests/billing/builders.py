@@ -117,7 +117,7 @@ def balance(card: IdTag) -> Decimal:
 def settled() -> None:
     """Wait until the server has settled every session it stopped. It settles after answering the stop
     (billing.tasks.settle_soon): a test that reads money right after a stop's answer waits for it here."""
-    unsettled = Transaction.objects.filter(awaiting_settlement=True)
+    unsettled = Transaction.objects.filter(settlement_due_at__isnull=False)
     assert wait_until(lambda: not unsettled.exists(), timeout=10), (
         "the server left a stopped session unsettled"
     )

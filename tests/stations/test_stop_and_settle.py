@@ -13,11 +13,12 @@
 import asyncio
 import threading
 import urllib.parse
-from datetime import time
+from datetime import time, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 from ocpp.v16 import call
 
 from billing import tasks
@@ -170,7 +171,7 @@ def test_it_answers_a_stop_whose_settlement_failed_and_the_sweep_bills_it_once(c
     assert (session.meter_stop, session.stop_reason) == (13_000, "EVDisconnected")
 
     for _ in range(2):  # the sweep bills it; a second one finds nothing
-        tasks.sweep()
+        tasks.sweep(now=timezone.now() + tasks.SETTLE_GRACE + timedelta(seconds=1))
 
     charge = SessionCharge.objects.get(transaction=session)
     assert (charge.energy_wh, charge.charged) == (12_000, Decimal("3.60"))  # 12 kWh × 0.30
