@@ -69,6 +69,14 @@ class CompiledQuery:
                     row[column] = convert(row[column], expression, connection)
         return [tuple(row) for row in rows]
 
+    def sql(self) -> str:
+        """The query's SQL, as written once (for a statement that holds it: CompiledInsert's `unless`)."""
+        return (self._compiled or self._compile()).sql
+
+    def params(self, *values) -> list:
+        """Its parameters for a call with these values, in the order of sql()'s placeholders."""
+        return self._params(self._compiled or self._compile(), values)
+
     @staticmethod
     def _params(compiled: _Compiled, values: tuple) -> list:
         params = list(compiled.params)
@@ -167,18 +175,28 @@ class CompiledInsert:
     As Model.save prepares an insert: each field's pre_save (an auto_now_add time set on the instance),
     its value prepared for the database; the primary key comes back with RETURNING and is set on the
     instance. No save() override and no signals run: only for models that have neither.
+
+    `unless`: a CompiledQuery whose rows keep the row out, asked in the same statement
+    (`INSERT … SELECT … WHERE NOT EXISTS (…)`): insert() takes its values after the instance and
+    answers None when it found a row. A check before an INSERT costs a round trip of its own.
     """
 
-    def __init__(self, model: type[Model]):
+    def __init__(self, model: type[Model], *, unless: CompiledQuery | None = None):
         if model.save is not Model.save:
             raise ValueError(f"{model.__name__} has its own save(), which an INSERT written once would skip")
-        self.model = model
+        self.model, self._unless = model, unless
         self._fields = inserted_fields(model)
 
-    def insert(self, instance: Model) -> Model:
+    def insert(self, instance: Model, *unless_values) -> Model | None:
+        params = insert_params(instance, self._fields, connection)
+        if self._unless is not None:
+            params += self._unless.params(*unless_values)
         with connection.cursor() as cursor:
-            cursor.execute(self._sql, insert_params(instance, self._fields, connection))
-            (instance.pk,) = cursor.fetchone()
+            cursor.execute(self._sql, params)
+            inserted = cursor.fetchone()
+        if inserted is None:
+            return None
+        (instance.pk,) = inserted
         instance._state.adding, instance._state.db = False, connection.alias
         return instance
 
@@ -190,7 +208,11 @@ class CompiledInsert:
         columns = ", ".join(quote(field.column) for field in self._fields)
         values = ", ".join(["%s"] * len(self._fields))
         key = quote(self.model._meta.pk.column)
-        return f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES ({values}) RETURNING {key}"
+        insert = f"INSERT INTO {quote(self.model._meta.db_table)} ({columns})"
+        if self._unless is None:
+            return f"{insert} VALUES ({values}) RETURNING {key}"
+        # The SELECT's placeholders take the type of their target columns, on PostgreSQL as on SQLite.
+        return f"{insert} SELECT {values} WHERE NOT EXISTS ({self._unless.sql()}) RETURNING {key}"
 
 
 def inserted_fields(model: type[Model]) -> list[Field]:
