@@ -8,8 +8,8 @@ The order of events, and who moves a Payment (billing.models) from state to stat
     start_payment:  held ─▶ starting: RemoteStartTransaction with the payment's own idTag
     StartTransaction with it (stations.services): starting ─▶ charging, the session linked
     MeterValues: billing.budget stops it before the cost reaches the amount
-    StopTransaction, then its settlement (billing.tasks.settle_soon): priced once ─▶ settled
-        (wallet, in the same commit) or capturing ─▶ collect: the gateway captures, lets the rest go ─▶ settled
+    StopTransaction (billing.services.settle_transaction): priced once ─▶ settled (wallet, in the
+        same commit) or capturing ─▶ collect: the gateway captures, lets the rest go ─▶ settled
     anything going wrong before the start: give_back ─▶ released / refunded (or failed: never paid)
 
 Each arrow is a conditional UPDATE (Payment._move); jobs run after commit (billing.tasks.soon),
@@ -609,7 +609,7 @@ def paying_for(session: Transaction) -> Payment | None:
 
 
 def settle_session(*, payment: Payment, session: Transaction, tariff, price: pricing.Price) -> SessionCharge:
-    """Inside the settlement's transaction (billing.services.settle_transaction): the session's price,
+    """Inside the StopTransaction's transaction (billing.services.settle_transaction): the session's price,
     once. The driver pays at most the amount; past it is the site's loss, recorded on both rows."""
     captured = min(price.total, payment.amount)
     charge = billing_services.create_charge(

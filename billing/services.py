@@ -294,29 +294,28 @@ class _Payer:
     wallet: Account | None  # None: nobody pays (personal or unknown card)
 
 
-def settle_transaction(*, transaction: Transaction) -> SessionCharge | None:
+def settle_transaction(*, transaction: Transaction, just_stopped: bool = False) -> SessionCharge | None:
     """Price a finished session once and take it from the prepaid wallet.
 
     Returns None when it is not finished or was already settled: a replayed
-    StopTransaction, two stops racing, or the stop's own settlement racing the
-    sweep move no money twice (the unique SessionCharge per transaction and the
-    unique session charge entry). A session its stop marked awaiting settlement
-    is claimed first (Transaction.claim_settlement: one statement clears the mark
-    and returns the row); any other is read back and asked "settled already?".
-    Only the key of `transaction` is used, and its charger when it is loaded.
+    StopTransaction, or two stops racing, move no money twice (the unique
+    SessionCharge per transaction and the unique session charge entry).
+    `just_stopped`: the caller's own database transaction has just stopped the
+    session (Transaction.stop, whose conditional UPDATE lets exactly one stop
+    through) and its instance, charger included, is the row as that UPDATE
+    wrote it. No twin can settle it then, so it is settled in the caller's
+    transaction as it stands: nothing read back, no savepoint, no "settled
+    already?" query (four round trips on the path a StopTransaction waits on).
     """
+    if just_stopped:
+        return _settle(transaction, claimed=True)
     try:
         with _atomic():
-            claimed = Transaction.claim_settlement(transaction.pk)
-            if claimed is None:
-                return _settle(_read_back(transaction.pk))
-            if Transaction.charger.is_cached(transaction):
-                claimed.charger = transaction.charger
-            return _settle(claimed, claimed=True)
+            return _settle(_read_back(transaction.pk))
     except IntegrityError:
         if SessionCharge.objects.filter(transaction_id=transaction.pk).exists():
             return None  # the racing twin committed first
-        raise  # anything else fails this settlement: the sweep tries again (billing.tasks)
+        raise  # anything else must fail the stop, so that the charger's resent stop bills it
 
 
 def _atomic():
@@ -329,7 +328,7 @@ def _read_back(transaction_id: int) -> Transaction:
 
 
 def _settle(session: Transaction, claimed: bool = False) -> SessionCharge | None:
-    """`claimed`: this database transaction took the session's settlement (Transaction.claim_settlement)."""
+    """`claimed`: this database transaction stopped the session (settle_transaction's just_stopped)."""
     # A QR payment's session (billing.payments), its row locked: no query for an ordinary card's.
     payment = payments.paying_for(session)
     payer = _payer_of(session) if payment is None else _Payer(None, payment.account)

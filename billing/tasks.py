@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from asgiref.sync import sync_to_async
 from celery import shared_task
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,15 +29,9 @@ from billing.gateways import gateway_named
 from billing.gateways.base import GatewayError
 from billing.models import Payment
 from csms import scheduler
-from stations.gateway.orm_pool import closing_broken_connections
-from stations.models import Transaction
 
 logger = logging.getLogger(__name__)
 State = Payment.State
-SWEEP_BATCH = 500  # a sweep is every PAYMENT_SWEEP_SECONDS: what is left waits for the next one
-# A stop's own settlement runs milliseconds after it (settle_soon): the sweep leaves it this long, so
-# that it neither races a settlement in flight nor pays for one.
-SETTLE_GRACE = timedelta(seconds=30)
 
 
 @shared_task
@@ -133,37 +127,6 @@ def _run_job(function, *args) -> None:
         close_old_connections()
 
 
-def settle_soon(session: Transaction) -> None:
-    """A session has just stopped: price and settle it once that stop commits, beside the charger's
-    answer, which depends on the stop being durable and not on the bill (the settlement was half of
-    the statements a StopTransaction waited on: docs/performance.md). On the server it is one
-    thread's work, in the order the stops came; elsewhere (a management command, a test process)
-    right here. A process killed between the two leaves the session marked with the time its
-    settlement fell due (Transaction.stop): the sweep settles it, and the settlement's claim
-    (Transaction.claim_settlement) keeps the two from both moving money."""
-    if scheduler.server_loop() is None:
-        _settle_stopped(session)
-    else:
-        transaction.on_commit(functools.partial(_settling.submit, _settle_stopped, session))
-
-
-_settling = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settling")
-
-
-def drain_settlements(timeout: float = 10.0) -> None:
-    """Wait until the settlements queued so far have run (one thread: in order), then close that
-    thread's database connection: its database may be dropped next (the end of a test run)."""
-    _settling.submit(connections.close_all).result(timeout=timeout)
-
-
-@closing_broken_connections
-def _settle_stopped(session: Transaction) -> None:
-    try:
-        billing_services.settle_transaction(transaction=session)
-    except Exception:  # the stop is committed: the sweep settles it later, the charger must not hear of it
-        logger.exception("session %s: settling failed, the sweep will try again", session.pk)
-
-
 def stop_over_budget_soon(payment_id: int) -> None:
     """From the MeterValues handler: the stop at the paid amount, sent from a task of this process."""
     in_this_process(_stop_over_budget, payment_id)
@@ -246,16 +209,12 @@ def _sweep_stops(now) -> int:
 
 
 def _sweep_ended_sessions(now) -> int:
-    """Sessions stopped and never settled: the process that stopped one was killed before its settlement
-    ran (settle_soon), or the settlement failed; or a QR payment still says charging after its stop.
-    Should one still be in flight, its claim (Transaction.claim_settlement) lets one of the two through."""
-    awaiting = Transaction.objects.filter(settlement_due_at__lt=now - SETTLE_GRACE)
-    paid = Transaction.objects.filter(payment__state=State.CHARGING, stopped_at__isnull=False)
-    ended = {
-        pk for sessions in (awaiting, paid) for pk in sessions.values_list("pk", flat=True)[:SWEEP_BATCH]
-    }
-    for pk in sorted(ended):
-        billing_services.settle_transaction(transaction=Transaction(pk=pk))
+    """A session stopped but its payment still says charging: the settlement failed (the charger's
+    resent stop would retry it; a charger that never resends is covered here)."""
+    ended = Payment.objects.filter(state=State.CHARGING, transaction__stopped_at__isnull=False)
+    ended = list(ended.select_related("transaction"))
+    for payment in ended:
+        billing_services.settle_transaction(transaction=payment.transaction)
     return len(ended)
 
 

@@ -99,10 +99,8 @@ class CompiledQuery:
 
 
 # A condition of CompiledUpdate's WHERE: "field" (= the call's value), "field__lt" (< the call's value),
-# "field__isnull" (IS NULL, no value), "field__notnull" (IS NOT NULL, no value: not a Django lookup,
-# whose isnull takes True or False, because here a condition's SQL cannot change with a call's value).
-_OPERATORS = {"": "= %s", "lt": "< %s", "isnull": "IS NULL", "notnull": "IS NOT NULL"}
-_VALUELESS = ("__isnull", "__notnull")
+# "field__isnull" (IS NULL, no value).
+_OPERATORS = {"": "= %s", "lt": "< %s", "isnull": "IS NULL"}
 
 
 class CompiledUpdate:
@@ -117,7 +115,7 @@ class CompiledUpdate:
     def __init__(self, model: type[Model], *, set: Iterable[str], where: Iterable[str], returning=()):
         self.model = model
         self._set, self._where, self._returning = tuple(set), tuple(where), tuple(returning)
-        self._valued = self._set + tuple(name for name in self._where if not name.endswith(_VALUELESS))
+        self._valued = self._set + tuple(name for name in self._where if not name.endswith("__isnull"))
 
     def run(self, **values):
         if values.keys() != set(self._valued):

@@ -47,11 +47,14 @@ def authorize(
     charger=None,
     for_stop: bool = False,
     connector_id: int | None = None,
+    card_read: IdTag | None = None,
 ) -> Authorization:
     """Decide whether `id_tag` may charge (at `charger`, when one is given).
 
     `for_stop` answers the idTagInfo of a StopTransaction: the session being
     stopped is no concurrent one, and its balance no longer needs to cover a start.
+    `card_read`, for a stop only: the card of `id_tag` as the stop's own settlement
+    has just read it in the same database transaction, so it is not read again.
     Refusals are recorded with their reason for staff. A QR payment's idTag (its prefix
     tells, without a query) is decided by billing.payments, at its charger and connector only.
     """
@@ -61,7 +64,9 @@ def authorize(
         )
         if paid is not None:
             return paid
-    card = find_card_charging_or_not(normalise_id_tag(id_tag))
+    if card_read is not None and not for_stop:
+        raise ValueError("card_read decides a stop only: a start must know whether the card is charging")
+    card = card_read or find_card_charging_or_not(normalise_id_tag(id_tag))
     decision = _decide(card, charger, for_stop)
     if not decision.accepted:
         AuthorizationRefusal.objects.create(

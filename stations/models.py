@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.db import DEFAULT_DB_ALIAS, models, transaction
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
@@ -502,10 +502,6 @@ class Transaction(models.Model):
     # look at it; it is never closed or priced for them, since only the charger's stop knows the meter.
     flagged_at = models.DateTimeField(null=True, blank=True)
     flag_reason = models.CharField(max_length=20, choices=Flag.choices, blank=True)
-    # When the stop's own UPDATE committed, on the server's clock (a charger's may be wrong); cleared as
-    # its settlement commits (billing.tasks.settle_soon). A process killed between the two leaves it
-    # set, and the sweep settles what has waited too long.
-    settlement_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started_at"]
@@ -528,11 +524,6 @@ class Transaction(models.Model):
             models.Index(fields=["id_tag", "-started_at"], name="transaction_id_tag"),
             models.Index(
                 fields=["id_tag"], condition=models.Q(stopped_at__isnull=True), name="transaction_open_id_tag"
-            ),
-            models.Index(
-                fields=["settlement_due_at"],
-                condition=models.Q(settlement_due_at__isnull=False),
-                name="transaction_unsettled",
             ),
         ]
 
@@ -569,21 +560,12 @@ class Transaction(models.Model):
             "stop_reason": reason,
             "stop_id_tag": id_tag,
             "transaction_data": data,
-            "settlement_due_at": timezone.now(),
         }
         updated = _STOP.run(pk=self.pk, **stop)
         if updated:
             for field, value in stop.items():
                 setattr(self, field, value)
         return bool(updated)
-
-    @classmethod
-    def claim_settlement(cls, pk: int) -> "Transaction | None":
-        """The session as stored, if this call takes its settlement (billing.services.settle_transaction):
-        one conditional UPDATE clears the mark its stop set and returns the row. Guards the race of the
-        stop's own settlement against the sweep: one of them gets the row, the other None."""
-        row = _CLAIM_SETTLEMENT.run(pk=pk, settlement_due_at=None)
-        return cls.from_db(DEFAULT_DB_ALIAS, _ATTNAMES, row) if row else None
 
     @staticmethod
     def flag_opened_before(*, charger_id: int, before: datetime, reason: str) -> int:
@@ -608,15 +590,8 @@ class Transaction(models.Model):
 _INSERT_TRANSACTION = CompiledInsert(Transaction)
 _STOP = CompiledUpdate(
     Transaction,
-    set=("meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data", "settlement_due_at"),
+    set=("meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"),
     where=("pk", "stopped_at__isnull"),
-)
-_ATTNAMES = [field.attname for field in Transaction._meta.concrete_fields]
-_CLAIM_SETTLEMENT = CompiledUpdate(
-    Transaction,
-    set=("settlement_due_at",),
-    where=("pk", "settlement_due_at__notnull"),
-    returning=[field.name for field in Transaction._meta.concrete_fields],
 )
 _FLAG_OPENED_BEFORE = CompiledUpdate(
     Transaction,

@@ -11,11 +11,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import payments as billing_payments
-from billing import tasks as billing_tasks
+from billing import services as billing_services
+from billing.models import SessionCharge
 from csms.compiled import CompiledQuery
 from csms.throttle import FailureWindow, Spacing
 from rfid import services as rfid_services
-from rfid.models import normalise_id_tag
+from rfid.models import IdTag, normalise_id_tag
 from rfid.services import Authorization
 from stations.models import (
     MAX_CHARGE_POINT_ID_LENGTH,
@@ -220,9 +221,10 @@ def authorize(
     id_tag: str,
     for_stop: bool = False,
     connector_id: int | None = None,
+    card_read: IdTag | None = None,
 ) -> Authorization:
     return rfid_services.authorize(
-        id_tag=id_tag, charger=charger, for_stop=for_stop, connector_id=connector_id
+        id_tag=id_tag, charger=charger, for_stop=for_stop, connector_id=connector_id, card_read=card_read
     )
 
 
@@ -291,14 +293,15 @@ def stop_transaction(
 ) -> Authorization | None:
     """Record a session stop; a repeated stop changes nothing, an unknown one is kept for staff."""
     session = _SESSION_OF_CHARGER.first(transaction_id, charger.pk)
+    charge = None
     if session is None:
         _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, transaction_data)
     else:
         session.charger = charger  # the row it was read with: settling needs no query for it
-        _close_session(session, samples, meter_stop, timestamp, reason, id_tag, transaction_data)
+        charge = _close_session(session, samples, meter_stop, timestamp, reason, id_tag, transaction_data)
     if not id_tag:
         return None
-    return authorize(charger=charger, id_tag=id_tag, for_stop=True)
+    return authorize(charger=charger, id_tag=id_tag, for_stop=True, card_read=_card_settled(charge, id_tag))
 
 
 # Every StopTransaction reads its session first: its SQL written once (csms.compiled).
@@ -307,18 +310,30 @@ _SESSION_OF_CHARGER = CompiledQuery(
 )
 
 
+def _card_settled(charge: SessionCharge | None, id_tag: str) -> IdTag | None:
+    """The card the settlement just read, when the stop names the session's own card (as it mostly does)."""
+    card = charge.card if charge is not None else None
+    return card if card is not None and card.id_tag == normalise_id_tag(id_tag) else None
+
+
 @transaction.atomic
-def _close_session(session, samples, meter_stop, timestamp, reason, id_tag, transaction_data) -> None:
-    """Stop and store the final samples in one transaction; the bill is settled once that commits
-    (billing.tasks.settle_soon). A stop that committed is always billed: at once, or by the sweep."""
+def _close_session(
+    session, samples, meter_stop, timestamp, reason, id_tag, transaction_data
+) -> SessionCharge | None:
+    """Stop, store the final samples and settle the bill in one transaction.
+
+    If settling fails, nothing is committed and the charger's resent
+    StopTransaction tries again; a stop that committed is always billed.
+    """
     MeterValue.objects.store(
         [sample._replace(transaction_id=session.pk, connector_id=session.connector_id) for sample in samples]
     )
     stop_id_tag = normalise_id_tag(id_tag) if id_tag else ""
-    if session.stop(
+    if not session.stop(
         meter_stop=meter_stop, stopped_at=timestamp, reason=reason, id_tag=stop_id_tag, data=transaction_data
     ):
-        billing_tasks.settle_soon(session)
+        return None
+    return billing_services.settle_transaction(transaction=session, just_stopped=True)
 
 
 def _record_unknown_stop(charger, transaction_id, meter_stop, timestamp, reason, id_tag, data) -> None:

@@ -12,7 +12,7 @@ taken in seqNo order, in the same database transaction as the event:
   reading are that event's; a Started arriving after Updated ones corrects them while it is open;
 - the transaction's first idToken is authorized once by the same decision as a 1.6 start
   (rfid.services.authorize): the session's idTag and the answer, a QR payment linked;
-- an Ended closes the session, and settles it once that commits, as a 1.6 StopTransaction does, once
+- an Ended closes the session and settles it in one transaction, as a 1.6 StopTransaction does, once
   the Started is known too (or every seqNo before the Ended); an Ended that cannot close a session
   yet is kept as an UnknownTransactionStop for staff, and resolved (deleted) when it does.
 
@@ -34,7 +34,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import payments as billing_payments
-from billing import tasks as billing_tasks
+from billing import services as billing_services
 from csms.compiled import CompiledInsert, CompiledQuery
 from rfid.models import normalise_id_tag
 from rfid.services import Authorization
@@ -341,7 +341,7 @@ def _update_next(charger: Charger, report: EventReport, progress: Progress) -> E
 
 def _close_next(charger: Charger, report: EventReport, progress: Progress) -> EventOutcome | None:
     """The Ended right after the events applied (its Started among them, so nothing before it can still
-    come): stopped once, then settled, as a 1.6 StopTransaction, the events written behind already
+    come): stopped and settled once, as a 1.6 StopTransaction, the events written behind already
     stored by the socket's flush. An Ended without a register reading of its own is stopped at the
     highest one stored: the rebuild reads those back (None)."""
     samples = samples_of(charger, report.evse_id, report.meter_values, progress.session_pk)
@@ -360,7 +360,7 @@ def _close_next(charger: Charger, report: EventReport, progress: Progress) -> Ev
                 id_tag=normalise_id_tag(report.id_token) if report.id_token else "",
                 data=None,
             ):
-                billing_tasks.settle_soon(session)
+                billing_services.settle_transaction(transaction=session)
     except IntegrityError:  # stored already (resent, or through another socket): the rebuild answers it
         return None
     answer = _answer(charger, report, progress.id_tag, progress.id_tag_status, None)
@@ -499,7 +499,7 @@ def _close(charger: Charger, session: Transaction, ending: TransactionEvent, eve
         id_tag=normalise_id_tag(ending.id_token) if ending.id_token else "",
         data=None,
     ):
-        billing_tasks.settle_soon(session)
+        billing_services.settle_transaction(transaction=session)
 
 
 def _keep_unknown_end(charger: Charger, ending: TransactionEvent) -> None:

@@ -32,15 +32,17 @@ _session_lane = (
 
 def in_pool(function):
     """`function` as an awaitable run on the pool, keeping its thread's connection while it works."""
-    return sync_to_async(closing_broken_connections(function), thread_sensitive=False, executor=_pool)
+    return sync_to_async(_closing_broken_connections(function), thread_sensitive=False, executor=_pool)
 
 
 def in_session_lane(function):
     """As in_pool, on the lane of what a charger waits on (handshake, boot, Authorize, Start, Stop)."""
-    return sync_to_async(closing_broken_connections(function), thread_sensitive=False, executor=_session_lane)
+    return sync_to_async(
+        _closing_broken_connections(function), thread_sensitive=False, executor=_session_lane
+    )
 
 
-def closing_broken_connections(function):
+def _closing_broken_connections(function):
     """Close a thread's connection after a call only when it broke or outlived CONN_MAX_AGE.
 
     Channels' `database_sync_to_async` runs Django's request-end check before

@@ -10,7 +10,6 @@ from rfid.models import IdTag
 from stations import services as station_services
 from stations.models import Charger, MeterValue, Transaction
 from tests.factories import register_charger
-from tests.ocpp_client import wait_until
 from tests.personas import clerk, driver, operator, outsider  # noqa: F401  (the cast, for these tests)
 
 T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)  # a Monday
@@ -112,12 +111,3 @@ def register_sample(session: Transaction, at: datetime, value, unit="Wh") -> Met
 def balance(card: IdTag) -> Decimal:
     card.refresh_from_db()
     return billing_services.balance_of(card)
-
-
-def settled() -> None:
-    """Wait until the server has settled every session it stopped. It settles after answering the stop
-    (billing.tasks.settle_soon): a test that reads money right after a stop's answer waits for it here."""
-    unsettled = Transaction.objects.filter(settlement_due_at__isnull=False)
-    assert wait_until(lambda: not unsettled.exists(), timeout=10), (
-        "the server left a stopped session unsettled"
-    )

@@ -20,7 +20,6 @@ from tests.billing.builders import (
     peak_window,
     personal_card,
     prepaid_card,
-    settled,
 )
 from tests.conftest import own_server
 from tests.ocpp_client import connected_charger
@@ -58,9 +57,7 @@ def charge_and_stop_twice(csms, id_tag):
             again = await cp.stop_transaction(started.transaction_id, **stop)
         return started, first, again
 
-    answers = asyncio.run(scenario())
-    settled()
-    return answers
+    return asyncio.run(scenario())
 
 
 def test_it_deducts_a_prepaid_session_once_at_the_end(csms):

@@ -8,7 +8,7 @@ import asyncio
 from decimal import Decimal
 
 from billing.models import LedgerEntry, SessionCharge, Tariff, TariffAssignment
-from tests.billing.builders import balance, charger, default_tariff, driver, prepaid_card, settled
+from tests.billing.builders import balance, charger, default_tariff, driver, prepaid_card
 from tests.ocpp_client import connected_charger
 
 
@@ -35,9 +35,7 @@ def ten_kwh_session(csms, charge_point_id: str, connector_id: int, id_tag: str, 
             )
             return started.transaction_id
 
-    transaction_id = asyncio.run(scenario())
-    settled()
-    return transaction_id
+    return asyncio.run(scenario())
 
 
 def test_it_prices_with_the_connectors_tariff_then_the_chargers_then_the_default(csms):

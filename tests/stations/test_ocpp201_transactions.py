@@ -12,7 +12,7 @@ from ocpp.v201 import call
 
 from billing.models import LedgerEntry, SessionCharge
 from stations.models import MeterValue, Transaction, TransactionEvent, UnknownTransactionStop
-from tests.billing.builders import balance, default_tariff, driver, prepaid_card, settled
+from tests.billing.builders import balance, default_tariff, driver, prepaid_card
 from tests.factories import register_charger
 from tests.ocpp_client import TestCharger201, connected_charger
 
@@ -83,9 +83,7 @@ def run(csms, *events) -> list:
         async with connected_charger(csms.ws_url, "CP-201", cls=TestCharger201) as cp:
             return [await cp.send(each) for each in events]
 
-    answers = asyncio.run(scenario())
-    settled()
-    return answers
+    return asyncio.run(scenario())
 
 
 def dana_with_twenty_euros():
@@ -232,7 +230,6 @@ def test_it_bills_one_prepaid_card_once_per_session_on_a_16_and_a_201_charger(cs
             return busy, again
 
     busy, again = asyncio.run(scenario())
-    settled()
 
     assert busy.id_token_info == {"status": "ConcurrentTx"}
     assert again[0].id_token_info == {"status": "Accepted"}

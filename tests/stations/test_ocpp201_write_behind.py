@@ -19,7 +19,7 @@ from billing.models import LedgerEntry, SessionCharge
 from stations.gateway import writebehind
 from stations.models import Charger, MeterValue, RefusedRecord, Transaction, TransactionEvent
 from stations.transaction_events import EventReport, record_transaction_event, written_behind
-from tests.billing.builders import balance, default_tariff, driver, peak_window, prepaid_card, settled
+from tests.billing.builders import balance, default_tariff, driver, peak_window, prepaid_card
 from tests.conftest import own_server
 from tests.factories import register_charger
 from tests.ocpp_client import TestCharger201, connected_charger, orm
@@ -61,9 +61,7 @@ def run(csms, *events) -> list:
         async with connected_charger(csms.ws_url, "CP-201", cls=TestCharger201) as cp:
             return [await cp.send(each) for each in events]
 
-    answers = asyncio.run(scenario())
-    settled()
-    return answers
+    return asyncio.run(scenario())
 
 
 def test_it_answers_an_updated_before_storing_it_and_prices_its_sample_at_the_ended(csms):
@@ -82,7 +80,6 @@ def test_it_answers_an_updated_before_storing_it_and_prices_its_sample_at_the_en
             return stored_before_the_ended, open_before_the_ended
 
     stored_before_the_ended, open_before_the_ended = asyncio.run(scenario())
-    settled()
 
     # The Started's session committed; its row and the Updated still written behind.
     assert (stored_before_the_ended, open_before_the_ended) == ([], 1)
@@ -158,7 +155,6 @@ def test_it_goes_on_with_a_session_over_a_new_socket(csms):
             await cp.send(ended_at(4, wh=11_000))
 
     asyncio.run(scenario())
-    settled()
 
     session = Transaction.objects.get(charger_transaction_id="tx-1")
     assert list(session.events.values_list("seq_no", flat=True)) == [0, 1, 2, 3, 4]

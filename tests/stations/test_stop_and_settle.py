@@ -1,40 +1,30 @@
-"""StopTransaction closes a session and it is billed once, over a real charger socket.
+"""StopTransaction closes and bills a session in one go, over a real charger socket.
 
 - The stop flushes the write-behind before it closes the session, so the price is made from
   every meter value the charger sent: the server here writes its batches only every ten
   minutes, so within a test nothing but the stop's own flush can store them, and a
   time-of-use tariff prices the energy by WHEN it was metered.
-- The stop is answered once it is durable, and its settlement runs after (billing.tasks.settle_soon).
-  A settlement that fails leaves the stop committed and answered; the sweep bills the session, once,
-  and the charger's resent stop moves nothing: the failure is a real one of PostgreSQL, the wallet's
-  row held locked by another transaction for longer than the server waits for it (lock_timeout).
+- A settlement that fails rolls the stop back with it, and the charger's resent stop bills
+  the session, once: the failure is a real one of PostgreSQL, the wallet's row held locked by
+  another transaction for longer than the server waits for it (lock_timeout).
 """
 
 import asyncio
 import threading
 import urllib.parse
-from datetime import time, timedelta
+from datetime import time
 from decimal import Decimal
 
 import pytest
 from django.db import connection, connections, transaction
-from django.utils import timezone
+from ocpp.exceptions import InternalError
 from ocpp.v16 import call
 
-from billing import tasks
 from billing.models import Account, LedgerEntry, SessionCharge
 from stations.models import Transaction
-from tests.billing.builders import (
-    balance,
-    charger,
-    default_tariff,
-    driver,
-    peak_window,
-    prepaid_card,
-    settled,
-)
+from tests.billing.builders import balance, charger, default_tariff, driver, peak_window, prepaid_card
 from tests.conftest import database_url, own_server
-from tests.ocpp_client import connected_charger, orm, wait_until
+from tests.ocpp_client import connected_charger, orm
 
 WRITE_BEHIND_MS = "600000"  # ten minutes: within a test, only a stop's own flush writes meter values
 LOCK_TIMEOUT_MS = 1000  # how long the server's statements wait for a row lock before failing
@@ -91,7 +81,6 @@ def test_it_stores_the_sessions_meter_values_before_it_prices_the_stop(csms):
     started, stopped = asyncio.run(scenario())
 
     assert stopped.id_tag_info == {"status": "Accepted"}
-    settled()
     charge = SessionCharge.objects.get(transaction_id=started.transaction_id)
     # Priced without the sample, the 12 kWh would spread evenly over the two hours: 6 × 0.30 + 6 × 0.50.
     assert [(line["label"], line["quantity"], line["amount"]) for line in charge.breakdown] == [
@@ -145,7 +134,7 @@ def session_state(transaction_id: int) -> tuple:
     reason="a lock wait that gives up (lock_timeout) is PostgreSQL's; "
     "SQLite only has its 20 s busy timeout. CI (.ci/run) runs this on PostgreSQL.",
 )
-def test_it_answers_a_stop_whose_settlement_failed_and_the_sweep_bills_it_once(csms):
+def test_it_rolls_back_a_stop_whose_settlement_failed_and_bills_the_resent_stop_once(csms):
     default_tariff(price_per_kwh=Decimal("0.3000"))
     card = prepaid_card("DANA-1", balance="20.00", owner=driver())
     charger("CP-1")
@@ -154,25 +143,19 @@ def test_it_answers_a_stop_whose_settlement_failed_and_the_sweep_bills_it_once(c
         async with connected_charger(csms.ws_url, "CP-1") as cp:
             started = await cp.start_transaction(id_tag="DANA-1", meter_start=1_000, timestamp=START)
             with WalletLock(card.account_id):
-                stopped = await cp.stop_transaction(started.transaction_id, **stop_of("DANA-1"))
-                # The server's settlement waits for the wallet's lock, then gives up (lock_timeout).
-                failed = await asyncio.to_thread(wait_until, lambda: "settling failed" in csms.output(), 10)
-            after_failure = await orm(session_state, started.transaction_id)
+                with pytest.raises(InternalError):
+                    await cp.stop_transaction(started.transaction_id, **stop_of("DANA-1"))
+                after_failure = await orm(session_state, started.transaction_id)
             resent = await cp.stop_transaction(started.transaction_id, **stop_of("DANA-1"))
-            return started, stopped, failed, after_failure, resent
+            resent_again = await cp.stop_transaction(started.transaction_id, **stop_of("DANA-1"))
+            return started, after_failure, resent, resent_again
 
-    started, stopped, failed, after_failure, resent = asyncio.run(scenario())
+    started, after_failure, resent, resent_again = asyncio.run(scenario())
 
-    assert stopped.id_tag_info == resent.id_tag_info == {"status": "Accepted"}
-    assert failed, "the settlement did not fail: the test held no lock it waited for"
-    stopped_at, charges, entries = after_failure
-    assert (stopped_at is not None, charges, entries) == (True, 0, 0), "the stop is durable, unbilled"
+    assert after_failure == (None, 0, 0), "the failed stop left the session closed or billed"
+    assert resent.id_tag_info == resent_again.id_tag_info == {"status": "Accepted"}
     session = Transaction.objects.get(pk=started.transaction_id)
     assert (session.meter_stop, session.stop_reason) == (13_000, "EVDisconnected")
-
-    for _ in range(2):  # the sweep bills it; a second one finds nothing
-        tasks.sweep(now=timezone.now() + tasks.SETTLE_GRACE + timedelta(seconds=1))
-
     charge = SessionCharge.objects.get(transaction=session)
     assert (charge.energy_wh, charge.charged) == (12_000, Decimal("3.60"))  # 12 kWh × 0.30
     assert LedgerEntry.objects.get(kind="session_charge").amount == Decimal("-3.60")
