@@ -8,12 +8,13 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 CHARGER_HASHER = "pbkdf2_sha256_charger"  # ChargerPasswordHasher, for short passwords
 CHARGER_KEY_HASHER = "pbkdf2_sha256_charger_key"  # ChargerKeyHasher
-CHARGER_KEY_LENGTH = 16  # OCPP 2.0.1 BasicAuthPassword: 16 to 40 characters (1.6 whitepaper: a 20-byte key)
+# OCPP 2.0.1 BasicAuthPassword, which the 1.6 whitepaper's AuthorizationKey (at least 16) became: 16 to 40.
+KEY_LENGTHS = (16, 40)
 
 
 def charger_hasher(raw_password: str) -> str:
     """A key as long as OCPP asks needs no slow hash; a shorter password keeps a slower one."""
-    return CHARGER_KEY_HASHER if len(raw_password) >= CHARGER_KEY_LENGTH else CHARGER_HASHER
+    return CHARGER_KEY_HASHER if len(raw_password) >= KEY_LENGTHS[0] else CHARGER_HASHER
 
 
 # Passwords this process has verified against a stored hash. A site's chargers

@@ -21,13 +21,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from stations.hashers import KEY_LENGTHS
 from stations.models import Charger, ChargerEvent, Command
 
 logger = logging.getLogger(__name__)
 
 AUTHORIZATION_KEY = "AuthorizationKey"
-# OCPP 2.0.1 BasicAuthPassword, which the 1.6 whitepaper's AuthorizationKey (at least 16) became: 16 to 40.
-KEY_LENGTHS = (16, 40)
 REDACTED = "********"
 
 # The whitepaper's list of security events, those marked critical: a charger sends these at once.

@@ -237,7 +237,7 @@ def test_it_inserts_unless_its_query_finds_a_row_with_all_its_values_as_save_wou
     """The 2.0.1 Started's INSERT of its session, kept out by an event of its transaction stored alone."""
     time_machine.move_to(T0, tick=False)
     cp = charger("CP-1")
-    refused = Transaction(charger=cp, connector_id=1, id_tag="DANA-CAR", meter_start=0, started_at=T0)
+    inserted = Transaction(charger=cp, connector_id=1, id_tag="DANA-CAR", meter_start=0, started_at=T0)
     stored_alone = CompiledQuery(
         lambda charger_pk, id_tag: Transaction.objects.filter(charger_id=charger_pk, id_tag=id_tag).values(
             "pk"
@@ -247,14 +247,14 @@ def test_it_inserts_unless_its_query_finds_a_row_with_all_its_values_as_save_wou
     )
     unless = CompiledInsert(Transaction, unless=stored_alone)
 
-    first = unless.insert(refused, cp.pk, "DANA-CAR")
+    first = unless.insert(inserted, cp.pk, "DANA-CAR")
     second = unless.insert(
         Transaction(charger=cp, connector_id=2, id_tag="DANA-CAR", meter_start=5, started_at=T0),
         cp.pk,
         "DANA-CAR",
     )
 
-    assert first is refused and first.pk and not first._state.adding
+    assert first is inserted and first.pk and not first._state.adding
     assert second is None  # the first row is what its query finds now
     stored = Transaction.objects.get()
     assert (stored.pk, stored.connector_id, stored.meter_start, stored.started_at) == (first.pk, 1, 0, T0)

@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from stations.hashers import KEY_LENGTHS
 from stations.models import MAX_CHARGE_POINT_ID_LENGTH, Charger
-
-RECOMMENDED_PASSWORD_LENGTH = 16
 
 
 class Command(BaseCommand):
@@ -26,10 +25,11 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{charge_point_id!r}: a charge point id has 1 to {MAX_CHARGE_POINT_ID_LENGTH} characters"
                 )
-        if password is not None and len(password) < RECOMMENDED_PASSWORD_LENGTH:
+        shortest, longest = KEY_LENGTHS
+        if password is not None and len(password) < shortest:
             self.stderr.write(
-                f"Warning: a charger password shorter than {RECOMMENDED_PASSWORD_LENGTH} "
-                "characters is easy to guess; OCPP recommends 16 to 40 random characters."
+                f"Warning: a charger password shorter than {shortest} characters is easy to guess; "
+                f"OCPP recommends {shortest} to {longest} random characters."
             )
         for charge_point_id in charge_point_ids:
             self._register(charge_point_id, password, security_profile)
